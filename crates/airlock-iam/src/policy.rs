@@ -11,21 +11,7 @@ use crate::IamError;
 /// Parses a document as the engine does; the error carries the parser's reason
 /// (`MalformedPolicyDocument`).
 pub fn parse(document: &str, kind: PolicyKind) -> Result<Policy, IamError> {
-    engine_parse(document, kind).map_err(IamError::MalformedPolicyDocument)
-}
-
-// TEMPORARY until the policy-engine branch lands `Policy::parse`: JSON syntax check only.
-fn engine_parse(document: &str, _kind: PolicyKind) -> Result<Policy, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(document).map_err(|e| format!("Syntax errors in policy: {e}"))?;
-    if v.get("Statement").is_none() {
-        return Err("Missing required field Statement".into());
-    }
-    Ok(Policy {
-        version: airlock_policy::Version::V2012_10_17,
-        id: None,
-        statements: Vec::new(),
-    })
+    Policy::parse(document, kind).map_err(|e| IamError::MalformedPolicyDocument(e.to_string()))
 }
 
 /// Parsed policies by (kind, document text). Bounded: cleared when it grows past its capacity.
