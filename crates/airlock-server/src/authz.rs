@@ -1,7 +1,7 @@
 //! Authorization: one [`Check`] of one [`Caller`], decided by the policy engine.
 
 use airlock_policy::{
-    ContextValue, Decision, Evaluation, MissingAllow, PolicyKind, PolicySet, Request, evaluate,
+    Context, ContextValue, Decision, Evaluation, MissingAllow, PolicyKind, PolicySet, Request, evaluate,
 };
 
 use crate::service::{Call, Caller, CallerKind, Check};
@@ -11,6 +11,34 @@ use crate::xml::iso8601;
 pub fn authorize(call: &Call, check: &Check) -> Evaluation {
     let caller = &call.caller;
     let mut context = check.context.clone();
+    for (k, v) in request_context(call).iter() {
+        if context.get(k).is_none() {
+            context.insert(k, v.clone());
+        }
+    }
+    let request = Request {
+        principal: caller.principal.clone(),
+        action: check.action.clone(),
+        resource: check.resource.clone(),
+        context,
+    };
+    let policies = PolicySet {
+        identity: caller.identity.clone(),
+        boundary: caller.boundary.clone(),
+        session: caller.session_policies.clone(),
+        resource: check.resource_policy.clone(),
+        ..PolicySet::default()
+    };
+    evaluate(&request, &policies)
+}
+
+/// The global condition keys of a request: its origin (`aws:SourceIp`, `aws:SecureTransport`),
+/// time, region, caller-derived keys and user agent. Every authorization of the request starts
+/// from these, including the calls a service makes on the caller's behalf (S3 calling KMS), so
+/// keys the listener adds here reach all of them.
+pub fn request_context(call: &Call) -> Context {
+    let caller = &call.caller;
+    let mut context = Context::new();
     let set = |ctx: &mut airlock_policy::Context, k: &str, v: String| {
         if ctx.get(k).is_none() {
             ctx.insert(k, ContextValue::Single(v));
@@ -33,20 +61,7 @@ pub fn authorize(call: &Call, check: &Check) -> Evaluation {
     if let Some(ua) = call.headers.get("user-agent").and_then(|v| v.to_str().ok()) {
         set(&mut context, "aws:UserAgent", ua.to_string());
     }
-    let request = Request {
-        principal: caller.principal.clone(),
-        action: check.action.clone(),
-        resource: check.resource.clone(),
-        context,
-    };
-    let policies = PolicySet {
-        identity: caller.identity.clone(),
-        boundary: caller.boundary.clone(),
-        session: caller.session_policies.clone(),
-        resource: check.resource_policy.clone(),
-        ..PolicySet::default()
-    };
-    evaluate(&request, &policies)
+    context
 }
 
 fn kind_phrase(kind: PolicyKind) -> &'static str {
@@ -64,11 +79,19 @@ fn kind_phrase(kind: PolicyKind) -> &'static str {
 /// AWS's `AccessDenied` message: `User: ARN is not authorized to perform: ACTION on resource:
 /// RESOURCE because ...` (the reason clause as AWS's newer messages give it; STS messages
 /// carry none, as on AWS).
+///
+/// S3 answers a plain `Access Denied` to anonymous and cross-account callers, and quotes the
+/// resource for callers of the bucket owner's account, as S3 does.
 pub fn denial_message(caller: &Caller, check: &Check, eval: &Evaluation) -> String {
-    let base = format!(
-        "User: {} is not authorized to perform: {} on resource: {}",
-        caller.arn, check.action, check.resource.arn
-    );
+    let s3 = check.action.to_ascii_lowercase().starts_with("s3:");
+    if s3 && (caller.is_anonymous() || check.resource.account.as_deref() != Some(caller.account.as_str())) {
+        return "Access Denied".to_string();
+    }
+    let base = if s3 {
+        format!("User: {} is not authorized to perform: {} on resource: \"{}\"", caller.arn, check.action, check.resource.arn)
+    } else {
+        format!("User: {} is not authorized to perform: {} on resource: {}", caller.arn, check.action, check.resource.arn)
+    };
     if check.action.to_ascii_lowercase().starts_with("sts:") {
         return base;
     }

@@ -10,7 +10,7 @@ use airlock_iam::{AccessKey, Account, Iam};
 use airlock_store::{RedbStore, StoreError};
 use airlock_sts::Sts;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming as HyperBody;
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::auth::Authenticator;
-use crate::pipeline::{Incoming, MAX_BODY, Pipeline};
+use crate::body::{BoxError, RequestBody};
+use crate::pipeline::{Incoming, Pipeline};
 use crate::record::{LogRecorder, Recorder};
 use crate::service::{Origin, Service};
 use crate::services::{iam::IamService, sts::StsService};
@@ -409,10 +410,15 @@ async fn accept_loop(
                     match tls {
                         Some(acceptor) => {
                             if let Ok(s) = acceptor.accept(stream).await {
-                                serve_connection(s, Origin { peer, tls: true }, pipeline).await;
+                                let tls_version = match s.get_ref().1.protocol_version() {
+                                    Some(rustls::ProtocolVersion::TLSv1_3) => Some("1.3"),
+                                    Some(rustls::ProtocolVersion::TLSv1_2) => Some("1.2"),
+                                    _ => None,
+                                };
+                                serve_connection(s, Origin { peer, tls: true, tls_version }, pipeline).await;
                             }
                         }
-                        None => serve_connection(stream, Origin { peer, tls: false }, pipeline).await,
+                        None => serve_connection(stream, Origin::plain(peer), pipeline).await,
                     }
                 });
             }
@@ -436,26 +442,22 @@ where
         .await;
 }
 
-async fn respond(pipeline: &Pipeline, req: http::Request<HyperBody>, origin: Origin) -> http::Response<Full<Bytes>> {
+async fn respond(
+    pipeline: &Pipeline,
+    req: http::Request<HyperBody>,
+    origin: Origin,
+) -> http::Response<UnsyncBoxBody<Bytes, BoxError>> {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            let mut r = http::Response::new(Full::new(Bytes::from_static(b"request body too large or unreadable")));
-            *r.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
-            return r;
-        }
-    };
     let out = pipeline
         .handle(Incoming {
             method: parts.method,
             uri: parts.uri,
             headers: parts.headers,
-            body,
+            body: RequestBody::new(body),
             origin,
         })
         .await;
-    let mut resp = http::Response::new(Full::new(out.body));
+    let mut resp = http::Response::new(out.body.into_http());
     *resp.status_mut() = http::StatusCode::from_u16(out.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in out.headers {
         if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(&v)) {
