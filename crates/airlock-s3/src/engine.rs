@@ -28,6 +28,8 @@ pub struct Bucket {
     pub record: BucketRecord,
     /// The parsed bucket policy.
     pub policy: Option<Arc<Policy>>,
+    /// Whether the policy is public in S3's sense (Block Public Access).
+    pub public: bool,
 }
 
 impl Bucket {
@@ -37,7 +39,19 @@ impl Bucket {
             .as_deref()
             .and_then(|p| Policy::parse(p, PolicyKind::Resource).ok())
             .map(Arc::new);
-        Bucket { record, policy }
+        let public = policy.as_deref().is_some_and(airlock_policy::public::is_public);
+        Bucket { record, policy, public }
+    }
+
+    /// The bucket policy as the engine takes it.
+    pub fn named_policy(&self) -> Option<airlock_policy::NamedPolicy> {
+        self.policy.as_ref().map(|p| airlock_policy::NamedPolicy {
+            id: airlock_policy::PolicyId {
+                kind: PolicyKind::Resource,
+                name: bucket_arn(&self.record.name),
+            },
+            policy: p.clone(),
+        })
     }
 
     /// The bucket's name.

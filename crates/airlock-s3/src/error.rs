@@ -44,6 +44,7 @@ codes! {
     InternalError = 500, "InternalError";
     InvalidArgument = 400, "InvalidArgument";
     InvalidBucketName = 400, "InvalidBucketName";
+    InvalidBucketAclWithObjectOwnership = 400, "InvalidBucketAclWithObjectOwnership";
     InvalidDigest = 400, "InvalidDigest";
     InvalidEncryptionAlgorithmError = 400, "InvalidEncryptionAlgorithmError";
     InvalidLocationConstraint = 400, "InvalidLocationConstraint";
@@ -54,6 +55,8 @@ codes! {
     InvalidRequest = 400, "InvalidRequest";
     InvalidStorageClass = 400, "InvalidStorageClass";
     InvalidTag = 400, "InvalidTag";
+    InvalidURI = 400, "InvalidURI";
+    InvalidPartNumber = 416, "InvalidPartNumber";
     KeyTooLongError = 400, "KeyTooLongError";
     KmsDisabled = 400, "KMS.DisabledException";
     KmsInvalidState = 400, "KMS.KMSInvalidStateException";
@@ -67,6 +70,11 @@ codes! {
     MissingContentLength = 411, "MissingContentLength";
     NoSuchBucket = 404, "NoSuchBucket";
     NoSuchBucketPolicy = 404, "NoSuchBucketPolicy";
+    NoSuchCORSConfiguration = 404, "NoSuchCORSConfiguration";
+    NoSuchLifecycleConfiguration = 404, "NoSuchLifecycleConfiguration";
+    NoSuchWebsiteConfiguration = 404, "NoSuchWebsiteConfiguration";
+    ObjectLockConfigurationNotFoundError = 404, "ObjectLockConfigurationNotFoundError";
+    ReplicationConfigurationNotFoundError = 404, "ReplicationConfigurationNotFoundError";
     NoSuchKey = 404, "NoSuchKey";
     NoSuchPublicAccessBlockConfiguration = 404, "NoSuchPublicAccessBlockConfiguration";
     NoSuchTagSet = 404, "NoSuchTagSet";
@@ -77,6 +85,10 @@ codes! {
     OwnershipControlsNotFoundError = 404, "OwnershipControlsNotFoundError";
     PreconditionFailed = 412, "PreconditionFailed";
     ServerSideEncryptionConfigurationNotFoundError = 404, "ServerSideEncryptionConfigurationNotFoundError";
+    SignatureDoesNotMatch = 403, "SignatureDoesNotMatch";
+    XAmzContentSHA256Mismatch = 400, "XAmzContentSHA256Mismatch";
+    MalformedACLError = 400, "MalformedACLError";
+    NoSuchAccessPoint = 404, "NoSuchAccessPoint";
     TooManyParts = 400, "InvalidArgument";
 }
 

@@ -203,7 +203,12 @@ impl Pipeline {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        let signed = sigv4::parse(&req.headers, &query);
         let mut pairs = query.clone();
+        // Query-protocol form bodies are POSTs; S3 bodies (object data of any content type) are
+        // never forms.
+        let signed_s3 = matches!(&signed, Ok(Some(s)) if s.service == "s3");
+        let is_form = is_form && req.method == http::Method::POST && !signed_s3;
         // A form body carries query-protocol parameters, which routing may need: read it now.
         // Other bodies stay unread until the service is known (S3 streams object bodies).
         let mut unread = Some(req.body);
@@ -217,7 +222,6 @@ impl Pipeline {
             pairs.extend(form_urlencoded::parse(&body).into_owned());
         }
         let params = Params::from_pairs(pairs);
-        let signed = sigv4::parse(&req.headers, &query);
         let region = match &signed {
             Ok(Some(s)) => s.region.clone(),
             _ => self.default_region.clone(),
@@ -263,7 +267,7 @@ impl Pipeline {
         // Buffer the body unless the service streams it.
         let mut body_stream = None;
         if let Some(b) = unread.take() {
-            if service.streams_body(&req.method, &req.headers) {
+            if service.streams_body(&req.method, &req.uri, &req.headers) {
                 body_stream = Some(b);
             } else {
                 match b.collect(MAX_BODY).await {

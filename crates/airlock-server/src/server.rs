@@ -23,7 +23,7 @@ use crate::body::{BoxError, RequestBody};
 use crate::pipeline::{Incoming, Pipeline};
 use crate::record::{LogRecorder, Recorder};
 use crate::service::{Origin, Service};
-use crate::services::{iam::IamService, sts::StsService};
+use crate::services::{iam::IamService, s3::S3Service, sts::StsService};
 use crate::tls::{self, TlsFiles, write_private};
 
 /// How to run the endpoint.
@@ -146,6 +146,14 @@ impl DataDir {
     pub fn session_key(&self) -> PathBuf {
         self.root.join("sts-session.key")
     }
+    /// S3 object data (encrypted segments).
+    pub fn s3(&self) -> PathBuf {
+        self.root.join("s3")
+    }
+    /// The SSE-S3 root key (0600).
+    pub fn s3_sse_key(&self) -> PathBuf {
+        self.root.join("s3-sse.key")
+    }
     /// TLS material.
     pub fn tls(&self) -> TlsFiles {
         TlsFiles::in_dir(&self.root.join("tls"))
@@ -233,7 +241,7 @@ impl Server {
         tls::ensure(&data.tls())?;
         let tls_config = tls::server_config(&data.tls())?;
 
-        let iam = Arc::new(Iam::new(store));
+        let iam = Arc::new(Iam::new(store.clone()));
         let sts = Arc::new(Sts::new(key));
         let map_iam = |e: airlock_iam::IamError| ServeError::Config(e.to_string());
         let mut wanted = config.accounts.clone();
@@ -253,9 +261,23 @@ impl Server {
             admin_keys.push((acct, key));
         }
 
+        // S3, with KMS for SSE-KMS data keys and the SSE-S3 root key (0600 file).
+        let kms_master =
+            airlock_kms::MasterKey::load_or_create(data.root()).map_err(|e| ServeError::Config(e.to_string()))?;
+        let shared: Arc<dyn airlock_store::Store> = store.clone();
+        let kms = Arc::new(
+            airlock_kms::Kms::open(shared.clone(), kms_master, config.region.clone(), Arc::new(airlock_kms::SystemClock))
+                .map_err(|e| ServeError::Config(e.to_string()))?,
+        );
+        let sse_s3_key = load_or_create_key(&data.s3_sse_key())?;
+        let s3 = Arc::new(
+            airlock_s3::S3::open(shared, &data.s3(), kms, &sse_s3_key).map_err(|e| ServeError::Config(e.to_string()))?,
+        );
+
         let services: Vec<Arc<dyn Service>> = vec![
             Arc::new(StsService::new(iam.clone(), sts.clone())),
             Arc::new(IamService::new(iam.clone())),
+            Arc::new(S3Service::new(s3)),
         ];
         let recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
         let pipeline = Arc::new(Pipeline::new(

@@ -62,16 +62,32 @@ impl Protocol {
                 r
             }
             Protocol::RestXml => {
+                let mut fields = String::new();
+                for (k, v) in &err.fields {
+                    fields.push_str(&format!("<{k}>{}</{k}>", escape(v)));
+                }
                 let body = format!(
-                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><RequestId>{}</RequestId></Error>",
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message>{fields}<RequestId>{}</RequestId><HostId>{}</HostId></Error>",
                     escape(&err.code),
                     escape(&err.message),
-                    escape(request_id)
+                    escape(request_id),
+                    escape(&rest_xml_host_id(request_id))
                 );
-                Reply::xml(err.status, body)
+                let mut r = Reply::new(err.status, "application/xml", body.into_bytes());
+                r.headers.extend(err.headers.iter().cloned());
+                r.headers.push(("x-amz-request-id".into(), request_id.to_string()));
+                r.headers.push(("x-amz-id-2".into(), rest_xml_host_id(request_id)));
+                r
             }
         }
     }
+}
+
+/// S3's `HostId` / `x-amz-id-2`: an opaque token derived from the request id.
+pub fn rest_xml_host_id(request_id: &str) -> String {
+    use base64::Engine;
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, request_id.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(d.as_ref())
 }
 
 /// The kind of authenticated caller.
@@ -402,7 +418,7 @@ pub trait Service: Send + Sync + 'static {
     fn prepare(&self, call: &Call) -> Result<Prepared, AwsError>;
     /// Whether this request's body is handed to the service unread (in
     /// [`Call::body_stream`]) instead of buffered: S3 object uploads.
-    fn streams_body(&self, _method: &http::Method, _headers: &http::HeaderMap) -> bool {
+    fn streams_body(&self, _method: &http::Method, _uri: &http::Uri, _headers: &http::HeaderMap) -> bool {
         false
     }
     /// Whether unsigned requests are evaluated as the anonymous principal (S3) instead of
