@@ -111,20 +111,36 @@ pub trait WriteTxn: ReadTxn {
 /// Typed (JSON) helpers over [`ReadTxn`].
 pub trait StoreExt {
     /// Decodes the JSON value of `key`.
-    fn get_json<T: DeserializeOwned>(&self, table: &str, key: &str) -> Result<Option<T>, StoreError>;
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError>;
     /// Decodes every JSON value under `prefix`, in key order.
-    fn scan_json<T: DeserializeOwned>(&self, table: &str, prefix: &str) -> Result<Vec<T>, StoreError>;
+    fn scan_json<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError>;
 }
 
 impl<R: ReadTxn + ?Sized> StoreExt for R {
-    fn get_json<T: DeserializeOwned>(&self, table: &str, key: &str) -> Result<Option<T>, StoreError> {
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
         match self.get(table, key)? {
             None => Ok(None),
             Some(bytes) => decode(table, key, &bytes).map(Some),
         }
     }
 
-    fn scan_json<T: DeserializeOwned>(&self, table: &str, prefix: &str) -> Result<Vec<T>, StoreError> {
+    fn scan_json<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
         self.scan_prefix(table, prefix)?
             .into_iter()
             .map(|(k, v)| decode(table, &k, &v))
@@ -135,11 +151,21 @@ impl<R: ReadTxn + ?Sized> StoreExt for R {
 /// Typed (JSON) helpers over [`WriteTxn`].
 pub trait WriteExt {
     /// Encodes `value` as JSON and stores it under `key`.
-    fn put_json<T: Serialize + ?Sized>(&mut self, table: &str, key: &str, value: &T) -> Result<(), StoreError>;
+    fn put_json<T: Serialize + ?Sized>(
+        &mut self,
+        table: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError>;
 }
 
 impl<W: WriteTxn + ?Sized> WriteExt for W {
-    fn put_json<T: Serialize + ?Sized>(&mut self, table: &str, key: &str, value: &T) -> Result<(), StoreError> {
+    fn put_json<T: Serialize + ?Sized>(
+        &mut self,
+        table: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Backend(e.to_string()))?;
         self.put(table, key, &bytes)
     }

@@ -41,7 +41,9 @@ impl RedbStore {
             Database::create(path)
         }
         .map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse { path: shown.clone() },
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
+                path: shown.clone(),
+            },
             other => StoreError::Unreadable {
                 path: shown.clone(),
                 reason: other.to_string(),
@@ -233,13 +235,20 @@ mod tests {
         }
         {
             let store = RedbStore::open(&path).unwrap();
-            assert_eq!(store.read().unwrap().get("roles", "k").unwrap(), Some(b"v".to_vec()));
+            assert_eq!(
+                store.read().unwrap().get("roles", "k").unwrap(),
+                Some(b"v".to_vec())
+            );
             let mut w = store.write().unwrap();
             w.put(META, SCHEMA_KEY, b"999").unwrap();
             w.commit().unwrap();
         }
         match RedbStore::open(&path) {
-            Err(StoreError::IncompatibleSchema { found: 999, expected, .. }) => {
+            Err(StoreError::IncompatibleSchema {
+                found: 999,
+                expected,
+                ..
+            }) => {
                 assert_eq!(expected, SCHEMA_VERSION)
             }
             other => panic!("expected IncompatibleSchema, got {other:?}"),
@@ -253,7 +262,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("state.redb");
         std::fs::write(&path, b"this is not a database at all, just text").unwrap();
-        assert!(matches!(RedbStore::open(&path), Err(StoreError::Unreadable { .. })));
+        assert!(matches!(
+            RedbStore::open(&path),
+            Err(StoreError::Unreadable { .. })
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
