@@ -13,8 +13,8 @@
 use std::borrow::Cow;
 
 use crate::decision::{
-    Decision, Evaluation, Explanation, MissingAllow, NamedPolicy, PolicyKind, PolicySet,
-    StatementRef,
+    Decision, Evaluation, Explanation, ImplicitGrant, MissingAllow, NamedPolicy, PolicyKind,
+    PolicySet, StatementRef,
 };
 use crate::glob::{self, Tok};
 use crate::model::{
@@ -267,7 +267,7 @@ impl<'a> Env<'a> {
 
 /// True if `s` may contain a policy variable.
 pub(crate) fn has_variable(version: Version, s: &str) -> bool {
-    version == Version::V2012_10_17 && s.contains("${")
+    version == Version::V2012_10_17 && s.as_bytes().contains(&b'$') && s.contains("${")
 }
 
 /// Tokens back to text, every token literal (for equality operators).
@@ -456,6 +456,7 @@ impl<'a> Evaluator<'a> {
                 decision: Decision::Allow,
                 explanation: Explanation {
                     cross_account,
+                    implicit_grant: Some(ImplicitGrant::NoPermissionRequired),
                     ..Explanation::default()
                 },
             };
@@ -643,6 +644,8 @@ impl<'a> Evaluator<'a> {
                     deciding,
                     missing_context_keys,
                     cross_account,
+                    implicit_grant: (caller == Caller::Root && use_identity)
+                        .then_some(ImplicitGrant::RootUser),
                     ..Explanation::default()
                 },
             }

@@ -731,6 +731,16 @@ fn bucket_owner_root_is_never_locked_out_of_the_bucket_policy() {
         decide(&request(root(ACCT), "s3:GetObject", OBJ, Some(ACCT)), &set),
         Decision::ExplicitDeny
     );
+    // Without a bucket policy the root user needs no statement at all.
+    let e = evaluate(
+        &request(root(ACCT), "s3:GetObject", OBJ, Some(ACCT)),
+        &PolicySet::default(),
+    );
+    assert_eq!(e.decision, Decision::Allow);
+    assert_eq!(
+        e.to_string(),
+        "allow: the root user has every permission of its account"
+    );
     assert_eq!(
         decide(
             &request(root(OTHER), "s3:DeleteBucketPolicy", bucket, Some(ACCT)),
@@ -749,7 +759,9 @@ fn get_caller_identity_needs_no_permission() {
         r#"{"Version": "2012-10-17", "Statement": {"Effect": "Deny", "Action": "sts:*", "Resource": "*"}}"#,
     );
     let r = request(user(ACCT, "alice"), "sts:GetCallerIdentity", "*", None);
-    assert_eq!(decide(&r, &set), Decision::Allow);
+    let e = evaluate(&r, &set);
+    assert_eq!(e.decision, Decision::Allow);
+    assert_eq!(e.to_string(), "allow: the action needs no permission");
 }
 
 // ---------------------------------------------------------------------------------------------
