@@ -664,10 +664,10 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The root user of the bucket owner can always get, put and delete the bucket policy,
-    /// whatever the bucket policy denies: "the root user of the account that owns the bucket
-    /// can always run GetBucketPolicy, PutBucketPolicy and DeleteBucketPolicy, even if the
-    /// policy explicitly denies the root user" (Amazon S3 User Guide, "Adding a bucket policy
-    /// by using the Amazon S3 console" / "Bucket policies for Amazon S3"). SCPs still apply.
+    /// whatever the bucket policy denies: "As a security precaution, the root user of the AWS
+    /// account that owns a bucket can always use this operation, even if the policy explicitly
+    /// denies the root user the ability to perform this action." (Amazon S3 API Reference,
+    /// GetBucketPolicy, PutBucketPolicy and DeleteBucketPolicy). SCPs still apply.
     fn root_bucket_policy_exception(&self, cross_account: bool) -> bool {
         matches!(self.req.principal, Principal::Root { .. })
             && !cross_account

@@ -270,8 +270,9 @@ impl<'a> Ctx<'a> {
             Value::Object(_) => vec![self.statement(statement)?],
             Value::Array(items) => {
                 if items.is_empty() {
-                    // IAM answers "Syntax errors in policy" for an empty statement list; S3 and
-                    // KMS reject it too.
+                    // A policy without statements grants and denies nothing; AWS's validators
+                    // reject it (uncertain for every service: the IAM grammar requires at least
+                    // one statement, `<statement_block> = "Statement" : [ <statement>, ... ]`).
                     return Err(self.err(
                         statement.offset,
                         K::EmptyValue,

@@ -707,9 +707,10 @@ fn anonymous_callers_only_through_resource_policies() {
     );
 }
 
-/// The root user of the bucket owner can always manage the bucket policy, even when the bucket
-/// policy denies everyone (Amazon S3 User Guide, "Adding a bucket policy by using the Amazon S3
-/// console": "the root user ... can always delete the policy").
+/// "As a security precaution, the root user of the AWS account that owns a bucket can always
+/// use this operation, even if the policy explicitly denies the root user the ability to perform
+/// this action." (Amazon S3 API Reference, GetBucketPolicy, PutBucketPolicy, DeleteBucketPolicy;
+/// https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketPolicy.html)
 #[test]
 fn bucket_owner_root_is_never_locked_out_of_the_bucket_policy() {
     let deny_all = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Deny", "Principal": "*", "Action": "s3:*",
