@@ -1038,6 +1038,16 @@ fn numeric_date_bool_binary_ip_arn() {
                 one("arn:aws:sns:us-east-1:210987654321:topic-a")
             )]
         ));
+        // "Each of the six colon-delimited components of the ARN is checked separately": a
+        // value with fewer fields matches nothing.
+        let short = format!(r#"{{"{op}": {{"aws:SourceArn": "arn:aws:sns:*"}}}}"#);
+        assert!(!allowed(
+            &short,
+            &[(
+                "aws:SourceArn",
+                one("arn:aws:sns:us-east-1:123456789012:topic-a")
+            )]
+        ));
     }
 }
 
