@@ -294,7 +294,7 @@ pub(crate) fn access_denied(
                 .first()
                 .map(|s| s.policy.kind)
                 .unwrap_or(PolicyKind::Identity);
-            format!("with an explicit deny in a {}", kind_phrase(kind))
+            format!("with an explicit deny in {}", kind_phrase(kind))
         }
         _ => {
             let what = evaluation
@@ -311,19 +311,21 @@ pub(crate) fn access_denied(
             "User: {} is not authorized to perform: {action} on resource: {resource_arn} {reason}",
             caller.arn()
         ),
+        action: action.to_string(),
+        resource: resource_arn.to_string(),
         evaluation: Some(Box::new(evaluation)),
     }
 }
 
 fn kind_phrase(kind: PolicyKind) -> &'static str {
     match kind {
-        PolicyKind::Identity => "identity-based policy",
-        PolicyKind::Boundary => "permissions boundary",
-        PolicyKind::Session => "session policy",
-        PolicyKind::ServiceControl => "service control policy",
-        PolicyKind::ResourceControl => "resource control policy",
-        PolicyKind::Endpoint => "VPC endpoint policy",
-        PolicyKind::Resource | PolicyKind::Key | PolicyKind::Trust => "resource-based policy",
+        PolicyKind::Identity => "an identity-based policy",
+        PolicyKind::Boundary => "a permissions boundary",
+        PolicyKind::Session => "a session policy",
+        PolicyKind::ServiceControl => "a service control policy",
+        PolicyKind::ResourceControl => "a resource control policy",
+        PolicyKind::Endpoint => "a VPC endpoint policy",
+        PolicyKind::Resource | PolicyKind::Key | PolicyKind::Trust => "a resource-based policy",
     }
 }
 

@@ -251,7 +251,7 @@ struct Resolved {
 /// changed nothing.
 pub struct Kms {
     store: Arc<dyn Store>,
-    master: MasterKey,
+    master: Arc<MasterKey>,
     region: String,
     clock: Arc<dyn Clock>,
     state: RwLock<State>,
@@ -427,9 +427,24 @@ impl Kms {
         }
         let kms = Kms {
             store,
-            master,
+            master: Arc::new(master),
             region,
             clock,
+            state: RwLock::new(State::default()),
+            writer: Mutex::new(()),
+        };
+        kms.load()?;
+        Ok(kms)
+    }
+
+    /// The KMS service of another region over the same store, master key and clock. Each
+    /// region's keys and aliases are separate, as in AWS.
+    pub fn open_region(&self, region: impl Into<String>) -> Result<Kms, OpenError> {
+        let kms = Kms {
+            store: self.store.clone(),
+            master: self.master.clone(),
+            region: region.into(),
+            clock: self.clock.clone(),
             state: RwLock::new(State::default()),
             writer: Mutex::new(()),
         };
@@ -442,6 +457,8 @@ impl Kms {
         let records: Vec<KeyRecord> = read.scan_json(KEYS, "")?;
         let aliases: Vec<AliasRecord> = read.scan_json(ALIASES, "")?;
         drop(read);
+        let records = records.into_iter().filter(|r| r.region == self.region);
+        let aliases = aliases.into_iter().filter(|a| a.region == self.region);
         let mut state = State::default();
         for a in aliases {
             state
@@ -553,6 +570,8 @@ impl Kms {
                 "User: {} is not authorized to use KMS: KMS requires signed requests of an AWS account principal",
                 caller.arn()
             ),
+            action: "kms:*".into(),
+            resource: "*".into(),
             evaluation: None,
         })
     }

@@ -45,6 +45,7 @@ fn denied(r: Result<impl std::fmt::Debug, KmsError>) -> (String, Box<airlock_pol
         Err(KmsError::AccessDenied {
             message,
             evaluation: Some(ev),
+            ..
         }) => (message, ev),
         other => panic!("expected AccessDeniedException, got {other:?}"),
     }
