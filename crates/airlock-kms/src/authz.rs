@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use airlock_policy::{
     Context, ContextValue, Decision, Evaluation, MissingAllow, NamedPolicy, Policy, PolicyId,
-    PolicyKind, PolicySet, Principal, Request, Resource,
+    PolicyKind, PolicySet, Principal, Request, Resource, ResourceClause,
 };
 
 use crate::KmsError;
@@ -77,50 +77,142 @@ impl Caller {
         }
     }
 
-    /// The base request context: the caller's keys (minus network keys for calls via a
-    /// service), `kms:CallerAccount`, and `kms:ViaService`/`aws:ViaAWSService` when set.
-    pub(crate) fn request_context(&self) -> Context {
-        let mut ctx = match &self.via_service {
-            None => self.context.clone(),
-            Some(_) => {
-                let mut c = Context::new();
-                for (k, v) in self.context.iter() {
-                    if !NETWORK_KEYS.contains(&k) {
-                        c.insert(k, v.clone());
-                    }
-                }
-                c
-            }
-        };
-        if let Some(service) = &self.via_service {
-            ctx.insert("kms:ViaService", ContextValue::Single(service.clone()));
-            ctx.insert("aws:ViaAWSService", ContextValue::Single("true".into()));
-        }
-        if let Some(account) = self.account() {
-            ctx.insert(
-                "kms:CallerAccount",
-                ContextValue::Single(account.to_string()),
-            );
-        }
-        ctx
+    /// Every policy of the identity side.
+    fn identity_side(&self) -> impl Iterator<Item = &Policy> {
+        let p = &self.policies;
+        p.identity
+            .iter()
+            .chain(p.boundary.iter())
+            .chain(p.session.iter())
+            .chain(p.scps.iter().flatten())
+            .chain(p.rcps.iter().flatten())
+            .map(|n| n.policy.as_ref())
     }
 }
 
-/// Adds `kms:EncryptionContext:<k>` for every pair and `kms:EncryptionContextKeys`.
-pub(crate) fn add_encryption_context(ctx: &mut Context, ec: &EncryptionContext) {
-    if ec.is_empty() {
-        return;
+/// The condition keys a policy can look up: those named in its conditions, or every key when a
+/// policy variable (`${...}`) could name any key. Keys no policy looks up need not be in the
+/// request context: leaving them out changes no decision and no explanation, and saves the
+/// hot path most of its allocations.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyRefs {
+    all: bool,
+    keys: Vec<String>,
+}
+
+impl KeyRefs {
+    /// The keys `policy` may look up.
+    pub(crate) fn of(policy: &Policy) -> KeyRefs {
+        let mut refs = KeyRefs::default();
+        let mut keys: Vec<&str> = Vec::new();
+        refs.all = scan_policy(policy, &mut keys);
+        refs.keys = keys.into_iter().map(str::to_ascii_lowercase).collect();
+        refs
     }
-    for (k, v) in ec {
-        ctx.insert(
-            &format!("kms:EncryptionContext:{k}"),
-            ContextValue::Single(v.clone()),
-        );
+}
+
+/// Adds the condition keys of `policy` to `keys`; true if it uses policy variables.
+fn scan_policy<'p>(policy: &'p Policy, keys: &mut Vec<&'p str>) -> bool {
+    let mut vars = false;
+    for st in &policy.statements {
+        for c in &st.conditions {
+            keys.push(c.key.as_str());
+            vars |= c.values.iter().any(|v| v.contains("${"));
+        }
+        if let Some(ResourceClause::Resource(r) | ResourceClause::NotResource(r)) = &st.resource {
+            vars |= r.iter().any(|p| p.0.contains("${"));
+        }
     }
-    ctx.insert(
-        "kms:EncryptionContextKeys",
-        ContextValue::Multi(ec.keys().cloned().collect()),
-    );
+    vars
+}
+
+/// Builds the request context of one evaluation, with only the keys some policy may look up.
+pub(crate) struct ContextBuilder<'a> {
+    ctx: Context,
+    all: bool,
+    caller_keys: Vec<&'a str>,
+    key_keys: &'a [String],
+}
+
+impl<'a> ContextBuilder<'a> {
+    /// A context for `caller`, with the keys of its identity side and (for key operations) of
+    /// the key policy, holding the caller's global keys (minus network keys for calls via a
+    /// service), `kms:CallerAccount`, and `kms:ViaService`/`aws:ViaAWSService` when set.
+    pub(crate) fn new(caller: &'a Caller, key_policy: Option<&'a KeyRefs>) -> ContextBuilder<'a> {
+        let mut caller_keys = Vec::new();
+        let mut all = key_policy.is_some_and(|k| k.all);
+        for p in caller.identity_side() {
+            all |= scan_policy(p, &mut caller_keys);
+        }
+        let mut b = ContextBuilder {
+            ctx: Context::new(),
+            all,
+            caller_keys,
+            key_keys: key_policy.map(|k| k.keys.as_slice()).unwrap_or(&[]),
+        };
+        let via = caller.via_service.is_some();
+        for (k, v) in caller.context.iter() {
+            if !(via && NETWORK_KEYS.contains(&k)) {
+                b.put(k, || v.clone());
+            }
+        }
+        if let Some(service) = &caller.via_service {
+            b.put("kms:ViaService", || ContextValue::Single(service.clone()));
+            b.put("aws:ViaAWSService", || ContextValue::Single("true".into()));
+        }
+        if let Some(account) = caller.account() {
+            b.put("kms:CallerAccount", || {
+                ContextValue::Single(account.to_string())
+            });
+        }
+        b
+    }
+
+    /// True if some policy may look `key` up.
+    pub(crate) fn wants(&self, key: &str) -> bool {
+        self.all
+            || self.key_keys.iter().any(|k| k.eq_ignore_ascii_case(key))
+            || self.caller_keys.iter().any(|k| k.eq_ignore_ascii_case(key))
+    }
+
+    /// True if some policy may look up a key that starts with `prefix` (lower case).
+    pub(crate) fn wants_prefix(&self, prefix: &str) -> bool {
+        let starts = |k: &str| {
+            k.len() >= prefix.len()
+                && k.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+        };
+        self.all
+            || self.key_keys.iter().any(|k| starts(k))
+            || self.caller_keys.iter().any(|k| starts(k))
+    }
+
+    /// Sets `key` if some policy may look it up.
+    pub(crate) fn put(&mut self, key: &str, value: impl FnOnce() -> ContextValue) {
+        if self.wants(key) {
+            self.ctx.insert(key, value());
+        }
+    }
+
+    /// Adds `kms:EncryptionContext:<k>` for every pair and `kms:EncryptionContextKeys`.
+    pub(crate) fn encryption_context(&mut self, ec: &EncryptionContext) {
+        if ec.is_empty() {
+            return;
+        }
+        if self.wants_prefix("kms:encryptioncontext:") {
+            for (k, v) in ec {
+                let key = format!("kms:EncryptionContext:{k}");
+                self.put(&key, || ContextValue::Single(v.clone()));
+            }
+        }
+        self.put("kms:EncryptionContextKeys", || {
+            ContextValue::Multi(ec.keys().cloned().collect())
+        });
+    }
+
+    /// The context.
+    pub(crate) fn build(self) -> Context {
+        self.ctx
+    }
 }
 
 /// Parses a key policy as the engine does; the error names the problem and where.
@@ -202,7 +294,7 @@ pub(crate) fn access_denied(
                 .first()
                 .map(|s| s.policy.kind)
                 .unwrap_or(PolicyKind::Identity);
-            format!("with an explicit deny in a {}", kind_phrase(kind))
+            format!("with an explicit deny in {}", kind_phrase(kind))
         }
         _ => {
             let what = evaluation
@@ -219,19 +311,21 @@ pub(crate) fn access_denied(
             "User: {} is not authorized to perform: {action} on resource: {resource_arn} {reason}",
             caller.arn()
         ),
+        action: action.to_string(),
+        resource: resource_arn.to_string(),
         evaluation: Some(Box::new(evaluation)),
     }
 }
 
 fn kind_phrase(kind: PolicyKind) -> &'static str {
     match kind {
-        PolicyKind::Identity => "identity-based policy",
-        PolicyKind::Boundary => "permissions boundary",
-        PolicyKind::Session => "session policy",
-        PolicyKind::ServiceControl => "service control policy",
-        PolicyKind::ResourceControl => "resource control policy",
-        PolicyKind::Endpoint => "VPC endpoint policy",
-        PolicyKind::Resource | PolicyKind::Key | PolicyKind::Trust => "resource-based policy",
+        PolicyKind::Identity => "an identity-based policy",
+        PolicyKind::Boundary => "a permissions boundary",
+        PolicyKind::Session => "a session policy",
+        PolicyKind::ServiceControl => "a service control policy",
+        PolicyKind::ResourceControl => "a resource control policy",
+        PolicyKind::Endpoint => "a VPC endpoint policy",
+        PolicyKind::Resource | PolicyKind::Key | PolicyKind::Trust => "a resource-based policy",
     }
 }
 

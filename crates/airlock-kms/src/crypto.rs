@@ -23,7 +23,8 @@
 
 use std::collections::BTreeMap;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+pub(crate) use aws_lc_rs::aead::NONCE_LEN;
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroizing;
 
 use crate::ids::KeyId;
@@ -191,18 +192,19 @@ fn blob_aad(header: &[u8], context: &EncryptionContext) -> Vec<u8> {
 }
 
 /// Encrypts `plaintext` into a ciphertext blob under `material` (version `material_version` of
-/// key `key_id`), binding `context`.
+/// key `key_id`) with a fresh random `nonce`, binding `context`.
 pub(crate) fn seal_blob(
     material: &AeadKey,
     key_id: KeyId,
     material_version: u32,
+    nonce: [u8; NONCE_LEN],
     plaintext: &[u8],
     context: &EncryptionContext,
 ) -> Option<Vec<u8>> {
     let header = BlobHeader {
         key_id,
         material_version,
-        nonce: random_nonce(),
+        nonce,
     };
     let mut out = Vec::with_capacity(BLOB_OVERHEAD + plaintext.len());
     header.write(&mut out);
@@ -247,7 +249,7 @@ mod tests {
     fn blob_round_trip_and_header() {
         let id = KeyId::random();
         let c = ctx(&[("aws:s3:arn", "arn:aws:s3:::b/k")]);
-        let blob = seal_blob(&key(), id, 3, b"hello", &c).unwrap();
+        let blob = seal_blob(&key(), id, 3, random_nonce(), b"hello", &c).unwrap();
         assert_eq!(blob.len(), 5 + BLOB_OVERHEAD);
         let h = BlobHeader::parse(&blob).unwrap();
         assert_eq!((h.key_id, h.material_version), (id, 3));
@@ -258,12 +260,12 @@ mod tests {
     fn wrong_context_tampering_and_wrong_key_fail() {
         let id = KeyId::random();
         let c = ctx(&[("purpose", "test")]);
-        let blob = seal_blob(&key(), id, 1, b"secret", &c).unwrap();
+        let blob = seal_blob(&key(), id, 1, random_nonce(), b"secret", &c).unwrap();
         let h = BlobHeader::parse(&blob).unwrap();
         assert!(open_blob(&key(), &h, &blob, &ctx(&[("purpose", "other")])).is_none());
         assert!(open_blob(&key(), &h, &blob, &EncryptionContext::new()).is_none());
         // Ambiguity check: {"ab": "c"} and {"a": "bc"} must not encode alike.
-        let b2 = seal_blob(&key(), id, 1, b"x", &ctx(&[("ab", "c")])).unwrap();
+        let b2 = seal_blob(&key(), id, 1, random_nonce(), b"x", &ctx(&[("ab", "c")])).unwrap();
         let h2 = BlobHeader::parse(&b2).unwrap();
         assert!(open_blob(&key(), &h2, &b2, &ctx(&[("a", "bc")])).is_none());
         for i in 0..blob.len() {

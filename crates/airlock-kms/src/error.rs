@@ -41,6 +41,10 @@ pub enum KmsError {
     AccessDenied {
         /// `User: ARN is not authorized to perform: ACTION on resource: ARN because ...`.
         message: String,
+        /// The denied action (`kms:Decrypt`).
+        action: String,
+        /// The resource of the denied action (a key ARN, an alias ARN or `*`).
+        resource: String,
         /// The decision and its explanation; `None` when no policy evaluation took place.
         evaluation: Option<Box<Evaluation>>,
     },

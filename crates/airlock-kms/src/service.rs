@@ -3,17 +3,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
-use airlock_policy::{Context, ContextValue, NamedPolicy};
+use airlock_policy::{ContextValue, NamedPolicy};
 use airlock_store::{Store, StoreExt, WriteExt};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
 use crate::KmsError;
-use crate::authz::{self, Caller, Target, add_encryption_context, parse_key_policy};
+use crate::authz::{self, Caller, ContextBuilder, KeyRefs, Target, parse_key_policy};
 use crate::crypto::{
-    AeadKey, BLOB_OVERHEAD, BlobHeader, EncryptionContext, KEY_LEN, fill_random, open_blob,
-    seal_blob,
+    AeadKey, BLOB_OVERHEAD, BlobHeader, EncryptionContext, KEY_LEN, NONCE_LEN, fill_random,
+    open_blob, random_nonce, seal_blob,
 };
 use crate::error::OpenError;
 use crate::ids::{KeyId, KeyIdentifier, alias_arn, key_arn};
@@ -175,6 +175,8 @@ struct KeyEntry {
     /// Context keys that describe the key: `kms:ResourceAliases`, `aws:ResourceTag/*`,
     /// `kms:KeySpec`, `kms:KeyUsage`, `kms:KeyOrigin`, `kms:MultiRegion`.
     resource_context: Vec<(String, ContextValue)>,
+    /// The condition keys the key policy may look up.
+    policy_refs: KeyRefs,
 }
 
 impl KeyEntry {
@@ -249,7 +251,7 @@ struct Resolved {
 /// changed nothing.
 pub struct Kms {
     store: Arc<dyn Store>,
-    master: MasterKey,
+    master: Arc<MasterKey>,
     region: String,
     clock: Arc<dyn Clock>,
     state: RwLock<State>,
@@ -379,18 +381,18 @@ fn validate_alias_name(name: &str) -> Result<(), KmsError> {
     Ok(())
 }
 
-fn tags_context(ctx: &mut Context, tags: &[Tag]) {
-    for t in tags {
-        ctx.insert(
-            &format!("aws:RequestTag/{}", t.key),
-            ContextValue::Single(t.value.clone()),
-        );
+fn tags_context(ctx: &mut ContextBuilder<'_>, tags: &[Tag]) {
+    if ctx.wants_prefix("aws:requesttag/") {
+        for t in tags {
+            ctx.put(&format!("aws:RequestTag/{}", t.key), || {
+                ContextValue::Single(t.value.clone())
+            });
+        }
     }
     if !tags.is_empty() {
-        ctx.insert(
-            "aws:TagKeys",
-            ContextValue::Multi(tags.iter().map(|t| t.key.clone()).collect()),
-        );
+        ctx.put("aws:TagKeys", || {
+            ContextValue::Multi(tags.iter().map(|t| t.key.clone()).collect())
+        });
     }
 }
 
@@ -425,9 +427,24 @@ impl Kms {
         }
         let kms = Kms {
             store,
-            master,
+            master: Arc::new(master),
             region,
             clock,
+            state: RwLock::new(State::default()),
+            writer: Mutex::new(()),
+        };
+        kms.load()?;
+        Ok(kms)
+    }
+
+    /// The KMS service of another region over the same store, master key and clock. Each
+    /// region's keys and aliases are separate, as in AWS.
+    pub fn open_region(&self, region: impl Into<String>) -> Result<Kms, OpenError> {
+        let kms = Kms {
+            store: self.store.clone(),
+            master: self.master.clone(),
+            region: region.into(),
+            clock: self.clock.clone(),
             state: RwLock::new(State::default()),
             writer: Mutex::new(()),
         };
@@ -440,6 +457,8 @@ impl Kms {
         let records: Vec<KeyRecord> = read.scan_json(KEYS, "")?;
         let aliases: Vec<AliasRecord> = read.scan_json(ALIASES, "")?;
         drop(read);
+        let records = records.into_iter().filter(|r| r.region == self.region);
+        let aliases = aliases.into_iter().filter(|a| a.region == self.region);
         let mut state = State::default();
         for a in aliases {
             state
@@ -502,6 +521,7 @@ impl Kms {
             }
         };
         let policy = parse_key_policy(&record.policy, &arn)?;
+        let policy_refs = KeyRefs::of(&policy.policy);
         let mut resource_context = vec![
             (
                 "kms:KeySpec".to_string(),
@@ -536,6 +556,7 @@ impl Kms {
             policy,
             materials,
             resource_context,
+            policy_refs,
         })
     }
 
@@ -549,6 +570,8 @@ impl Kms {
                 "User: {} is not authorized to use KMS: KMS requires signed requests of an AWS account principal",
                 caller.arn()
             ),
+            action: "kms:*".into(),
+            resource: "*".into(),
             evaluation: None,
         })
     }
@@ -619,21 +642,21 @@ impl Kms {
     }
 
     /// The request context for an action on a key.
-    fn key_context(
+    fn key_context<'a>(
         &self,
-        caller: &Caller,
-        resolved: &Resolved,
+        caller: &'a Caller,
+        resolved: &'a Resolved,
         ec: Option<&EncryptionContext>,
-    ) -> Context {
-        let mut ctx = caller.request_context();
+    ) -> ContextBuilder<'a> {
+        let mut ctx = ContextBuilder::new(caller, Some(&resolved.entry.policy_refs));
         for (k, v) in &resolved.entry.resource_context {
-            ctx.insert(k, v.clone());
+            ctx.put(k, || v.clone());
         }
         if let Some(alias) = &resolved.request_alias {
-            ctx.insert("kms:RequestAlias", ContextValue::Single(alias.clone()));
+            ctx.put("kms:RequestAlias", || ContextValue::Single(alias.clone()));
         }
         if let Some(ec) = ec {
-            add_encryption_context(&mut ctx, ec);
+            ctx.encryption_context(ec);
         }
         ctx
     }
@@ -643,8 +666,9 @@ impl Kms {
         caller: &Caller,
         action: &str,
         resolved: &Resolved,
-        ctx: Context,
+        ctx: ContextBuilder<'_>,
     ) -> Result<(), KmsError> {
+        let ctx = ctx.build();
         let e = &resolved.entry;
         authz::authorize(
             caller,
@@ -663,8 +687,9 @@ impl Kms {
         caller: &Caller,
         action: &str,
         resource_arn: &str,
-        ctx: Context,
+        ctx: ContextBuilder<'_>,
     ) -> Result<(), KmsError> {
+        let ctx = ctx.build();
         let account = self.caller_account(caller)?;
         authz::authorize(
             caller,
@@ -700,7 +725,7 @@ impl Kms {
         action: &str,
         cross_account: bool,
         need: Need,
-        extra: impl FnOnce(&mut Context),
+        extra: impl FnOnce(&mut ContextBuilder<'_>),
     ) -> Result<Resolved, KmsError> {
         let resolved = self.resolve(caller, ident, cross_account)?;
         let mut ctx = self.key_context(caller, &resolved, None);
@@ -778,7 +803,8 @@ impl Kms {
         key_arn: &str,
         key_account: &str,
     ) -> Result<(), KmsError> {
-        let ctx = caller.request_context();
+        let refs = KeyRefs::of(&policy.policy);
+        let ctx = ContextBuilder::new(caller, Some(&refs)).build();
         let evaluation = authz::evaluate(
             caller,
             "kms:PutKeyPolicy",
@@ -883,15 +909,14 @@ impl Kms {
             return Err(length_error("policy", MAX_POLICY, p.len()));
         }
 
-        let mut ctx = caller.request_context();
-        ctx.insert("kms:KeySpec", ContextValue::Single(spec.into()));
-        ctx.insert("kms:KeyUsage", ContextValue::Single(usage.into()));
-        ctx.insert("kms:KeyOrigin", ContextValue::Single(origin.into()));
-        ctx.insert("kms:MultiRegion", ContextValue::Single("false".into()));
-        ctx.insert(
-            "kms:BypassPolicyLockoutSafetyCheck",
-            ContextValue::Single(input.bypass_policy_lockout_safety_check.to_string()),
-        );
+        let mut ctx = ContextBuilder::new(caller, None);
+        ctx.put("kms:KeySpec", || ContextValue::Single(spec.into()));
+        ctx.put("kms:KeyUsage", || ContextValue::Single(usage.into()));
+        ctx.put("kms:KeyOrigin", || ContextValue::Single(origin.into()));
+        ctx.put("kms:MultiRegion", || ContextValue::Single("false".into()));
+        ctx.put("kms:BypassPolicyLockoutSafetyCheck", || {
+            ContextValue::Single(input.bypass_policy_lockout_safety_check.to_string())
+        });
         tags_context(&mut ctx, &input.tags);
         self.authorize_account(caller, "kms:CreateKey", "*", ctx)?;
 
@@ -964,7 +989,12 @@ impl Kms {
     ) -> Result<Page<KeyListEntry>, KmsError> {
         let limit = page_limit(limit, 1000, 100)?;
         let account = self.caller_account(caller)?.to_string();
-        self.authorize_account(caller, "kms:ListKeys", "*", caller.request_context())?;
+        self.authorize_account(
+            caller,
+            "kms:ListKeys",
+            "*",
+            ContextBuilder::new(caller, None),
+        )?;
         let now = self.now();
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         let mut all: Vec<KeyListEntry> = state
@@ -1067,10 +1097,9 @@ impl Kms {
             false,
             Need::NotPendingDeletion,
             |ctx| {
-                ctx.insert(
-                    "kms:ScheduleKeyDeletionPendingWindowInDays",
-                    ContextValue::Single(days.to_string()),
-                )
+                ctx.put("kms:ScheduleKeyDeletionPendingWindowInDays", || {
+                    ContextValue::Single(days.to_string())
+                })
             },
         )?;
         let _w = lock(&self.writer);
@@ -1169,10 +1198,9 @@ impl Kms {
             false,
             Need::Any,
             |ctx| {
-                ctx.insert(
-                    "kms:BypassPolicyLockoutSafetyCheck",
-                    ContextValue::Single(bypass_policy_lockout_safety_check.to_string()),
-                )
+                ctx.put("kms:BypassPolicyLockoutSafetyCheck", || {
+                    ContextValue::Single(bypass_policy_lockout_safety_check.to_string())
+                })
             },
         )?;
         let parsed = parse_key_policy(policy, &r.entry.arn)?;
@@ -1201,7 +1229,12 @@ impl Kms {
         let account = self.caller_account(caller)?.to_string();
         let target = self.alias_target(caller, target_key_id, "kms:CreateAlias")?;
         let arn = alias_arn(&self.region, &account, alias_name);
-        self.authorize_account(caller, "kms:CreateAlias", &arn, caller.request_context())?;
+        self.authorize_account(
+            caller,
+            "kms:CreateAlias",
+            &arn,
+            ContextBuilder::new(caller, None),
+        )?;
         let _w = lock(&self.writer);
         let e = self.fresh(&target)?;
         Self::check_state(&e, Need::NotPendingDeletion)?;
@@ -1269,7 +1302,12 @@ impl Kms {
             &old_target,
             self.key_context(caller, &old_target, None),
         )?;
-        self.authorize_account(caller, "kms:UpdateAlias", &arn, caller.request_context())?;
+        self.authorize_account(
+            caller,
+            "kms:UpdateAlias",
+            &arn,
+            ContextBuilder::new(caller, None),
+        )?;
         let _w = lock(&self.writer);
         let e = self.fresh(&new_target)?;
         Self::check_state(&e, Need::NotPendingDeletion)?;
@@ -1327,7 +1365,12 @@ impl Kms {
                 self.key_context(caller, &target, None),
             )?;
         }
-        self.authorize_account(caller, "kms:DeleteAlias", &arn, caller.request_context())?;
+        self.authorize_account(
+            caller,
+            "kms:DeleteAlias",
+            &arn,
+            ContextBuilder::new(caller, None),
+        )?;
         let _w = lock(&self.writer);
         let mut txn = self.store.write()?;
         if !txn.delete(ALIASES, &alias_key(&account, &self.region, alias_name))? {
@@ -1373,7 +1416,12 @@ impl Kms {
     ) -> Result<Page<AliasListEntry>, KmsError> {
         let limit = page_limit(limit, 100, 50)?;
         let account = self.caller_account(caller)?.to_string();
-        self.authorize_account(caller, "kms:ListAliases", "*", caller.request_context())?;
+        self.authorize_account(
+            caller,
+            "kms:ListAliases",
+            "*",
+            ContextBuilder::new(caller, None),
+        )?;
         let filter = match key_id {
             Some(k) => Some(self.resolve(caller, k, false)?.entry.record.key_id.clone()),
             None => None,
@@ -1446,7 +1494,7 @@ impl Kms {
             Need::NotPendingDeletion,
             |ctx| {
                 if !tag_keys.is_empty() {
-                    ctx.insert("aws:TagKeys", ContextValue::Multi(tag_keys.clone()));
+                    ctx.put("aws:TagKeys", || ContextValue::Multi(tag_keys.clone()));
                 }
             },
         )?;
@@ -1504,10 +1552,9 @@ impl Kms {
             Need::Usable,
             |ctx| {
                 if let Some(p) = rotation_period_days {
-                    ctx.insert(
-                        "kms:RotationPeriodInDays",
-                        ContextValue::Single(p.to_string()),
-                    );
+                    ctx.put("kms:RotationPeriodInDays", || {
+                        ContextValue::Single(p.to_string())
+                    });
                 }
             },
         )?;
@@ -1682,14 +1729,17 @@ impl Kms {
         check_algorithm(input.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
         let r = self.resolve(caller, &input.key_id, true)?;
         let mut ctx = self.key_context(caller, &r, Some(&input.encryption_context));
-        ctx.insert(
-            "kms:EncryptionAlgorithm",
-            ContextValue::Single(SYMMETRIC_DEFAULT.into()),
-        );
+        ctx.put("kms:EncryptionAlgorithm", || {
+            ContextValue::Single(SYMMETRIC_DEFAULT.into())
+        });
         self.authorize_key(caller, "kms:Encrypt", &r, ctx)?;
         Self::check_state(&r.entry, Need::Usable)?;
-        let ciphertext_blob =
-            self.seal_with(&r.entry, &input.plaintext, &input.encryption_context)?;
+        let ciphertext_blob = self.seal_with(
+            &r.entry,
+            &input.plaintext,
+            &input.encryption_context,
+            random_nonce(),
+        )?;
         Ok(EncryptOutput {
             ciphertext_blob,
             key_arn: r.entry.arn.clone(),
@@ -1701,13 +1751,14 @@ impl Kms {
         e: &KeyEntry,
         plaintext: &[u8],
         ec: &EncryptionContext,
+        nonce: [u8; NONCE_LEN],
     ) -> Result<Vec<u8>, KmsError> {
         let version = e.current_version();
         let material = e
             .materials
             .last()
             .ok_or_else(|| KmsError::Internal(format!("{}: no key material", e.arn)))?;
-        seal_blob(material, e.id, version, plaintext, ec)
+        seal_blob(material, e.id, version, nonce, plaintext, ec)
             .ok_or_else(|| KmsError::Internal("encryption failed".into()))
     }
 
@@ -1795,10 +1846,9 @@ impl Kms {
             request_alias,
         };
         let mut ctx = self.key_context(caller, &r, Some(&input.encryption_context));
-        ctx.insert(
-            "kms:EncryptionAlgorithm",
-            ContextValue::Single(SYMMETRIC_DEFAULT.into()),
-        );
+        ctx.put("kms:EncryptionAlgorithm", || {
+            ContextValue::Single(SYMMETRIC_DEFAULT.into())
+        });
         self.authorize_key(caller, "kms:Decrypt", &r, ctx)?;
         Self::check_state(&r.entry, Need::Usable)?;
         let plaintext = Self::open_with(
@@ -1839,18 +1889,18 @@ impl Kms {
         let dst = self.resolve(caller, &input.destination_key_id, true)?;
         let same = (src.entry.id == dst.entry.id).to_string();
         let mut ctx = self.key_context(caller, &src, Some(&input.source_encryption_context));
-        ctx.insert("kms:ReEncryptOnSameKey", ContextValue::Single(same.clone()));
-        ctx.insert(
-            "kms:EncryptionAlgorithm",
-            ContextValue::Single(SYMMETRIC_DEFAULT.into()),
-        );
+        ctx.put("kms:ReEncryptOnSameKey", || {
+            ContextValue::Single(same.clone())
+        });
+        ctx.put("kms:EncryptionAlgorithm", || {
+            ContextValue::Single(SYMMETRIC_DEFAULT.into())
+        });
         self.authorize_key(caller, "kms:ReEncryptFrom", &src, ctx)?;
         let mut ctx = self.key_context(caller, &dst, Some(&input.destination_encryption_context));
-        ctx.insert("kms:ReEncryptOnSameKey", ContextValue::Single(same));
-        ctx.insert(
-            "kms:EncryptionAlgorithm",
-            ContextValue::Single(SYMMETRIC_DEFAULT.into()),
-        );
+        ctx.put("kms:ReEncryptOnSameKey", || ContextValue::Single(same));
+        ctx.put("kms:EncryptionAlgorithm", || {
+            ContextValue::Single(SYMMETRIC_DEFAULT.into())
+        });
         self.authorize_key(caller, "kms:ReEncryptTo", &dst, ctx)?;
         Self::check_state(&src.entry, Need::Usable)?;
         Self::check_state(&dst.entry, Need::Usable)?;
@@ -1864,6 +1914,7 @@ impl Kms {
             &dst.entry,
             &plaintext,
             &input.destination_encryption_context,
+            random_nonce(),
         )?;
         Ok(ReEncryptOutput {
             ciphertext_blob,
@@ -1924,9 +1975,15 @@ impl Kms {
         let ctx = self.key_context(caller, &r, Some(&input.encryption_context));
         self.authorize_key(caller, action, &r, ctx)?;
         Self::check_state(&r.entry, Need::Usable)?;
-        let mut data_key = Zeroizing::new(vec![0u8; len]);
-        fill_random(&mut data_key);
-        let ciphertext_blob = self.seal_with(&r.entry, &data_key, &input.encryption_context)?;
+        // One call to the generator for the data key and the nonce.
+        let mut random = Zeroizing::new(vec![0u8; len + NONCE_LEN]);
+        fill_random(&mut random);
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&random[len..]);
+        random.truncate(len);
+        let data_key = random;
+        let ciphertext_blob =
+            self.seal_with(&r.entry, &data_key, &input.encryption_context, nonce)?;
         Ok(GenerateDataKeyOutput {
             ciphertext_blob,
             plaintext: with_plaintext.then_some(data_key),
@@ -1946,7 +2003,12 @@ impl Kms {
         if let Some(e) = range_error(n, "numberOfBytes", 1, 1024) {
             return Err(e);
         }
-        self.authorize_account(caller, "kms:GenerateRandom", "*", caller.request_context())?;
+        self.authorize_account(
+            caller,
+            "kms:GenerateRandom",
+            "*",
+            ContextBuilder::new(caller, None),
+        )?;
         let mut out = Zeroizing::new(vec![0u8; usize::try_from(n).unwrap_or(0)]);
         fill_random(&mut out);
         Ok(out)

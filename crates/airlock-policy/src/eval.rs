@@ -13,8 +13,8 @@
 use std::borrow::Cow;
 
 use crate::decision::{
-    Decision, Evaluation, Explanation, MissingAllow, NamedPolicy, PolicyKind, PolicySet,
-    StatementRef,
+    Decision, Evaluation, Explanation, ImplicitGrant, MissingAllow, NamedPolicy, PolicyKind,
+    PolicySet, StatementRef,
 };
 use crate::glob::{self, Tok};
 use crate::model::{
@@ -267,7 +267,7 @@ impl<'a> Env<'a> {
 
 /// True if `s` may contain a policy variable.
 pub(crate) fn has_variable(version: Version, s: &str) -> bool {
-    version == Version::V2012_10_17 && s.contains("${")
+    version == Version::V2012_10_17 && s.as_bytes().contains(&b'$') && s.contains("${")
 }
 
 /// Tokens back to text, every token literal (for equality operators).
@@ -456,6 +456,7 @@ impl<'a> Evaluator<'a> {
                 decision: Decision::Allow,
                 explanation: Explanation {
                     cross_account,
+                    implicit_grant: Some(ImplicitGrant::NoPermissionRequired),
                     ..Explanation::default()
                 },
             };
@@ -643,6 +644,8 @@ impl<'a> Evaluator<'a> {
                     deciding,
                     missing_context_keys,
                     cross_account,
+                    implicit_grant: (caller == Caller::Root && use_identity)
+                        .then_some(ImplicitGrant::RootUser),
                     ..Explanation::default()
                 },
             }
@@ -661,10 +664,10 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The root user of the bucket owner can always get, put and delete the bucket policy,
-    /// whatever the bucket policy denies: "the root user of the account that owns the bucket
-    /// can always run GetBucketPolicy, PutBucketPolicy and DeleteBucketPolicy, even if the
-    /// policy explicitly denies the root user" (Amazon S3 User Guide, "Adding a bucket policy
-    /// by using the Amazon S3 console" / "Bucket policies for Amazon S3"). SCPs still apply.
+    /// whatever the bucket policy denies: "As a security precaution, the root user of the AWS
+    /// account that owns a bucket can always use this operation, even if the policy explicitly
+    /// denies the root user the ability to perform this action." (Amazon S3 API Reference,
+    /// GetBucketPolicy, PutBucketPolicy and DeleteBucketPolicy). SCPs still apply.
     fn root_bucket_policy_exception(&self, cross_account: bool) -> bool {
         matches!(self.req.principal, Principal::Root { .. })
             && !cross_account

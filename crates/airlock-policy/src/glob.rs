@@ -119,13 +119,8 @@ pub(crate) fn wild_match(pattern: &str, text: &str, fold: bool) -> bool {
     if pb == b"*" {
         return true;
     }
-    if !pb.iter().any(|&b| b == b'*' || b == b'?') {
-        return if fold {
-            pattern.eq_ignore_ascii_case(text)
-        } else {
-            pattern == text
-        };
-    }
+    // The glob itself fails fast on the first literal mismatch, which is how most patterns
+    // fail; no separate scan for wildcards is needed.
     glob(Wild(pb), text.as_bytes(), fold)
 }
 
@@ -161,23 +156,29 @@ pub(crate) fn arn_match<P: Pattern>(pat: P, arn: &str) -> bool {
 
 /// [`arn_match`] on policy text, with the common fast paths.
 pub(crate) fn arn_match_str(pattern: &str, arn: &str) -> bool {
-    if pattern == "*" {
+    let pb = pattern.as_bytes();
+    let ab = arn.as_bytes();
+    if pb == b"*" {
         return true;
     }
-    let pb = pattern.as_bytes();
-    match pb.iter().position(|&b| b == b'*' || b == b'?') {
-        None => pattern == arn,
-        // A wildcard only at the very end, after the five field separators (the usual
-        // `arn:aws:s3:::bucket/*`): a prefix comparison.
-        Some(i)
-            if i == pb.len() - 1
-                && pb[i] == b'*'
-                && pb[..i].iter().filter(|&&b| b == b':').count() >= 5 =>
-        {
-            arn.as_bytes().starts_with(&pb[..i])
-        }
-        Some(_) => arn_match(Wild(pb), arn),
+    // Compare the literal prefix (up to the first wildcard) directly: most patterns that do not
+    // match differ there.
+    let mut i = 0;
+    while i < pb.len() && i < ab.len() && pb[i] != b'*' && pb[i] != b'?' && pb[i] == ab[i] {
+        i += 1;
     }
+    if i == pb.len() {
+        return i == ab.len();
+    }
+    if pb[i] != b'*' && pb[i] != b'?' {
+        return false;
+    }
+    // A single trailing `*` after the five field separators (the usual `arn:aws:s3:::bucket/*`)
+    // matches whatever follows the prefix.
+    if i == pb.len() - 1 && pb[i] == b'*' && pb[..i].iter().filter(|&&b| b == b':').count() >= 5 {
+        return true;
+    }
+    arn_match(Wild(pb), arn)
 }
 
 #[cfg(test)]

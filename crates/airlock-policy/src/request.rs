@@ -90,10 +90,20 @@ fn default_path() -> String {
 }
 
 /// Request context: condition keys with their values. Keys compare case-insensitively.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+///
+/// Serialized as a JSON object; keys are lower-cased on the way in, whether inserted or
+/// deserialized.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[serde(transparent)]
 pub struct Context {
     entries: BTreeMap<String, ContextValue>,
+}
+
+impl<'de> serde::Deserialize<'de> for Context {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = BTreeMap::<String, ContextValue>::deserialize(deserializer)?;
+        Ok(raw.into_iter().collect())
+    }
 }
 
 /// The value of a context key: one value or a set (for multi-valued keys like `aws:TagKeys`).

@@ -11,11 +11,7 @@ use crate::xml::iso8601;
 pub fn authorize(call: &Call, check: &Check) -> Evaluation {
     let caller = &call.caller;
     let mut context = check.context.clone();
-    for (k, v) in request_context(call).iter() {
-        if context.get(k).is_none() {
-            context.insert(k, v.clone());
-        }
-    }
+    add_global_context(call, &mut context);
     let request = Request {
         principal: caller.principal.clone(),
         action: check.action.clone(),
@@ -32,13 +28,20 @@ pub fn authorize(call: &Call, check: &Check) -> Evaluation {
     evaluate(&request, &policies)
 }
 
-/// The global condition keys of a request: its origin (`aws:SourceIp`, `aws:SecureTransport`),
-/// time, region, caller-derived keys and user agent. Every authorization of the request starts
-/// from these, including the calls a service makes on the caller's behalf (S3 calling KMS), so
-/// keys the listener adds here reach all of them.
+/// The global condition keys of a request (see [`add_global_context`]) as a fresh context:
+/// what a service starts from when it authorizes on the caller's behalf elsewhere (S3 calling
+/// KMS), so keys the listener adds reach those decisions too.
 pub fn request_context(call: &Call) -> Context {
-    let caller = &call.caller;
     let mut context = Context::new();
+    add_global_context(call, &mut context);
+    context
+}
+
+/// Adds the request's global condition keys (`aws:SourceIp`, `aws:SecureTransport`, time,
+/// region, ...) to `context`, keeping keys it already has. For services that authorize inside
+/// their operation (KMS) with the same keys the pipeline's checks get.
+pub fn add_global_context(call: &Call, context: &mut airlock_policy::Context) {
+    let caller = &call.caller;
     let set = |ctx: &mut airlock_policy::Context, k: &str, v: String| {
         if ctx.get(k).is_none() {
             ctx.insert(k, ContextValue::Single(v));
@@ -48,20 +51,19 @@ pub fn request_context(call: &Call) -> Context {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    set(&mut context, "aws:SourceIp", call.origin.peer.ip().to_string());
-    set(&mut context, "aws:SecureTransport", call.origin.tls.to_string());
-    set(&mut context, "aws:CurrentTime", iso8601(now));
-    set(&mut context, "aws:EpochTime", now.to_string());
-    set(&mut context, "aws:RequestedRegion", call.region.clone());
-    set(&mut context, "aws:ViaAWSService", "false".to_string());
+    set(context, "aws:SourceIp", call.origin.peer.ip().to_string());
+    set(context, "aws:SecureTransport", call.origin.tls.to_string());
+    set(context, "aws:CurrentTime", iso8601(now));
+    set(context, "aws:EpochTime", now.to_string());
+    set(context, "aws:RequestedRegion", call.region.clone());
+    set(context, "aws:ViaAWSService", "false".to_string());
     if let CallerKind::Session(s) = &caller.kind {
-        set(&mut context, "aws:TokenIssueTime", iso8601(s.issued));
-        set(&mut context, "aws:MultiFactorAuthPresent", "false".to_string());
+        set(context, "aws:TokenIssueTime", iso8601(s.issued));
+        set(context, "aws:MultiFactorAuthPresent", "false".to_string());
     }
     if let Some(ua) = call.headers.get("user-agent").and_then(|v| v.to_str().ok()) {
-        set(&mut context, "aws:UserAgent", ua.to_string());
+        set(context, "aws:UserAgent", ua.to_string());
     }
-    context
 }
 
 fn kind_phrase(kind: PolicyKind) -> &'static str {

@@ -23,7 +23,7 @@ use crate::body::{BoxError, RequestBody};
 use crate::pipeline::{Incoming, Pipeline};
 use crate::record::{LogRecorder, Recorder};
 use crate::service::{Origin, Service};
-use crate::services::{iam::IamService, s3::S3Service, sts::StsService};
+use crate::services::{iam::IamService, kms::KmsService, s3::S3Service, sts::StsService};
 use crate::tls::{self, TlsFiles, write_private};
 
 /// How to run the endpoint.
@@ -242,6 +242,8 @@ impl Server {
         let tls_config = tls::server_config(&data.tls())?;
 
         let iam = Arc::new(Iam::new(store.clone()));
+        let home_kms = open_kms(store.clone(), &data, &config.region)?;
+        let kms = Arc::new(KmsService::new(home_kms.clone()));
         let sts = Arc::new(Sts::new(key));
         let map_iam = |e: airlock_iam::IamError| ServeError::Config(e.to_string());
         let mut wanted = config.accounts.clone();
@@ -261,22 +263,16 @@ impl Server {
             admin_keys.push((acct, key));
         }
 
-        // S3, with KMS for SSE-KMS data keys and the SSE-S3 root key (0600 file).
-        let kms_master =
-            airlock_kms::MasterKey::load_or_create(data.root()).map_err(|e| ServeError::Config(e.to_string()))?;
-        let shared: Arc<dyn airlock_store::Store> = store.clone();
-        let kms = Arc::new(
-            airlock_kms::Kms::open(shared.clone(), kms_master, config.region.clone(), Arc::new(airlock_kms::SystemClock))
-                .map_err(|e| ServeError::Config(e.to_string()))?,
-        );
+        // S3, with the home region's KMS for SSE-KMS data keys and the SSE-S3 root key (0600).
         let sse_s3_key = load_or_create_key(&data.s3_sse_key())?;
         let s3 = Arc::new(
-            airlock_s3::S3::open(shared, &data.s3(), kms, &sse_s3_key).map_err(|e| ServeError::Config(e.to_string()))?,
+            airlock_s3::S3::open(store, &data.s3(), home_kms, &sse_s3_key).map_err(|e| ServeError::Config(e.to_string()))?,
         );
 
         let services: Vec<Arc<dyn Service>> = vec![
             Arc::new(StsService::new(iam.clone(), sts.clone())),
             Arc::new(IamService::new(iam.clone())),
+            kms.clone(),
             Arc::new(S3Service::new(s3)),
         ];
         let recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
@@ -298,6 +294,7 @@ impl Server {
         let (stop, stop_rx) = watch::channel(false);
         let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
         let tasks = vec![
+            tokio::spawn(kms_maintenance(kms, stop_rx.clone())),
             tokio::spawn(accept_loop(http, pipeline.clone(), None, stop_rx.clone())),
             tokio::spawn(accept_loop(https, pipeline, Some(acceptor), stop_rx)),
         ];
@@ -487,4 +484,28 @@ async fn respond(
         }
     }
     resp
+}
+
+/// Opens KMS over the store, with the master key from the environment or `DATA_DIR/kms-master.key`
+/// (created with mode 0600 on first start).
+fn open_kms(store: Arc<RedbStore>, data: &DataDir, region: &str) -> Result<Arc<airlock_kms::Kms>, ServeError> {
+    let master = airlock_kms::MasterKey::load_or_create(data.root()).map_err(|e| ServeError::Config(e.to_string()))?;
+    if let airlock_kms::MasterKeySource::Created(path) = master.source() {
+        tracing::info!(target: "airlock::kms", path = %path.display(), "created the KMS master key");
+    }
+    let kms = airlock_kms::Kms::open(store, master, region, Arc::new(airlock_kms::SystemClock))
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    Ok(Arc::new(kms))
+}
+
+/// Ends deletion windows and runs due automatic rotations, once a minute and at start.
+async fn kms_maintenance(kms: Arc<KmsService>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let k = kms.clone();
+        let _ = tokio::task::spawn_blocking(move || k.run_maintenance()).await;
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod serve;
 mod simulate;
 
 #[derive(Parser)]
@@ -29,6 +30,8 @@ enum Command {
     Simulate(simulate::Args),
     /// Print the JSON Schema of the setup document (`schemas/setup.schema.json`).
     Schema,
+    /// Run the local multi-account AWS endpoint (IAM, STS, KMS, S3).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Schema => print_schema(),
+        Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,

@@ -89,6 +89,15 @@ impl StsService {
     fn prepare_assume_role(&self, call: &Call) -> Result<Prepared, AwsError> {
         let input = assume_role_input(&call.params)?;
         input.validate()?;
+        // The role-chaining limit depends only on the caller and the input: checked before
+        // authorization, like the other parameter validations.
+        if matches!(call.caller.kind, CallerKind::Session(_)) && input.duration_seconds.unwrap_or(3600) > 3600 {
+            return Err(AwsError::new(
+                400,
+                "ValidationError",
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+            ));
+        }
         let (account, name) = input.role_account_and_name().ok_or_else(|| {
             AwsError::new(400, "ValidationError", format!("{} is invalid", input.role_arn))
         })?;
