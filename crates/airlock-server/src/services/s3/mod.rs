@@ -18,13 +18,17 @@ pub mod xml;
 
 use std::sync::Arc;
 
-use airlock_policy::{Context, ContextValue, Effect, NamedPolicy, Policy, PolicyId, PolicySet, Resource};
+use airlock_policy::{
+    Context, ContextValue, Effect, NamedPolicy, Policy, PolicyId, PolicySet, Resource,
+};
 use airlock_s3::model::{ObjectVersion, PublicAccessBlock, SseAlgorithm, Tag, Versioning};
 use airlock_s3::{Bucket, Code, S3, S3Error};
 use bytes::Bytes;
 
 use crate::error::AwsError;
-use crate::service::{BoxFuture, Call, Check, Params, Prepared, Protocol, Reply, Service, rest_xml_host_id};
+use crate::service::{
+    BoxFuture, Call, Check, Params, Prepared, Protocol, Reply, Service, rest_xml_host_id,
+};
 use crate::sigv4::AuthLocation;
 use request::{Op, Target};
 
@@ -42,8 +46,16 @@ impl std::fmt::Debug for S3Service {
 impl From<S3Error> for AwsError {
     fn from(e: S3Error) -> Self {
         let mut a = AwsError::new(e.status(), e.code.as_str(), e.message);
-        a.fields = e.fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        a.headers = e.headers.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        a.fields = e
+            .fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        a.headers = e
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         a
     }
 }
@@ -64,8 +76,10 @@ pub(crate) fn header<'a>(call: &'a Call, name: &str) -> Option<&'a str> {
 /// An empty reply with S3's request-id headers.
 pub(crate) fn reply(call: &Call, status: u16) -> Reply {
     let mut r = Reply::new(status, "application/xml", Vec::new());
-    r.headers.push(("x-amz-request-id".into(), call.request_id.clone()));
-    r.headers.push(("x-amz-id-2".into(), rest_xml_host_id(&call.request_id)));
+    r.headers
+        .push(("x-amz-request-id".into(), call.request_id.clone()));
+    r.headers
+        .push(("x-amz-id-2".into(), rest_xml_host_id(&call.request_id)));
     r
 }
 
@@ -117,21 +131,36 @@ fn single(ctx: &mut Context, key: &str, value: impl Into<String>) {
 pub(crate) fn validate_tags(tags: &[Tag], object: bool) -> Result<(), S3Error> {
     let max = if object { 10 } else { 50 };
     if tags.len() > max {
-        return Err(S3Error::new(Code::InvalidTag, format!("Object tags cannot be greater than {max}")));
+        return Err(S3Error::new(
+            Code::InvalidTag,
+            format!("Object tags cannot be greater than {max}"),
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     for t in tags {
         if t.key.is_empty() || t.key.chars().count() > 128 {
-            return Err(S3Error::new(Code::InvalidTag, "The TagKey you have provided is invalid"));
+            return Err(S3Error::new(
+                Code::InvalidTag,
+                "The TagKey you have provided is invalid",
+            ));
         }
         if t.value.chars().count() > 256 {
-            return Err(S3Error::new(Code::InvalidTag, "The TagValue you have provided is invalid"));
+            return Err(S3Error::new(
+                Code::InvalidTag,
+                "The TagValue you have provided is invalid",
+            ));
         }
         if t.key.starts_with("aws:") {
-            return Err(S3Error::new(Code::InvalidTag, "Your TagKey cannot be prefixed with aws:"));
+            return Err(S3Error::new(
+                Code::InvalidTag,
+                "Your TagKey cannot be prefixed with aws:",
+            ));
         }
         if !seen.insert(t.key.as_str()) {
-            return Err(S3Error::new(Code::InvalidTag, "Cannot provide multiple Tags with the same key"));
+            return Err(S3Error::new(
+                Code::InvalidTag,
+                "Cannot provide multiple Tags with the same key",
+            ));
         }
     }
     Ok(())
@@ -153,7 +182,11 @@ pub(crate) fn tags_from_xml(body: &[u8], object: bool) -> Result<Vec<Tag>, S3Err
     let set = root.child("TagSet").ok_or_else(S3Error::malformed_xml)?;
     let mut tags = Vec::new();
     for t in set.all("Tag") {
-        let key = t.child("Key").ok_or_else(S3Error::malformed_xml)?.text.clone();
+        let key = t
+            .child("Key")
+            .ok_or_else(S3Error::malformed_xml)?
+            .text
+            .clone();
         let value = t.child("Value").map(|v| v.text.clone()).unwrap_or_default();
         tags.push(Tag { key, value });
     }
@@ -165,7 +198,10 @@ pub(crate) fn tags_xml(tags: &[Tag]) -> String {
     let mut x = crate::xml::Xml::new();
     x.open_ns("Tagging", xml::XMLNS).open("TagSet");
     for t in tags {
-        x.open("Tag").leaf("Key", &t.key).leaf("Value", &t.value).close("Tag");
+        x.open("Tag")
+            .leaf("Key", &t.key)
+            .leaf("Value", &t.value)
+            .close("Tag");
     }
     x.close("TagSet").close("Tagging");
     x.finish()
@@ -174,13 +210,22 @@ pub(crate) fn tags_xml(tags: &[Tag]) -> String {
 /// The headers S3 sends about an object's encryption.
 pub(crate) fn sse_headers(v: &ObjectVersion, out: &mut Vec<(String, String)>) {
     if let Some(sse) = &v.sse {
-        out.push(("x-amz-server-side-encryption".into(), sse.algorithm.as_str().into()));
+        out.push((
+            "x-amz-server-side-encryption".into(),
+            sse.algorithm.as_str().into(),
+        ));
         if sse.algorithm == SseAlgorithm::AwsKms {
             if let Some(arn) = &sse.kms_key_arn {
-                out.push(("x-amz-server-side-encryption-aws-kms-key-id".into(), arn.clone()));
+                out.push((
+                    "x-amz-server-side-encryption-aws-kms-key-id".into(),
+                    arn.clone(),
+                ));
             }
             if sse.bucket_key {
-                out.push(("x-amz-server-side-encryption-bucket-key-enabled".into(), "true".into()));
+                out.push((
+                    "x-amz-server-side-encryption-bucket-key-enabled".into(),
+                    "true".into(),
+                ));
             }
             if let Some(c) = &sse.context_header {
                 out.push(("x-amz-server-side-encryption-context".into(), c.clone()));
@@ -212,13 +257,24 @@ impl S3Service {
     /// grants (its denials still apply).
     pub(crate) fn effective_policy(&self, call: &Call, b: &Bucket) -> Option<NamedPolicy> {
         let named = b.named_policy()?;
-        if b.public && self.s3.effective_public_access_block(b).restrict_public_buckets {
+        if b.public
+            && self
+                .s3
+                .effective_public_access_block(b)
+                .restrict_public_buckets
+        {
             let inside = !call.caller.is_anonymous() && call.caller.account == b.owner();
             if !inside {
                 let denies = Policy {
                     version: named.policy.version,
                     id: named.policy.id.clone(),
-                    statements: named.policy.statements.iter().filter(|s| s.effect == Effect::Deny).cloned().collect(),
+                    statements: named
+                        .policy
+                        .statements
+                        .iter()
+                        .filter(|s| s.effect == Effect::Deny)
+                        .cloned()
+                        .collect(),
                 };
                 return Some(NamedPolicy {
                     id: PolicyId {
@@ -245,7 +301,10 @@ impl S3Service {
             );
             single(ctx, "s3:signatureversion", "AWS4-HMAC-SHA256");
             if let Some(t) = crate::sigv4::parse_amz_date(&sig.amz_date) {
-                let age = std::time::SystemTime::now().duration_since(t).map(|d| d.as_millis()).unwrap_or(0);
+                let age = std::time::SystemTime::now()
+                    .duration_since(t)
+                    .map(|d| d.as_millis())
+                    .unwrap_or(0);
                 single(ctx, "s3:signatureAge", age.to_string());
             }
         }
@@ -259,7 +318,14 @@ impl S3Service {
 
     /// A check of `action` on `arn`, owned by the bucket's owner (or the caller's account when
     /// there is no bucket yet), with the bucket policy.
-    pub(crate) fn check(&self, call: &Call, action: &str, arn: String, bucket: Option<&Bucket>, mut ctx: Context) -> Check {
+    pub(crate) fn check(
+        &self,
+        call: &Call,
+        action: &str,
+        arn: String,
+        bucket: Option<&Bucket>,
+        mut ctx: Context,
+    ) -> Check {
         Self::common_context(call, &mut ctx);
         let account = match bucket {
             Some(b) => {
@@ -356,7 +422,12 @@ impl S3Service {
             ser.append_pair(k, v);
         }
         let raw = ser.finish();
-        request::operation(&call.method, target, &request::Query::parse(Some(&raw)), &call.headers)
+        request::operation(
+            &call.method,
+            target,
+            &request::Query::parse(Some(&raw)),
+            &call.headers,
+        )
     }
 
     /// The existing bucket of a request, or `NoSuchBucket` (answered to anyone, as S3 does).
@@ -416,7 +487,13 @@ impl Service for S3Service {
         Protocol::RestXml
     }
 
-    fn claims_unsigned(&self, _m: &http::Method, _p: &str, params: &Params, headers: &http::HeaderMap) -> bool {
+    fn claims_unsigned(
+        &self,
+        _m: &http::Method,
+        _p: &str,
+        params: &Params,
+        headers: &http::HeaderMap,
+    ) -> bool {
         params.get("Action").is_none() && !headers.contains_key("x-amz-target")
     }
 
@@ -428,13 +505,23 @@ impl Service for S3Service {
         self.prepare_op(call).map_err(AwsError::from)
     }
 
-    fn streams_body(&self, method: &http::Method, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
+    fn streams_body(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> bool {
         if method != http::Method::PUT {
             return false;
         }
-        let Ok(target) = request::target(uri.path(), headers) else { return false };
+        let Ok(target) = request::target(uri.path(), headers) else {
+            return false;
+        };
         let q = request::Query::parse(uri.query());
-        matches!(request::operation(method, &target, &q, headers), Ok(Op::PutObject | Op::UploadPart))
+        matches!(
+            request::operation(method, &target, &q, headers),
+            Ok(Op::PutObject | Op::UploadPart)
+        )
     }
 
     fn allows_anonymous(&self) -> bool {

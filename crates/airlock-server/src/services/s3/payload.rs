@@ -61,7 +61,10 @@ fn header<'a>(h: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn bad_digest_md5() -> S3Error {
-    S3Error::new(Code::BadDigest, "The Content-MD5 you specified did not match what we received.")
+    S3Error::new(
+        Code::BadDigest,
+        "The Content-MD5 you specified did not match what we received.",
+    )
 }
 
 /// Parses `Content-MD5`.
@@ -69,24 +72,34 @@ pub fn content_md5(headers: &http::HeaderMap) -> Result<Option<[u8; 16]>, S3Erro
     match header(headers, "content-md5") {
         None => Ok(None),
         Some(v) => {
-            let bytes = STANDARD
-                .decode(v.trim())
-                .map_err(|_| S3Error::new(Code::InvalidDigest, "The Content-MD5 you specified is not valid."))?;
-            let arr: [u8; 16] = bytes
-                .try_into()
-                .map_err(|_| S3Error::new(Code::InvalidDigest, "The Content-MD5 you specified is not valid."))?;
+            let bytes = STANDARD.decode(v.trim()).map_err(|_| {
+                S3Error::new(
+                    Code::InvalidDigest,
+                    "The Content-MD5 you specified is not valid.",
+                )
+            })?;
+            let arr: [u8; 16] = bytes.try_into().map_err(|_| {
+                S3Error::new(
+                    Code::InvalidDigest,
+                    "The Content-MD5 you specified is not valid.",
+                )
+            })?;
             Ok(Some(arr))
         }
     }
 }
 
 /// The checksum header of a request, if any (at most one algorithm).
-pub fn checksum_header(headers: &http::HeaderMap) -> Result<Option<(ChecksumAlgorithm, String)>, S3Error> {
+pub fn checksum_header(
+    headers: &http::HeaderMap,
+) -> Result<Option<(ChecksumAlgorithm, String)>, S3Error> {
     let mut found = None;
     for alg in ChecksumAlgorithm::ALL {
         if let Some(v) = header(headers, alg.header()) {
             if found.is_some() {
-                return Err(S3Error::invalid_request("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."));
+                return Err(S3Error::invalid_request(
+                    "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+                ));
             }
             if !airlock_s3::checksum::valid_checksum_value(alg, v.trim()) {
                 return Err(S3Error::invalid_request(format!(
@@ -112,7 +125,10 @@ pub fn verify_buffered(headers: &http::HeaderMap, body: &[u8]) -> Result<(), S3E
     {
         return Err(S3Error::new(
             Code::BadDigest,
-            format!("The {} you specified did not match the calculated checksum.", alg.as_str()),
+            format!(
+                "The {} you specified did not match the calculated checksum.",
+                alg.as_str()
+            ),
         ));
     }
     Ok(())
@@ -120,21 +136,30 @@ pub fn verify_buffered(headers: &http::HeaderMap, body: &[u8]) -> Result<(), S3E
 
 impl PayloadSpec {
     /// Reads the declaration from the headers and the signature.
-    pub fn from_request(headers: &http::HeaderMap, signature: Option<&Signature>) -> Result<PayloadSpec, S3Error> {
+    pub fn from_request(
+        headers: &http::HeaderMap,
+        signature: Option<&Signature>,
+    ) -> Result<PayloadSpec, S3Error> {
         let declared = signature
             .and_then(|s| s.content_sha256.clone())
             .or_else(|| header(headers, "x-amz-content-sha256").map(str::to_string));
         let framing = match declared.as_deref() {
             Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => Framing::SignedChunks { trailer: false },
-            Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") => Framing::SignedChunks { trailer: true },
+            Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER") => {
+                Framing::SignedChunks { trailer: true }
+            }
             Some("STREAMING-UNSIGNED-PAYLOAD-TRAILER") => Framing::UnsignedChunks,
             Some(other) if other.starts_with("STREAMING-") => {
-                return Err(S3Error::not_implemented(&format!("x-amz-content-sha256: {other}")));
+                return Err(S3Error::not_implemented(&format!(
+                    "x-amz-content-sha256: {other}"
+                )));
             }
             _ => Framing::Plain,
         };
         if matches!(framing, Framing::SignedChunks { .. }) && signature.is_none() {
-            return Err(S3Error::invalid_request("A signed streaming payload needs a signed request"));
+            return Err(S3Error::invalid_request(
+                "A signed streaming payload needs a signed request",
+            ));
         }
         let length = match framing {
             Framing::Plain => header(headers, "content-length"),
@@ -145,7 +170,10 @@ impl PayloadSpec {
                 S3Error::invalid_argument("Invalid content length", "Content-Length", v)
             })?,
             None => {
-                return Err(S3Error::new(Code::MissingContentLength, "You must provide the Content-Length HTTP header."));
+                return Err(S3Error::new(
+                    Code::MissingContentLength,
+                    "You must provide the Content-Length HTTP header.",
+                ));
             }
         };
         let sha256 = match (framing, declared) {
@@ -156,11 +184,18 @@ impl PayloadSpec {
             None => None,
             Some(t) => {
                 let name = t.trim().to_ascii_lowercase();
-                let alg = ChecksumAlgorithm::ALL.into_iter().find(|a| a.header() == name).ok_or_else(|| {
-                    S3Error::invalid_request(format!("The value specified in the x-amz-trailer header is not supported: {t}"))
-                })?;
+                let alg = ChecksumAlgorithm::ALL
+                    .into_iter()
+                    .find(|a| a.header() == name)
+                    .ok_or_else(|| {
+                        S3Error::invalid_request(format!(
+                            "The value specified in the x-amz-trailer header is not supported: {t}"
+                        ))
+                    })?;
                 if framing == Framing::Plain {
-                    return Err(S3Error::invalid_request("x-amz-trailer needs an aws-chunked payload"));
+                    return Err(S3Error::invalid_request(
+                        "x-amz-trailer needs an aws-chunked payload",
+                    ));
                 }
                 Some(alg)
             }
@@ -209,7 +244,10 @@ impl ChunkSigner {
     }
 
     fn sign_trailer(&mut self, trailer_hash: &str) -> String {
-        let sts = format!("AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{}\n{trailer_hash}", self.amz_date, self.scope, self.previous);
+        let sts = format!(
+            "AWS4-HMAC-SHA256-TRAILER\n{}\n{}\n{}\n{trailer_hash}",
+            self.amz_date, self.scope, self.previous
+        );
         hex(hmac::sign(&self.key, sts.as_bytes()).as_ref())
     }
 }
@@ -268,7 +306,12 @@ fn chunk_signature_mismatch() -> S3Error {
 impl PayloadReader {
     /// A reader over `body`. `default_checksum` is computed when the client asked for none
     /// (S3 computes CRC64NVME for every new object).
-    pub fn new(body: RequestBody, spec: PayloadSpec, signature: Option<&Signature>, default_checksum: Option<ChecksumAlgorithm>) -> Self {
+    pub fn new(
+        body: RequestBody,
+        spec: PayloadSpec,
+        signature: Option<&Signature>,
+        default_checksum: Option<ChecksumAlgorithm>,
+    ) -> Self {
         let signer = match (spec.framing, signature) {
             (Framing::SignedChunks { .. }, Some(s)) => Some(ChunkSigner {
                 key: hmac::Key::new(hmac::HMAC_SHA256, &s.signing_key),
@@ -281,8 +324,17 @@ impl PayloadReader {
         let alg = spec.algorithm().or(default_checksum);
         PayloadReader {
             body,
-            state: if spec.framing == Framing::Plain { State::Data { remaining: spec.length } } else { State::Header },
-            sha256: spec.sha256.as_ref().map(|_| digest::Context::new(&digest::SHA256)),
+            state: if spec.framing == Framing::Plain {
+                State::Data {
+                    remaining: spec.length,
+                }
+            } else {
+                State::Header
+            },
+            sha256: spec
+                .sha256
+                .as_ref()
+                .map(|_| digest::Context::new(&digest::SHA256)),
             md5: spec.md5.map(|_| Md5::new()),
             hasher: alg.map(|a| (a, Hasher::new(a))),
             spec,
@@ -310,7 +362,10 @@ impl PayloadReader {
                 self.buf.extend_from_slice(&b);
                 Ok(true)
             }
-            Some(Err(e)) => Err(S3Error::new(Code::IncompleteBody, format!("The request body could not be read: {e}"))),
+            Some(Err(e)) => Err(S3Error::new(
+                Code::IncompleteBody,
+                format!("The request body could not be read: {e}"),
+            )),
             None => {
                 self.body_done = true;
                 Ok(false)
@@ -326,7 +381,9 @@ impl PayloadReader {
             return Ok(Some(s));
         }
         if self.buf.len() > MAX_LINE {
-            return Err(S3Error::invalid_request("aws-chunked framing: a chunk header line is too long"));
+            return Err(S3Error::invalid_request(
+                "aws-chunked framing: a chunk header line is too long",
+            ));
         }
         Ok(None)
     }
@@ -376,7 +433,9 @@ impl PayloadReader {
                     let take = (remaining.min(self.buf.len() as u64)) as usize;
                     let data = self.buf.split_to(take).freeze();
                     self.account(&data)?;
-                    self.state = State::Data { remaining: remaining - take as u64 };
+                    self.state = State::Data {
+                        remaining: remaining - take as u64,
+                    };
                     return Ok(Some(data));
                 }
                 State::DataEnd => {
@@ -386,7 +445,9 @@ impl PayloadReader {
                         }
                     }
                     if &self.buf[..2] != b"\r\n" {
-                        return Err(S3Error::invalid_request("aws-chunked framing: chunk data is not followed by CRLF"));
+                        return Err(S3Error::invalid_request(
+                            "aws-chunked framing: chunk data is not followed by CRLF",
+                        ));
                     }
                     self.buf.advance(2);
                     self.verify_chunk()?;
@@ -411,8 +472,9 @@ impl PayloadReader {
                         }
                         None => (line.trim().to_string(), None),
                     };
-                    let size = u64::from_str_radix(&size, 16)
-                        .map_err(|_| S3Error::invalid_request("aws-chunked framing: bad chunk size"))?;
+                    let size = u64::from_str_radix(&size, 16).map_err(|_| {
+                        S3Error::invalid_request("aws-chunked framing: bad chunk size")
+                    })?;
                     if self.signer.is_some() {
                         let sig = sig.ok_or_else(chunk_signature_mismatch)?;
                         self.chunk_sig = Some(sig);
@@ -443,12 +505,15 @@ impl PayloadReader {
                         self.state = State::Done;
                         return Ok(None);
                     }
-                    let (name, value) = line
-                        .split_once(':')
-                        .ok_or_else(|| S3Error::invalid_request("aws-chunked framing: malformed trailer"))?;
-                    self.trailers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+                    let (name, value) = line.split_once(':').ok_or_else(|| {
+                        S3Error::invalid_request("aws-chunked framing: malformed trailer")
+                    })?;
+                    self.trailers
+                        .push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
                     if self.trailers.len() > 16 {
-                        return Err(S3Error::invalid_request("aws-chunked framing: too many trailers"));
+                        return Err(S3Error::invalid_request(
+                            "aws-chunked framing: too many trailers",
+                        ));
                     }
                 }
             }
@@ -456,9 +521,18 @@ impl PayloadReader {
     }
 
     fn verify_chunk(&mut self) -> Result<(), S3Error> {
-        if let (Some(signer), Some(sig), Some(hash)) = (&mut self.signer, self.chunk_sig.take(), self.chunk_hash.take()) {
+        if let (Some(signer), Some(sig), Some(hash)) = (
+            &mut self.signer,
+            self.chunk_sig.take(),
+            self.chunk_hash.take(),
+        ) {
             let expected = signer.sign(&hex(hash.finish().as_ref()));
-            if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), sig.as_bytes()).is_err() {
+            if aws_lc_rs::constant_time::verify_slices_are_equal(
+                expected.as_bytes(),
+                sig.as_bytes(),
+            )
+            .is_err()
+            {
                 return Err(chunk_signature_mismatch());
             }
             signer.previous = expected;
@@ -467,7 +541,9 @@ impl PayloadReader {
     }
 
     fn verify_trailer(&mut self) -> Result<(), S3Error> {
-        if let (Framing::SignedChunks { trailer: true }, Some(signer)) = (self.spec.framing, &mut self.signer) {
+        if let (Framing::SignedChunks { trailer: true }, Some(signer)) =
+            (self.spec.framing, &mut self.signer)
+        {
             let mut canonical = String::new();
             let mut sig = None;
             for (k, v) in &self.trailers {
@@ -480,7 +556,12 @@ impl PayloadReader {
             let sig = sig.ok_or_else(chunk_signature_mismatch)?;
             let hash = hex(digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref());
             let expected = signer.sign_trailer(&hash);
-            if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), sig.as_bytes()).is_err() {
+            if aws_lc_rs::constant_time::verify_slices_are_equal(
+                expected.as_bytes(),
+                sig.as_bytes(),
+            )
+            .is_err()
+            {
                 return Err(chunk_signature_mismatch());
             }
         }
@@ -520,7 +601,12 @@ impl PayloadReader {
                         .iter()
                         .find(|(k, _)| k == t.header())
                         .map(|(_, v)| v.clone())
-                        .ok_or_else(|| S3Error::invalid_request(format!("The trailer {} announced in x-amz-trailer is missing", t.header())))?;
+                        .ok_or_else(|| {
+                            S3Error::invalid_request(format!(
+                                "The trailer {} announced in x-amz-trailer is missing",
+                                t.header()
+                            ))
+                        })?;
                     Some(v)
                 }
                 _ => None,
@@ -530,7 +616,10 @@ impl PayloadReader {
             {
                 return Err(S3Error::new(
                     Code::BadDigest,
-                    format!("The {} you specified did not match the calculated checksum.", alg.as_str()),
+                    format!(
+                        "The {} you specified did not match the calculated checksum.",
+                        alg.as_str()
+                    ),
                 ));
             }
             summary.checksum = Some((alg, computed));
@@ -546,7 +635,12 @@ mod tests {
 
     fn signature(seed: &str) -> Signature {
         let time = crate::sigv4::parse_amz_date("20130524T000000Z").unwrap();
-        let key = v4::generate_signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", time, "us-east-1", "s3");
+        let key = v4::generate_signing_key(
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            time,
+            "us-east-1",
+            "s3",
+        );
         Signature {
             location: crate::sigv4::AuthLocation::Header,
             content_sha256: Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into()),
@@ -560,7 +654,10 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), http::HeaderValue::from_str(v).unwrap());
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(v).unwrap(),
+            );
         }
         h
     }
@@ -597,14 +694,24 @@ mod tests {
             ("x-amz-decoded-content-length", "66560"),
         ]);
         let spec = PayloadSpec::from_request(&h, Some(&sig)).unwrap();
-        let mut r = PayloadReader::new(RequestBody::from_bytes(body.clone()), spec.clone(), Some(&sig), None);
+        let mut r = PayloadReader::new(
+            RequestBody::from_bytes(body.clone()),
+            spec.clone(),
+            Some(&sig),
+            None,
+        );
         assert_eq!(read_all(&mut r).await.unwrap().len(), 66560);
         r.finish().unwrap();
 
         // One byte changed in the data: the chunk signature fails.
         let mut tampered = body.clone();
         tampered[200] = b'b';
-        let mut r = PayloadReader::new(RequestBody::from_bytes(tampered), spec.clone(), Some(&sig), None);
+        let mut r = PayloadReader::new(
+            RequestBody::from_bytes(tampered),
+            spec.clone(),
+            Some(&sig),
+            None,
+        );
         let e = read_all(&mut r).await.unwrap_err();
         assert_eq!(e.code, Code::SignatureDoesNotMatch);
     }
@@ -620,9 +727,17 @@ mod tests {
             ("x-amz-trailer", "x-amz-checksum-crc32"),
         ]);
         let spec = PayloadSpec::from_request(&h, None).unwrap();
-        let mut r = PayloadReader::new(RequestBody::from_bytes(body.clone()), spec.clone(), None, None);
+        let mut r = PayloadReader::new(
+            RequestBody::from_bytes(body.clone()),
+            spec.clone(),
+            None,
+            None,
+        );
         assert_eq!(read_all(&mut r).await.unwrap(), data);
-        assert_eq!(r.finish().unwrap().checksum, Some((ChecksumAlgorithm::Crc32, crc)));
+        assert_eq!(
+            r.finish().unwrap().checksum,
+            Some((ChecksumAlgorithm::Crc32, crc))
+        );
         let wrong = body.replace("hello world", "hello World");
         let mut r = PayloadReader::new(RequestBody::from_bytes(wrong), spec, None, None);
         read_all(&mut r).await.unwrap();
@@ -634,18 +749,44 @@ mod tests {
         let data = b"abc";
         let sha = hex(digest::digest(&digest::SHA256, data).as_ref());
         let md5 = STANDARD.encode(airlock_s3::checksum::md5(data));
-        let h = headers(&[("content-length", "3"), ("x-amz-content-sha256", &sha), ("content-md5", &md5)]);
+        let h = headers(&[
+            ("content-length", "3"),
+            ("x-amz-content-sha256", &sha),
+            ("content-md5", &md5),
+        ]);
         let spec = PayloadSpec::from_request(&h, None).unwrap();
-        let mut r = PayloadReader::new(RequestBody::from_bytes(&data[..]), spec.clone(), None, Some(ChecksumAlgorithm::Crc64Nvme));
+        let mut r = PayloadReader::new(
+            RequestBody::from_bytes(&data[..]),
+            spec.clone(),
+            None,
+            Some(ChecksumAlgorithm::Crc64Nvme),
+        );
         assert_eq!(read_all(&mut r).await.unwrap(), data);
-        assert_eq!(r.finish().unwrap().checksum.unwrap().0, ChecksumAlgorithm::Crc64Nvme);
-        let mut r = PayloadReader::new(RequestBody::from_bytes(&b"abd"[..]), spec.clone(), None, None);
+        assert_eq!(
+            r.finish().unwrap().checksum.unwrap().0,
+            ChecksumAlgorithm::Crc64Nvme
+        );
+        let mut r = PayloadReader::new(
+            RequestBody::from_bytes(&b"abd"[..]),
+            spec.clone(),
+            None,
+            None,
+        );
         read_all(&mut r).await.unwrap();
-        assert_eq!(r.finish().unwrap_err().code, Code::XAmzContentSHA256Mismatch);
+        assert_eq!(
+            r.finish().unwrap_err().code,
+            Code::XAmzContentSHA256Mismatch
+        );
         let mut r = PayloadReader::new(RequestBody::from_bytes(&b"ab"[..]), spec, None, None);
-        assert_eq!(read_all(&mut r).await.unwrap_err().code, Code::IncompleteBody);
+        assert_eq!(
+            read_all(&mut r).await.unwrap_err().code,
+            Code::IncompleteBody
+        );
         let h = headers(&[("x-amz-content-sha256", "UNSIGNED-PAYLOAD")]);
-        assert_eq!(PayloadSpec::from_request(&h, None).unwrap_err().code, Code::MissingContentLength);
+        assert_eq!(
+            PayloadSpec::from_request(&h, None).unwrap_err().code,
+            Code::MissingContentLength
+        );
     }
 
     proptest::proptest! {

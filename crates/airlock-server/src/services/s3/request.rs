@@ -24,14 +24,20 @@ const VHOST_SUFFIXES: [&str; 2] = [".localhost", ".amazonaws.com"];
 pub fn vhost_bucket(host: &str) -> Option<String> {
     let host = host.trim().to_ascii_lowercase();
     let host = match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(']') => h.to_string(),
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(']') => {
+            h.to_string()
+        }
         _ => host,
     };
     for suffix in VHOST_SUFFIXES {
-        let Some(front) = host.strip_suffix(suffix) else { continue };
+        let Some(front) = host.strip_suffix(suffix) else {
+            continue;
+        };
         // Strip an `s3` / `s3.REGION` / `s3-REGION` service part.
         let labels: Vec<&str> = front.split('.').collect();
-        let service = labels.iter().position(|l| *l == "s3" || l.starts_with("s3-") || *l == "s3-control");
+        let service = labels
+            .iter()
+            .position(|l| *l == "s3" || l.starts_with("s3-") || *l == "s3-control");
         let bucket_labels = match service {
             Some(i) => &labels[..i],
             None if suffix == ".localhost" => &labels[..],
@@ -60,10 +66,17 @@ pub fn target(raw_path: &str, headers: &http::HeaderMap) -> Result<Target, S3Err
             ..Default::default()
         });
     }
-    let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let path = raw_path.strip_prefix('/').unwrap_or(raw_path);
     if let Some(bucket) = vhost_bucket(host) {
-        let key = if path.is_empty() { None } else { Some(decode(path)?) };
+        let key = if path.is_empty() {
+            None
+        } else {
+            Some(decode(path)?)
+        };
         return Ok(Target {
             bucket: Some(bucket),
             key,
@@ -155,7 +168,11 @@ impl Op {
             Op::DeletePublicAccessBlock => "DeletePublicAccessBlock",
             other => {
                 // Debug of a unit variant is its name.
-                OP_NAMES.iter().find(|(o, _)| *o == other).map(|(_, n)| *n).unwrap_or("Unknown")
+                OP_NAMES
+                    .iter()
+                    .find(|(o, _)| *o == other)
+                    .map(|(_, n)| *n)
+                    .unwrap_or("Unknown")
             }
         }
     }
@@ -181,7 +198,10 @@ const OP_NAMES: &[(Op, &str)] = &[
     (Op::DeleteBucketEncryption, "DeleteBucketEncryption"),
     (Op::GetBucketOwnershipControls, "GetBucketOwnershipControls"),
     (Op::PutBucketOwnershipControls, "PutBucketOwnershipControls"),
-    (Op::DeleteBucketOwnershipControls, "DeleteBucketOwnershipControls"),
+    (
+        Op::DeleteBucketOwnershipControls,
+        "DeleteBucketOwnershipControls",
+    ),
     (Op::GetBucketVersioning, "GetBucketVersioning"),
     (Op::PutBucketVersioning, "PutBucketVersioning"),
     (Op::GetBucketTagging, "GetBucketTagging"),
@@ -207,7 +227,10 @@ const OP_NAMES: &[(Op, &str)] = &[
     (Op::PutObjectAcl, "PutObjectAcl"),
     (Op::GetAccountPublicAccessBlock, "GetPublicAccessBlock"),
     (Op::PutAccountPublicAccessBlock, "PutPublicAccessBlock"),
-    (Op::DeleteAccountPublicAccessBlock, "DeletePublicAccessBlock"),
+    (
+        Op::DeleteAccountPublicAccessBlock,
+        "DeletePublicAccessBlock",
+    ),
 ];
 
 /// Query parameters of a request.
@@ -233,7 +256,10 @@ impl Query {
 
     /// A parameter's value.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -274,21 +300,45 @@ const UNSUPPORTED_BUCKET: &[&str] = &[
     "session",
 ];
 
-const UNSUPPORTED_OBJECT: &[&str] = &["retention", "legal-hold", "restore", "select", "torrent", "attributes", "renameObject"];
+const UNSUPPORTED_OBJECT: &[&str] = &[
+    "retention",
+    "legal-hold",
+    "restore",
+    "select",
+    "torrent",
+    "attributes",
+    "renameObject",
+];
 
 /// The operation of a request.
-pub fn operation(method: &http::Method, target: &Target, q: &Query, headers: &http::HeaderMap) -> Result<Op, S3Error> {
+pub fn operation(
+    method: &http::Method,
+    target: &Target,
+    q: &Query,
+    headers: &http::HeaderMap,
+) -> Result<Op, S3Error> {
     use http::Method;
     let not_allowed = || {
-        S3Error::new(Code::MethodNotAllowed, "The specified method is not allowed against this resource.")
-            .with("Method", method.as_str())
+        S3Error::new(
+            Code::MethodNotAllowed,
+            "The specified method is not allowed against this resource.",
+        )
+        .with("Method", method.as_str())
     };
     if let Some(path) = &target.control {
         return match (method, path.as_str()) {
-            (&Method::GET, "configuration/publicAccessBlock") => Ok(Op::GetAccountPublicAccessBlock),
-            (&Method::PUT, "configuration/publicAccessBlock") => Ok(Op::PutAccountPublicAccessBlock),
-            (&Method::DELETE, "configuration/publicAccessBlock") => Ok(Op::DeleteAccountPublicAccessBlock),
-            _ => Err(S3Error::not_implemented(&format!("s3control {method} /v20180820/{path}"))),
+            (&Method::GET, "configuration/publicAccessBlock") => {
+                Ok(Op::GetAccountPublicAccessBlock)
+            }
+            (&Method::PUT, "configuration/publicAccessBlock") => {
+                Ok(Op::PutAccountPublicAccessBlock)
+            }
+            (&Method::DELETE, "configuration/publicAccessBlock") => {
+                Ok(Op::DeleteAccountPublicAccessBlock)
+            }
+            _ => Err(S3Error::not_implemented(&format!(
+                "s3control {method} /v20180820/{path}"
+            ))),
         };
     }
     let Some(_bucket) = &target.bucket else {
@@ -382,7 +432,11 @@ pub fn operation(method: &http::Method, target: &Target, q: &Query, headers: &ht
     let op = match *method {
         Method::PUT => {
             if q.has("uploadId") && q.has("partNumber") {
-                if copy { Op::UploadPartCopy } else { Op::UploadPart }
+                if copy {
+                    Op::UploadPartCopy
+                } else {
+                    Op::UploadPart
+                }
             } else if q.has("tagging") {
                 Op::PutObjectTagging
             } else if q.has("acl") {
@@ -448,17 +502,30 @@ mod tests {
     #[test]
     fn addressing_styles() {
         let t = target("/bucket/a%20b/c.txt", &hdr("127.0.0.1:4566")).unwrap();
-        assert_eq!((t.bucket.as_deref(), t.key.as_deref(), t.virtual_host), (Some("bucket"), Some("a b/c.txt"), false));
+        assert_eq!(
+            (t.bucket.as_deref(), t.key.as_deref(), t.virtual_host),
+            (Some("bucket"), Some("a b/c.txt"), false)
+        );
         let t = target("/a%20b/c.txt", &hdr("my.bucket.localhost:4566")).unwrap();
-        assert_eq!((t.bucket.as_deref(), t.key.as_deref(), t.virtual_host), (Some("my.bucket"), Some("a b/c.txt"), true));
+        assert_eq!(
+            (t.bucket.as_deref(), t.key.as_deref(), t.virtual_host),
+            (Some("my.bucket"), Some("a b/c.txt"), true)
+        );
         let t = target("/", &hdr("bucket.s3.us-east-1.amazonaws.com")).unwrap();
         assert_eq!((t.bucket.as_deref(), t.key), (Some("bucket"), None));
         let t = target("/", &hdr("localhost:4566")).unwrap();
         assert_eq!(t.bucket, None);
         let t = target("/bucket/", &hdr("localhost")).unwrap();
         assert_eq!((t.bucket.as_deref(), t.key), (Some("bucket"), None));
-        let t = target("/v20180820/configuration/publicAccessBlock", &hdr("111111111111.localhost:1")).unwrap();
-        assert_eq!(t.control.as_deref(), Some("configuration/publicAccessBlock"));
+        let t = target(
+            "/v20180820/configuration/publicAccessBlock",
+            &hdr("111111111111.localhost:1"),
+        )
+        .unwrap();
+        assert_eq!(
+            t.control.as_deref(),
+            Some("configuration/publicAccessBlock")
+        );
         assert_eq!(vhost_bucket("s3.amazonaws.com"), None);
         assert_eq!(vhost_bucket("[::1]:80"), None);
         assert!(target("/b/%ff", &hdr("localhost")).is_err());
@@ -468,16 +535,51 @@ mod tests {
     fn operations() {
         let t = target("/b/k", &hdr("localhost")).unwrap();
         let mut h = http::HeaderMap::new();
-        assert_eq!(operation(&http::Method::PUT, &t, &Query::parse(None), &h).unwrap(), Op::PutObject);
-        assert_eq!(operation(&http::Method::PUT, &t, &Query::parse(Some("partNumber=1&uploadId=x")), &h).unwrap(), Op::UploadPart);
+        assert_eq!(
+            operation(&http::Method::PUT, &t, &Query::parse(None), &h).unwrap(),
+            Op::PutObject
+        );
+        assert_eq!(
+            operation(
+                &http::Method::PUT,
+                &t,
+                &Query::parse(Some("partNumber=1&uploadId=x")),
+                &h
+            )
+            .unwrap(),
+            Op::UploadPart
+        );
         h.insert("x-amz-copy-source", http::HeaderValue::from_static("/a/b"));
-        assert_eq!(operation(&http::Method::PUT, &t, &Query::parse(None), &h).unwrap(), Op::CopyObject);
+        assert_eq!(
+            operation(&http::Method::PUT, &t, &Query::parse(None), &h).unwrap(),
+            Op::CopyObject
+        );
         let b = target("/b", &hdr("localhost")).unwrap();
         let h = http::HeaderMap::new();
-        assert_eq!(operation(&http::Method::GET, &b, &Query::parse(Some("list-type=2&prefix=a")), &h).unwrap(), Op::ListObjectsV2);
-        assert_eq!(operation(&http::Method::GET, &b, &Query::parse(Some("versions")), &h).unwrap(), Op::ListObjectVersions);
-        assert_eq!(operation(&http::Method::POST, &b, &Query::parse(Some("delete")), &h).unwrap(), Op::DeleteObjects);
-        assert_eq!(operation(&http::Method::GET, &b, &Query::parse(Some("cors")), &h).unwrap().name(), "GetBucketCors");
+        assert_eq!(
+            operation(
+                &http::Method::GET,
+                &b,
+                &Query::parse(Some("list-type=2&prefix=a")),
+                &h
+            )
+            .unwrap(),
+            Op::ListObjectsV2
+        );
+        assert_eq!(
+            operation(&http::Method::GET, &b, &Query::parse(Some("versions")), &h).unwrap(),
+            Op::ListObjectVersions
+        );
+        assert_eq!(
+            operation(&http::Method::POST, &b, &Query::parse(Some("delete")), &h).unwrap(),
+            Op::DeleteObjects
+        );
+        assert_eq!(
+            operation(&http::Method::GET, &b, &Query::parse(Some("cors")), &h)
+                .unwrap()
+                .name(),
+            "GetBucketCors"
+        );
         assert_eq!(Op::PutBucketPolicy.name(), "PutBucketPolicy");
         assert!(operation(&http::Method::PATCH, &b, &Query::parse(None), &h).is_err());
     }

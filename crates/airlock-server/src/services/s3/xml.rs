@@ -63,7 +63,8 @@ pub fn parse(body: &[u8]) -> Result<Element, S3Error> {
                 if stack.len() >= MAX_DEPTH || count > MAX_ELEMENTS || root.is_some() {
                     return Err(bad());
                 }
-                let name = String::from_utf8(e.local_name().as_ref().to_vec()).map_err(|_| bad())?;
+                let name =
+                    String::from_utf8(e.local_name().as_ref().to_vec()).map_err(|_| bad())?;
                 stack.push(Element {
                     name,
                     ..Default::default()
@@ -74,7 +75,8 @@ pub fn parse(body: &[u8]) -> Result<Element, S3Error> {
                 if count > MAX_ELEMENTS || root.is_some() {
                     return Err(bad());
                 }
-                let name = String::from_utf8(e.local_name().as_ref().to_vec()).map_err(|_| bad())?;
+                let name =
+                    String::from_utf8(e.local_name().as_ref().to_vec()).map_err(|_| bad())?;
                 let el = Element {
                     name,
                     ..Default::default()
@@ -141,10 +143,13 @@ pub fn parse_bool(s: &str) -> Result<bool, S3Error> {
 }
 
 const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 fn datetime(ms: i64) -> time::OffsetDateTime {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 /// `2026-01-02T03:04:05.000Z`, as S3 writes times in XML.
@@ -189,11 +194,16 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     let month_name = parts.next()?;
     let month = MONTHS.iter().position(|m| *m == month_name)? as u8 + 1;
     let year: i32 = parts.next()?.parse().ok()?;
-    let hms: Vec<u8> = parts.next()?.split(':').map(|x| x.parse().ok()).collect::<Option<Vec<u8>>>()?;
+    let hms: Vec<u8> = parts
+        .next()?
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<Vec<u8>>>()?;
     if hms.len() != 3 || !matches!(parts.next(), Some("GMT") | Some("UTC") | Some("+0000")) {
         return None;
     }
-    let date = time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
     let t = date.with_hms(hms[0], hms[1], hms[2]).ok()?.assume_utc();
     Some(t.unix_timestamp())
 }
@@ -209,10 +219,20 @@ mod tests {
 <Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>
 <Object><Key>a&amp;b&#x263A;</Key></Object><Object><Key><![CDATA[<c>]]></Key><VersionId>v</VersionId></Object></Delete>"#;
         let root = parse_root(doc, "Delete").unwrap();
-        let keys: Vec<&str> = root.all("Object").map(|o| o.text_of("Key").unwrap()).collect();
+        let keys: Vec<&str> = root
+            .all("Object")
+            .map(|o| o.text_of("Key").unwrap())
+            .collect();
         assert_eq!(keys, ["a&b\u{263A}", "<c>"]);
         assert_eq!(root.text_of("Quiet"), Some("true"));
-        for bad in [&b"<a><b></a>"[..], b"", b"text", b"<a></a><b/>", b"<a>&bogus;</a>", b"<a>"] {
+        for bad in [
+            &b"<a><b></a>"[..],
+            b"",
+            b"text",
+            b"<a></a><b/>",
+            b"<a>&bogus;</a>",
+            b"<a>",
+        ] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
     }
@@ -220,8 +240,14 @@ mod tests {
     #[test]
     fn time_formats() {
         assert_eq!(iso8601_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
-        assert_eq!(http_date(1_700_000_000_123), "Tue, 14 Nov 2023 22:13:20 GMT");
-        assert_eq!(parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT"), Some(1_700_000_000));
+        assert_eq!(
+            http_date(1_700_000_000_123),
+            "Tue, 14 Nov 2023 22:13:20 GMT"
+        );
+        assert_eq!(
+            parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT"),
+            Some(1_700_000_000)
+        );
         assert_eq!(parse_http_date("2023-11-14T22:13:20Z"), Some(1_700_000_000));
         assert_eq!(parse_http_date("yesterday"), None);
     }
