@@ -351,6 +351,16 @@ impl S3Service {
     }
 
     fn prepare_op(&self, call: &Call) -> Result<Prepared, S3Error> {
+        // Signature Version 2 (header `Authorization: AWS ...` or presigned `Signature=`):
+        // S3 refuses it for buckets created since June 2020, which every airlock bucket is.
+        let v2_header = header(call, "authorization").is_some_and(|a| a.starts_with("AWS "));
+        let v2_query =
+            call.params.get("AWSAccessKeyId").is_some() && call.params.get("Signature").is_some();
+        if call.caller.is_anonymous() && (v2_header || v2_query) {
+            return Err(S3Error::invalid_request(
+                "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+            ));
+        }
         let target: Target = request::target(&call.path, &call.headers)?;
         let q = Query(&call.params);
         let op = self.operation(call, &target, &q)?;
