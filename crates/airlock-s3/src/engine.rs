@@ -39,8 +39,14 @@ impl Bucket {
             .as_deref()
             .and_then(|p| Policy::parse(p, PolicyKind::Resource).ok())
             .map(Arc::new);
-        let public = policy.as_deref().is_some_and(airlock_policy::public::is_public);
-        Bucket { record, policy, public }
+        let public = policy
+            .as_deref()
+            .is_some_and(airlock_policy::public::is_public);
+        Bucket {
+            record,
+            policy,
+            public,
+        }
     }
 
     /// The bucket policy as the engine takes it.

@@ -92,6 +92,26 @@ codes! {
     TooManyParts = 400, "InvalidArgument";
 }
 
+/// A denial KMS made for a call S3 made on the caller's behalf (SSE-KMS), kept so the request
+/// is recorded with the engine's explanation.
+#[derive(Debug, Clone)]
+pub struct KmsDenial {
+    /// The denied action (`kms:Decrypt`, `kms:GenerateDataKey`).
+    pub action: String,
+    /// The key (or alias) ARN.
+    pub resource: String,
+    /// The engine's explanation.
+    pub explanation: airlock_policy::Explanation,
+}
+
+impl PartialEq for KmsDenial {
+    fn eq(&self, other: &Self) -> bool {
+        self.action == other.action && self.resource == other.resource
+    }
+}
+
+impl Eq for KmsDenial {}
+
 /// An S3 error answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{} ({}): {message}", code.as_str(), code.status())]
@@ -104,6 +124,8 @@ pub struct S3Error {
     pub fields: Vec<(&'static str, String)>,
     /// Extra response headers (`x-amz-delete-marker`, `x-amz-version-id`, `Allow`).
     pub headers: Vec<(&'static str, String)>,
+    /// Set when KMS denied the caller the key S3 needed.
+    pub denial: Option<Box<KmsDenial>>,
 }
 
 impl S3Error {
@@ -114,6 +136,7 @@ impl S3Error {
             message: message.into(),
             fields: Vec::new(),
             headers: Vec::new(),
+            denial: None,
         }
     }
 
@@ -226,15 +249,21 @@ pub fn from_kms(e: airlock_kms::KmsError) -> S3Error {
     use airlock_kms::KmsError;
     let message = e.message().unwrap_or_else(|| e.to_string());
     match &e {
-        KmsError::AccessDenied { evaluation, .. } => {
+        KmsError::AccessDenied {
+            evaluation,
+            action,
+            resource,
+            ..
+        } => {
+            let mut err = S3Error::access_denied(message);
             if let Some(ev) = evaluation {
-                tracing::info!(
-                    target: "airlock::s3",
-                    explanation = %serde_json::to_string(&ev.explanation).unwrap_or_default(),
-                    "KMS denied the key use S3 needed: {message}"
-                );
+                err.denial = Some(Box::new(KmsDenial {
+                    action: action.clone(),
+                    resource: resource.clone(),
+                    explanation: ev.explanation.clone(),
+                }));
             }
-            S3Error::access_denied(message)
+            err
         }
         other => {
             let code = match other.code() {

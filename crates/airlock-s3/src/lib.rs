@@ -42,4 +42,4 @@ pub mod names;
 pub mod objects;
 
 pub use engine::{Bucket, OpenError, S3, SweepReport};
-pub use error::{Code, S3Error};
+pub use error::{Code, KmsDenial, S3Error};

@@ -56,6 +56,14 @@ impl From<S3Error> for AwsError {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
+        // A KMS denial inside the operation is recorded as the call's decision.
+        if let Some(d) = e.denial {
+            a = a.with_denial(crate::error::Denial {
+                action: d.action,
+                resource: d.resource,
+                explanation: d.explanation,
+            });
+        }
         a
     }
 }
