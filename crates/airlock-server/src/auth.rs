@@ -56,19 +56,34 @@ impl Authenticator {
     pub fn resolve(&self, req: &SignedRequest, now: i64) -> Result<(String, Resolved), AuthError> {
         if req.access_key_id.starts_with("ASIA") {
             let token = req.security_token.as_deref().ok_or(AuthError::UnknownKey)?;
-            let session = self.sts.open(&req.access_key_id, token, now).map_err(|e| match e {
-                airlock_sts::StsError::ExpiredToken => AuthError::ExpiredToken,
-                _ => AuthError::InvalidToken,
-            })?;
-            return Ok((session.secret_access_key.clone(), Resolved::Session(Box::new(session))));
+            let session = self
+                .sts
+                .open(&req.access_key_id, token, now)
+                .map_err(|e| match e {
+                    airlock_sts::StsError::ExpiredToken => AuthError::ExpiredToken,
+                    _ => AuthError::InvalidToken,
+                })?;
+            return Ok((
+                session.secret_access_key.clone(),
+                Resolved::Session(Box::new(session)),
+            ));
         }
-        let key = self.iam.access_key(&req.access_key_id).map_err(internal)?.ok_or(AuthError::UnknownKey)?;
+        let key = self
+            .iam
+            .access_key(&req.access_key_id)
+            .map_err(internal)?
+            .ok_or(AuthError::UnknownKey)?;
         if key.status == AccessKeyStatus::Inactive {
             return Err(AuthError::InactiveKey);
         }
         let who = match key.user_name {
-            Some(name) => Resolved::User { account: key.account, name },
-            None => Resolved::Root { account: key.account },
+            Some(name) => Resolved::User {
+                account: key.account,
+                name,
+            },
+            None => Resolved::Root {
+                account: key.account,
+            },
         };
         Ok((key.secret_access_key, who))
     }
@@ -77,7 +92,9 @@ impl Authenticator {
     pub fn caller(&self, resolved: Resolved, access_key_id: &str) -> Result<Caller, AuthError> {
         match resolved {
             Resolved::Root { account } => Ok(Caller {
-                principal: Principal::Root { account: account.clone() },
+                principal: Principal::Root {
+                    account: account.clone(),
+                },
                 arn: airlock_iam::root_arn(&account),
                 user_id: account.clone(),
                 account,
@@ -88,7 +105,10 @@ impl Authenticator {
                 session_policies: Vec::new(),
             }),
             Resolved::User { account, name } => {
-                let user = self.iam.get_user(&account, &name).map_err(|_| AuthError::UnknownKey)?;
+                let user = self
+                    .iam
+                    .get_user(&account, &name)
+                    .map_err(|_| AuthError::UnknownKey)?;
                 let policies = self
                     .iam
                     .principal_policies(EntityKind::User, &account, &name)
@@ -100,7 +120,11 @@ impl Authenticator {
                         name: user.name.clone(),
                         path: user.path.clone(),
                         id: user.id.clone(),
-                        tags: user.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect(),
+                        tags: user
+                            .tags
+                            .iter()
+                            .map(|t| (t.key.clone(), t.value.clone()))
+                            .collect(),
                     },
                     arn: user.arn.clone(),
                     user_id: user.id.clone(),
@@ -124,12 +148,20 @@ impl Authenticator {
                 if let Some(doc) = &session.policy {
                     // Validated at AssumeRole; a failure here means the document no longer parses.
                     let p = cache
-                        .named(doc, PolicyKind::Session, format!("session/{}/inline", session.session_name))
+                        .named(
+                            doc,
+                            PolicyKind::Session,
+                            format!("session/{}/inline", session.session_name),
+                        )
                         .map_err(|_| AuthError::InvalidToken)?;
                     session_policies.push(p);
                 }
                 for arn in &session.policy_arns {
-                    if let Some(p) = self.iam.managed_policy_named(&session.account, arn, PolicyKind::Session).map_err(internal)? {
+                    if let Some(p) = self
+                        .iam
+                        .managed_policy_named(&session.account, arn, PolicyKind::Session)
+                        .map_err(internal)?
+                    {
                         session_policies.push(p);
                     }
                 }

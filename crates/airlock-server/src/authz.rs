@@ -20,15 +20,27 @@ pub fn authorize(call: &Call, check: &Check) -> Evaluation {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    set(&mut context, "aws:SourceIp", call.origin.peer.ip().to_string());
-    set(&mut context, "aws:SecureTransport", call.origin.tls.to_string());
+    set(
+        &mut context,
+        "aws:SourceIp",
+        call.origin.peer.ip().to_string(),
+    );
+    set(
+        &mut context,
+        "aws:SecureTransport",
+        call.origin.tls.to_string(),
+    );
     set(&mut context, "aws:CurrentTime", iso8601(now));
     set(&mut context, "aws:EpochTime", now.to_string());
     set(&mut context, "aws:RequestedRegion", call.region.clone());
     set(&mut context, "aws:ViaAWSService", "false".to_string());
     if let CallerKind::Session(s) = &caller.kind {
         set(&mut context, "aws:TokenIssueTime", iso8601(s.issued));
-        set(&mut context, "aws:MultiFactorAuthPresent", "false".to_string());
+        set(
+            &mut context,
+            "aws:MultiFactorAuthPresent",
+            "false".to_string(),
+        );
     }
     if let Some(ua) = call.headers.get("user-agent").and_then(|v| v.to_str().ok()) {
         set(&mut context, "aws:UserAgent", ua.to_string());
@@ -75,12 +87,19 @@ pub fn denial_message(caller: &Caller, check: &Check, eval: &Evaluation) -> Stri
     let action = &check.action;
     let reason = match eval.decision {
         Decision::ExplicitDeny => {
-            let kind = eval.explanation.deciding.first().map(|s| s.policy.kind).unwrap_or(PolicyKind::Identity);
+            let kind = eval
+                .explanation
+                .deciding
+                .first()
+                .map(|s| s.policy.kind)
+                .unwrap_or(PolicyKind::Identity);
             format!("with an explicit deny in {}", kind_phrase(kind))
         }
         _ => {
             let what = match eval.explanation.missing.first() {
-                Some(MissingAllow::Resource { .. }) | Some(MissingAllow::KeyPolicy) => "resource-based policy",
+                Some(MissingAllow::Resource { .. }) | Some(MissingAllow::KeyPolicy) => {
+                    "resource-based policy"
+                }
                 Some(MissingAllow::Boundary) => "permissions boundary",
                 Some(MissingAllow::Session) => "session policy",
                 Some(MissingAllow::ServiceControl { .. }) => "service control policy",
