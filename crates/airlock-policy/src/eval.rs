@@ -267,7 +267,7 @@ impl<'a> Env<'a> {
 
 /// True if `s` may contain a policy variable.
 pub(crate) fn has_variable(version: Version, s: &str) -> bool {
-    version == Version::V2012_10_17 && s.as_bytes().contains(&b'$') && s.contains("${")
+    version == Version::V2012_10_17 && s.contains("${")
 }
 
 /// Tokens back to text, every token literal (for equality operators).
@@ -399,11 +399,18 @@ impl<'a> Evaluator<'a> {
     ) -> Option<bool> {
         let arn = self.req.resource.arn.as_str();
         for p in pats {
-            let hit = if has_variable(version, &p.0) {
+            let pb = p.0.as_bytes();
+            let special = glob::first_special(pb);
+            let hit = if special == pb.len() {
+                // No wildcard, no variable: the common literal ARN.
+                p.0 == arn
+            } else if pb[special] == b'$' && has_variable(version, &p.0[special..]) {
                 let toks = self.env.expand(&p.0)?;
                 glob::arn_match(toks.as_slice(), arn)
+            } else if pb == b"*" {
+                true
             } else {
-                glob::arn_match_str(&p.0, arn)
+                glob::arn_match_from(&p.0, arn, special)
             };
             if hit {
                 return Some(true);
