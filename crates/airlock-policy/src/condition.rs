@@ -107,6 +107,7 @@ fn matches_one<'a>(
                 | O::ArnNotEquals
                 | O::ArnLike
                 | O::ArnNotLike
+                | O::Bool
         );
     Some(match kind {
         O::StringEquals | O::StringNotEquals => {
@@ -135,7 +136,12 @@ fn matches_one<'a>(
             // "ArnEquals, ArnLike: Case-sensitive matching of the ARN. Each of the six
             // colon-delimited components of the ARN is checked separately and each can include
             // multi-character match wildcards (*) or single-character match wildcards (?)."
-            if vars {
+            // So a value with fewer than six fields (even `*`) matches nothing here, unlike in
+            // `Resource`.
+            let six = |s: &str| s.bytes().filter(|&b| b == b':').count() >= 5;
+            if !six(p) || !six(v) {
+                false
+            } else if vars {
                 glob::arn_match(env.expand(p)?.as_slice(), v)
             } else {
                 glob::arn_match_str(p, v)
@@ -151,7 +157,17 @@ fn matches_one<'a>(
         O::DateLessThanEquals => date2(p, v, |a, b| b <= a),
         O::DateGreaterThan => date2(p, v, |a, b| b > a),
         O::DateGreaterThanEquals => date2(p, v, |a, b| b >= a),
-        O::Bool => p.eq_ignore_ascii_case(v),
+        // "true"/"false", ignoring case; anything else is not a boolean and never matches.
+        O::Bool => {
+            let p = if vars {
+                Cow::Owned(toks_to_string(&env.expand(p)?))
+            } else {
+                Cow::Borrowed(p)
+            };
+            let is_bool =
+                |s: &str| s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false");
+            is_bool(&p) && is_bool(v) && p.eq_ignore_ascii_case(v)
+        }
         O::BinaryEquals => match (base64_decode(p), base64_decode(v)) {
             (Some(a), Some(b)) => a == b,
             _ => p == v,
