@@ -50,7 +50,7 @@ fn parse_account(s: &str) -> Result<(String, String), String> {
 }
 
 /// Runs the endpoint until Ctrl-C or SIGTERM.
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
@@ -107,7 +107,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         wait_for_signal().await;
         eprintln!("airlock serve: shutting down");
         server.shutdown().await;
-        anyhow::Ok(())
+        anyhow::Ok(std::process::ExitCode::SUCCESS)
     })
 }
 
