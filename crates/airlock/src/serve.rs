@@ -100,6 +100,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         if let Some(a) = info.accounts.first() {
             println!("  aws --profile {} sts get-caller-identity", a.alias);
         }
+        if std::env::var_os("AWS_CA_BUNDLE").is_some() {
+            println!(
+                "  note: AWS_CA_BUNDLE is set and overrides the profiles' ca_bundle: unset it, \
+                 or pass --ca-bundle {}",
+                info.ca_bundle.display()
+            );
+        }
         println!(
             "Other tools find the server through {}",
             server.data_dir().server_json().display()
