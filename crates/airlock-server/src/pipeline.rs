@@ -374,7 +374,7 @@ impl Pipeline {
         raw_query: Option<&str>,
         s3: bool,
         now: SystemTime,
-    ) -> Result<Caller, AuthError> {
+    ) -> Result<Arc<Caller>, AuthError> {
         let signed = match signed {
             Ok(Some(s)) => s,
             Ok(None) => return Err(AuthError::Missing),
@@ -384,7 +384,7 @@ impl Pipeline {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let (secret, resolved) = self.auth.resolve(signed, unix)?;
+        let (secret, caller) = self.auth.authenticate(signed, unix)?;
         sigv4::check_time(signed, now)?;
         let parts = RequestParts {
             method: req.method.as_str(),
@@ -394,7 +394,7 @@ impl Pipeline {
             body: &req.body,
         };
         sigv4::verify(signed, &parts, &secret, s3)?;
-        self.auth.caller(resolved, &signed.access_key_id)
+        Ok(caller)
     }
 
     fn finish(

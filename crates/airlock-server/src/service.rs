@@ -145,8 +145,8 @@ pub struct Call {
     pub body: Bytes,
     /// The region of the credential scope, or the server's default.
     pub region: String,
-    /// The caller.
-    pub caller: Caller,
+    /// The caller (shared: resolved callers are cached across requests).
+    pub caller: std::sync::Arc<Caller>,
     /// Connection origin.
     pub origin: Origin,
 }
