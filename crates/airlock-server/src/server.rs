@@ -26,7 +26,7 @@ use crate::services::{iam::IamService, sts::StsService};
 use crate::tls::{self, TlsFiles, write_private};
 
 /// How to run the endpoint.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServeConfig {
     /// The data directory.
     pub data_dir: PathBuf,
@@ -40,6 +40,23 @@ pub struct ServeConfig {
     pub accounts: Vec<(String, String)>,
     /// Default region (written to the AWS CLI config).
     pub region: String,
+    /// Recorders that receive every call record, in addition to the log line (the hook of the
+    /// audit trail and event notifications).
+    pub recorders: Vec<Arc<dyn Recorder>>,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("data_dir", &self.data_dir)
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("tls_port", &self.tls_port)
+            .field("accounts", &self.accounts)
+            .field("region", &self.region)
+            .field("recorders", &self.recorders.len())
+            .finish()
+    }
 }
 
 impl ServeConfig {
@@ -52,6 +69,7 @@ impl ServeConfig {
             tls_port: 0,
             accounts: Vec::new(),
             region: "us-east-1".to_string(),
+            recorders: Vec::new(),
         }
     }
 }
@@ -270,7 +288,8 @@ impl Server {
             Arc::new(StsService::new(iam.clone(), sts.clone())),
             Arc::new(IamService::new(iam.clone())),
         ];
-        let recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
+        let mut recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
+        recorders.extend(config.recorders.iter().cloned());
         let pipeline = Arc::new(Pipeline::new(
             services,
             Authenticator::new(iam.clone(), sts),
