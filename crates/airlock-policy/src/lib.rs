@@ -70,9 +70,10 @@
 //! from `@cloud-copilot/iam-simulate`, the differential oracle):
 //!
 //! - **Unresolvable policy variables** (`${aws:username}` for a role session, a multi-valued
-//!   key) make the whole statement not apply, per "If AWS cannot resolve a variable this might
-//!   cause the entire statement to be invalid". iam-simulate instead lets the one value not
-//!   match, which differs for negated operators.
+//!   key) make the resource pattern or condition value that contains them match nothing; other
+//!   values of the same element still can ("If AWS cannot resolve a variable this might cause
+//!   the entire statement to be invalid": it does when nothing else matches). A negated
+//!   operator whose only value is unresolvable therefore holds. iam-simulate agrees.
 //! - **`NotPrincipal`** excludes a caller only if every link of its chain is named (account,
 //!   role and session; or account and user), per the NotPrincipal page. iam-simulate excludes
 //!   on any match.
