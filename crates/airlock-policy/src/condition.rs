@@ -60,15 +60,21 @@ pub(crate) fn holds<'a>(c: &'a Condition, version: Version, env: &mut Env<'a>) -
 }
 
 /// The base operator on one request value: positive operators hold if any policy value
-/// matches, negated ones if none does. A policy value with an unresolvable variable matches
-/// nothing.
+/// matches, negated ones if none does. A policy value with an unresolvable variable can never
+/// be satisfied: it matches nothing, and it is not "not equal" to anything either, so a negated
+/// operator with such a value fails (as iam-simulate decides; AWS: "If AWS cannot resolve a
+/// variable this might cause the entire statement to be invalid").
 fn base<'a>(c: &'a Condition, version: Version, v: &str, env: &mut Env<'a>) -> bool {
     let kind = c.operator.kind;
-    let any = c
-        .values
-        .iter()
-        .any(|p| matches_one(kind, version, p, v, env).unwrap_or(false));
-    if kind.is_negated() { !any } else { any }
+    let mut unresolved = false;
+    for p in &c.values {
+        match matches_one(kind, version, p, v, env) {
+            Some(true) => return !kind.is_negated(),
+            Some(false) => {}
+            None => unresolved = true,
+        }
+    }
+    kind.is_negated() && !unresolved
 }
 
 /// Whether request value `v` matches policy value `p` under the positive form of `kind`;

@@ -367,8 +367,9 @@ impl<'a> Evaluator<'a> {
         }
         let resource_ok = match &st.resource {
             None => true,
-            Some(ResourceClause::Resource(p)) => self.resources_hit(p, version),
-            Some(ResourceClause::NotResource(p)) => !self.resources_hit(p, version),
+            Some(ResourceClause::Resource(p)) => self.resources_hit(p, version) == Some(true),
+            // An unresolvable pattern cannot be "not matched" either.
+            Some(ResourceClause::NotResource(p)) => self.resources_hit(p, version) == Some(false),
         };
         if !resource_ok {
             return None;
@@ -396,12 +397,14 @@ impl<'a> Evaluator<'a> {
         Some(pmatch)
     }
 
-    /// Whether any resource pattern matches.
+    /// Whether any resource pattern matches: `Some(true)` if one does, `Some(false)` if none
+    /// does, `None` if none does but one has an unresolvable policy variable.
     fn resources_hit(
         &mut self,
         pats: &'a [crate::model::ResourcePattern],
         version: Version,
-    ) -> bool {
+    ) -> Option<bool> {
+        let mut unresolved = false;
         let arn = self.req.resource.arn.as_str();
         for p in pats {
             let pb = p.0.as_bytes();
@@ -413,8 +416,10 @@ impl<'a> Evaluator<'a> {
                 // Every `${` lies at or after the first special byte (`$` is one).
                 match self.env.expand(&p.0) {
                     Some(toks) => glob::arn_match(toks.as_slice(), arn),
-                    // An unresolvable variable: this pattern matches nothing.
-                    None => false,
+                    None => {
+                        unresolved = true;
+                        false
+                    }
                 }
             } else if pb == b"*" {
                 true
@@ -422,10 +427,10 @@ impl<'a> Evaluator<'a> {
                 glob::arn_match_from(&p.0, arn, special)
             };
             if hit {
-                return true;
+                return Some(true);
             }
         }
-        false
+        (!unresolved).then_some(false)
     }
 
     fn any_allow(&self, slot: Slot) -> bool {

@@ -70,10 +70,11 @@
 //! from `@cloud-copilot/iam-simulate`, the differential oracle):
 //!
 //! - **Unresolvable policy variables** (`${aws:username}` for a role session, a multi-valued
-//!   key) make the resource pattern or condition value that contains them match nothing; other
-//!   values of the same element still can ("If AWS cannot resolve a variable this might cause
-//!   the entire statement to be invalid": it does when nothing else matches). A negated
-//!   operator whose only value is unresolvable therefore holds. iam-simulate agrees.
+//!   key) make the resource pattern or condition value that contains them unsatisfiable: it
+//!   matches nothing, and it cannot be "not matched" either, so `NotResource` and negated
+//!   operators with such a value fail, while the other values of a `Resource` list or of a
+//!   positive operator still count. ("If AWS cannot resolve a variable this might cause the
+//!   entire statement to be invalid"; iam-simulate decides the same way.)
 //! - **`NotPrincipal`** excludes a caller only if every link of its chain is named (account,
 //!   role and session; or account and user), per the NotPrincipal page. iam-simulate excludes
 //!   on any match.

@@ -1228,11 +1228,57 @@ fn unresolvable_variable_spoils_only_its_value() {
         tags.insert("team".into(), "2222bbbb".into());
     }
     assert_eq!(decide(&describe(tagged), &set), Decision::ImplicitDeny);
-    // In a condition, an unresolvable value matches nothing, so a negated operator holds.
+    // In a condition, an unresolvable value can never be satisfied: positive operators can
+    // still match another value, negated operators fail. (Role sessions have no aws:username.)
+    let as_session = |condition: &str| {
+        let mut r = request(
+            role_session(ACCT, "app", "s"),
+            "s3:GetObject",
+            OBJ,
+            Some(ACCT),
+        );
+        r.context = Context::new().with("aws:k", "v");
+        decide(&r, &cond_set(condition)).is_allowed()
+    };
+    assert!(as_session(
+        r#"{"StringEquals": {"aws:k": ["${aws:username}", "v"]}}"#
+    ));
+    assert!(!as_session(
+        r#"{"StringEquals": {"aws:k": ["${aws:username}"]}}"#
+    ));
+    assert!(!as_session(
+        r#"{"StringNotEquals": {"aws:k": ["${aws:username}", "zzz"]}}"#
+    ));
+    assert!(as_session(
+        r#"{"StringNotEquals": {"aws:k": ["${aws:username, 'x'}", "zzz"]}}"#
+    ));
+    assert!(!as_session(
+        r#"{"ForAllValues:StringNotLike": {"aws:k": "${aws:username}"}}"#
+    ));
+    // For an IAM user the variable resolves.
     assert!(allowed(
-        r#"{"StringNotEquals": {"aws:k": "${aws:username}"}}"#,
+        r#"{"StringNotEquals": {"aws:k": ["${aws:username}", "zzz"]}}"#,
         &[("aws:k", one("v"))]
     ));
+    // Likewise `NotResource`: an unresolvable pattern is not "not matched".
+    let not_resource = identity(
+        r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*",
+            "NotResource": ["arn:aws:s3:::c/${aws:username}", "arn:aws:s3:::zzz"]}}"#,
+    );
+    let get = request(
+        role_session(ACCT, "app", "s"),
+        "s3:GetObject",
+        "arn:aws:s3:::b/x",
+        Some(ACCT),
+    );
+    assert_eq!(decide(&get, &not_resource), Decision::ImplicitDeny);
+    let get = request(
+        user(ACCT, "alice"),
+        "s3:GetObject",
+        "arn:aws:s3:::b/x",
+        Some(ACCT),
+    );
+    assert_eq!(decide(&get, &not_resource), Decision::Allow);
 }
 
 /// "Policy variables were introduced in version 2012-10-17, so earlier versions of the policy
