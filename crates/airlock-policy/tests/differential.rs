@@ -1,0 +1,226 @@
+//! Differential test: airlock-policy against an independent evaluator,
+//! `@cloud-copilot/iam-simulate` (npm, pinned in `tests/oracle/package-lock.json`).
+//!
+//! A seeded generator writes random but valid policy sets and requests (see
+//! `differential/gen.rs`); every case goes through `airlock_policy::evaluate` and, in one node
+//! process for the whole batch, through iam-simulate. Decisions must agree. Cases of a known
+//! divergence class — where AWS's documentation shows iam-simulate is wrong — are counted and
+//! reported by class, never silently dropped (`differential/known.rs`, `docs/differences.md`).
+//!
+//! - `AIRLOCK_DIFF_CASES` — number of cases (default 10,000).
+//! - `AIRLOCK_DIFF_SEED` — the seed (decimal or 0x-hex; default fixed, printed on every run).
+//! - `AIRLOCK_DIFF_REPLAY=FILE` — run the cases of a JSON-lines file (as printed on a mismatch
+//!   or written to `differential-mismatches.jsonl`) instead of generating.
+//!
+//! Requires node and `tests/oracle/node_modules`; `scripts/test-env.sh` installs them. Their
+//! absence fails the test.
+
+#[path = "differential/case.rs"]
+mod case;
+#[path = "differential/generate.rs"]
+mod generate;
+#[path = "differential/known.rs"]
+mod known;
+#[path = "differential/oracle.rs"]
+mod oracle;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use airlock_policy::{Decision, Evaluation};
+
+use case::Case;
+
+const DEFAULT_SEED: u64 = 0xA1B0_C0DE_5EED_0002;
+const DEFAULT_CASES: u64 = 10_000;
+/// How many mismatches are printed in full (all are written to the mismatch file).
+const PRINTED: usize = 8;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => {
+            let v = v.trim().replace('_', "");
+            let parsed = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+                Some(hex) => u64::from_str_radix(hex, 16),
+                None => v.parse(),
+            };
+            parsed.unwrap_or_else(|e| panic!("{name}={v:?} is not a number: {e}"))
+        }
+        Err(_) => default,
+    }
+}
+
+fn load_cases() -> (Vec<Case>, String) {
+    if let Ok(path) = std::env::var("AIRLOCK_DIFF_REPLAY") {
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("AIRLOCK_DIFF_REPLAY={path}: {e}"));
+        let cases: Vec<Case> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("{path}:{}: not a differential case: {e}", i + 1))
+            })
+            .collect();
+        return (cases, format!("replay of {path}"));
+    }
+    let seed = env_u64("AIRLOCK_DIFF_SEED", DEFAULT_SEED);
+    let n = env_u64("AIRLOCK_DIFF_CASES", DEFAULT_CASES);
+    let cases = (0..n).map(|i| generate::case(seed, i)).collect();
+    (
+        cases,
+        format!("AIRLOCK_DIFF_SEED={seed:#x} AIRLOCK_DIFF_CASES={n}"),
+    )
+}
+
+fn word(d: Decision) -> &'static str {
+    match d {
+        Decision::Allow => "allow",
+        Decision::ExplicitDeny => "explicit-deny",
+        Decision::ImplicitDeny => "implicit-deny",
+    }
+}
+
+/// One case that did not pass.
+struct Failure {
+    case: Case,
+    what: String,
+    airlock: Option<Evaluation>,
+}
+
+#[test]
+fn airlock_agrees_with_iam_simulate() {
+    if let Err(e) = oracle::require_oracle() {
+        panic!("the differential oracle is not available: {e}");
+    }
+    let (cases, origin) = load_cases();
+    eprintln!("differential: {origin} ({} cases)", cases.len());
+
+    let answers = oracle::decide_all(&cases).unwrap_or_else(|e| panic!("oracle failed: {e}"));
+
+    let mut failures: Vec<Failure> = Vec::new();
+    let mut agreed = 0u64;
+    let mut by_decision: BTreeMap<&str, u64> = BTreeMap::new();
+    // class -> (cases in class, of which disagreed)
+    let mut known_counts: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
+
+    for (case, answer) in cases.iter().zip(&answers) {
+        let set = match case.policy_set() {
+            Ok(set) => set,
+            Err(e) => {
+                failures.push(Failure {
+                    case: case.clone(),
+                    what: format!("airlock parse error: {e}"),
+                    airlock: None,
+                });
+                continue;
+            }
+        };
+        let eval = airlock_policy::evaluate(&case.request, &set);
+        let class = known::divergence_class(case);
+        if let Some(class) = class {
+            known_counts.entry(class).or_default().0 += 1;
+        }
+        if let Some(err) = &answer.error {
+            failures.push(Failure {
+                case: case.clone(),
+                what: format!("iam-simulate rejected the case (a generator bug): {err}"),
+                airlock: Some(eval),
+            });
+            continue;
+        }
+        if !answer.ignored_context_keys.is_empty() {
+            failures.push(Failure {
+                case: case.clone(),
+                what: format!(
+                    "iam-simulate ignored context keys {:?} as not applicable to {} (a generator bug)",
+                    answer.ignored_context_keys, case.request.action
+                ),
+                airlock: Some(eval),
+            });
+            continue;
+        }
+        let Some(theirs) = answer.decision else {
+            failures.push(Failure {
+                case: case.clone(),
+                what: "iam-simulate gave neither a decision nor an error".into(),
+                airlock: Some(eval),
+            });
+            continue;
+        };
+        *by_decision.entry(word(eval.decision)).or_default() += 1;
+        if theirs == eval.decision {
+            agreed += 1;
+            continue;
+        }
+        if let Some(class) = class {
+            known_counts.entry(class).or_default().1 += 1;
+            continue;
+        }
+        failures.push(Failure {
+            case: case.clone(),
+            what: format!(
+                "airlock: {}, iam-simulate: {}",
+                word(eval.decision),
+                word(theirs)
+            ),
+            airlock: Some(eval),
+        });
+    }
+
+    let total = cases.len() as u64;
+    let tolerated: u64 = known_counts.values().map(|(_, d)| d).sum();
+    eprintln!(
+        "differential: {agreed} of {total} cases agree; {tolerated} disagree in known iam-simulate divergence classes; {} failures",
+        failures.len()
+    );
+    eprintln!("differential: airlock decisions {by_decision:?}");
+    for (class, (n, d)) in &known_counts {
+        eprintln!(
+            "differential: known class `{class}`: {n} cases, {d} disagreed (iam-simulate is wrong here, see docs/differences.md)"
+        );
+    }
+
+    if failures.is_empty() {
+        return;
+    }
+    let out =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("differential-mismatches.jsonl");
+    if let Ok(mut f) = std::fs::File::create(&out) {
+        for fail in &failures {
+            let _ = writeln!(f, "{}", fail.case.to_json_line());
+        }
+    }
+    for fail in failures.iter().take(PRINTED) {
+        eprintln!("\n--- case {} — {}", fail.case.id, fail.what);
+        eprintln!("{}", fail.case.to_json_line());
+        if let Some(eval) = &fail.airlock {
+            eprintln!(
+                "airlock explanation: {}",
+                serde_json::to_string(&eval.explanation).unwrap_or_default()
+            );
+        }
+    }
+    panic!(
+        "{} of {total} differential cases failed ({origin}); all failing cases are in {} — replay with AIRLOCK_DIFF_REPLAY={} cargo test -p airlock-policy --test differential, and `node tests/oracle/decide.mjs --explain < FILE` for iam-simulate's side",
+        failures.len(),
+        out.display(),
+        out.display()
+    );
+}
+
+/// The generator is deterministic: a (seed, index) pair is a complete reproducer.
+#[test]
+fn generator_is_reproducible() {
+    for i in [0u64, 1, 77, 9_999] {
+        let a = generate::case(DEFAULT_SEED, i).to_json_line();
+        let b = generate::case(DEFAULT_SEED, i).to_json_line();
+        assert_eq!(a, b, "case {i} differs between two generations");
+    }
+    assert_ne!(
+        generate::case(DEFAULT_SEED, 1).to_json_line(),
+        generate::case(DEFAULT_SEED + 1, 1).to_json_line(),
+        "the seed does not influence the cases"
+    );
+}
