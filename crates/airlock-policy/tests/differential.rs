@@ -192,6 +192,21 @@ fn airlock_agrees_with_iam_simulate() {
             let _ = writeln!(f, "{}", fail.case.to_json_line());
         }
     }
+    // The same cases with what went wrong and airlock's explanation, for triage.
+    let explained = out.with_extension("explained.jsonl");
+    if let Ok(mut f) = std::fs::File::create(&explained) {
+        for fail in &failures {
+            let line = serde_json::json!({
+                "id": fail.case.id,
+                "what": fail.what,
+                "airlock": fail.airlock.as_ref().map(|e| serde_json::json!({
+                    "decision": word(e.decision),
+                    "explanation": e.explanation,
+                })),
+            });
+            let _ = writeln!(f, "{line}");
+        }
+    }
     for fail in failures.iter().take(PRINTED) {
         eprintln!("\n--- case {} — {}", fail.case.id, fail.what);
         eprintln!("{}", fail.case.to_json_line());
@@ -223,4 +238,169 @@ fn generator_is_reproducible() {
         generate::case(DEFAULT_SEED + 1, 1).to_json_line(),
         "the seed does not influence the cases"
     );
+}
+
+/// Developer tool: shrinks every case of a mismatch file to a minimal reproducer.
+///
+/// `AIRLOCK_DIFF_SHRINK=FILE cargo test -p airlock-policy --test differential -- --ignored shrink`
+/// repeatedly deletes one JSON element (a policy, a statement, a condition, a list entry, a
+/// context key) while airlock and iam-simulate still disagree in the same way, and writes the
+/// results to `FILE.min.jsonl`.
+#[test]
+#[ignore = "manual triage tool; needs AIRLOCK_DIFF_SHRINK"]
+fn shrink() {
+    use serde_json::Value;
+    let Ok(path) = std::env::var("AIRLOCK_DIFF_SHRINK") else {
+        panic!("set AIRLOCK_DIFF_SHRINK to a mismatch file");
+    };
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut current: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .collect();
+
+    // (airlock, iam-simulate) decisions of each case, or None when they agree or either errs.
+    fn outcomes(cases: &[Value]) -> Vec<Option<(Decision, Decision)>> {
+        let parsed: Vec<Option<Case>> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut v = v.clone();
+                v["id"] = Value::from(i as u64);
+                serde_json::from_value::<Case>(v).ok()
+            })
+            .collect();
+        let valid: Vec<Case> = parsed.iter().flatten().cloned().collect();
+        let answers = oracle::decide_all(&valid).unwrap_or_else(|e| panic!("oracle failed: {e}"));
+        let mut by_id = std::collections::HashMap::new();
+        for (c, a) in valid.iter().zip(answers) {
+            by_id.insert(c.id, (c.clone(), a));
+        }
+        (0..cases.len() as u64)
+            .map(|i| {
+                let (case, answer) = by_id.get(&i)?;
+                let theirs = answer.decision?;
+                if answer.error.is_some() || !answer.ignored_context_keys.is_empty() {
+                    return None;
+                }
+                // Shrinking must not wander into a known iam-simulate divergence.
+                if known::divergence_class(case).is_some() {
+                    return None;
+                }
+                let set = case.policy_set().ok()?;
+                let ours = airlock_policy::evaluate(&case.request, &set).decision;
+                (ours != theirs).then_some((ours, theirs))
+            })
+            .collect()
+    }
+
+    // Every case obtained by deleting one element of `policies` or one context key.
+    fn candidates(case: &Value) -> Vec<Value> {
+        fn walk(v: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>, keep_one: bool) {
+            match v {
+                Value::Object(m) => {
+                    for (k, child) in m {
+                        path.push(k.clone());
+                        out.push(path.clone());
+                        walk(child, path, out, k == "Statement");
+                        path.pop();
+                    }
+                }
+                Value::Array(a) => {
+                    for (i, child) in a.iter().enumerate() {
+                        path.push(i.to_string());
+                        if !keep_one || a.len() > 1 {
+                            out.push(path.clone());
+                        }
+                        walk(child, path, out, false);
+                        path.pop();
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut paths = Vec::new();
+        if let Some(p) = case.get("policies") {
+            walk(p, &mut vec!["policies".into()], &mut paths, false);
+        }
+        if let Some(Value::Object(ctx)) = case.get("request").and_then(|r| r.get("context")) {
+            for k in ctx.keys() {
+                paths.push(vec!["request".into(), "context".into(), k.clone()]);
+            }
+        }
+        paths
+            .into_iter()
+            .filter_map(|p| {
+                let mut c = case.clone();
+                let (last, parents) = p.split_last()?;
+                let mut node = &mut c;
+                for seg in parents {
+                    node = match node {
+                        Value::Object(m) => m.get_mut(seg)?,
+                        Value::Array(a) => a.get_mut(seg.parse::<usize>().ok()?)?,
+                        _ => return None,
+                    };
+                }
+                match node {
+                    Value::Object(m) => {
+                        m.remove(last)?;
+                    }
+                    Value::Array(a) => {
+                        let i = last.parse::<usize>().ok()?;
+                        if i < a.len() {
+                            a.remove(i);
+                        }
+                    }
+                    _ => return None,
+                }
+                Some(c)
+            })
+            .collect()
+    }
+
+    let mut target = outcomes(&current);
+    let mut active: Vec<usize> = (0..current.len())
+        .filter(|&i| target[i].is_some())
+        .collect();
+    let mut round = 0;
+    while !active.is_empty() {
+        round += 1;
+        let mut batch = Vec::new();
+        let mut owner = Vec::new();
+        for &i in &active {
+            for c in candidates(&current[i]) {
+                owner.push(i);
+                batch.push(c);
+            }
+        }
+        eprintln!(
+            "shrink round {round}: {} cases, {} candidates",
+            active.len(),
+            batch.len()
+        );
+        let results = outcomes(&batch);
+        let mut progressed = std::collections::HashSet::new();
+        for ((i, cand), res) in owner.iter().zip(batch).zip(results) {
+            if progressed.contains(i) {
+                continue;
+            }
+            if res.is_some() && res == target[*i] {
+                current[*i] = cand;
+                progressed.insert(*i);
+            }
+        }
+        active.retain(|i| progressed.contains(i));
+    }
+    let out = format!("{path}.min.jsonl");
+    let mut f = std::fs::File::create(&out).unwrap_or_else(|e| panic!("{out}: {e}"));
+    for (v, t) in current.iter().zip(target.iter_mut()) {
+        let line = serde_json::json!({
+            "airlock": t.map(|(a, _)| word(a)),
+            "iam_simulate": t.map(|(_, b)| word(b)),
+            "case": v,
+        });
+        let _ = writeln!(f, "{line}");
+    }
+    eprintln!("shrink: wrote {out}");
 }

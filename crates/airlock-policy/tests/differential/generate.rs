@@ -54,6 +54,11 @@ impl Rng {
         &xs[self.below(xs.len())]
     }
 
+    /// A uniformly chosen string.
+    pub fn pick_str(&mut self, xs: &[&'static str]) -> &'static str {
+        xs[self.below(xs.len())]
+    }
+
     /// `lo..=hi`.
     pub fn range(&mut self, lo: usize, hi: usize) -> usize {
         lo + self.below(hi - lo + 1)
@@ -475,10 +480,14 @@ fn resource_pattern(rng: &mut Rng, cx: &Cx) -> String {
                 arn.to_string(),
                 format!("arn:aws:kms:us-east-1:{account}:key/*"),
                 format!("arn:aws:kms:*:{account}:key/*"),
-                "arn:aws:kms:*:${aws:PrincipalAccount}:key/*".to_string(),
+                // Policy variables only in the resource part: "You can't use a variable to
+                // replace parts of the ARN before the fifth colon" (IAM User Guide, "Variables").
+                format!(
+                    "arn:aws:kms:*:{account}:key/${{aws:PrincipalTag/team, '1111aaaa-1111-4111-8111-111111111111'}}"
+                ),
                 "arn:aws:kms:us-east-1:*:key/1111*".to_string(),
                 format!("arn:aws:kms:us-east-1:{account}:alias/*"),
-                format!("arn:aws:kms:US-EAST-1:{account}:key/*"),
+                "arn:aws:kms:*:*:key/*".to_string(),
                 "*".to_string(),
             ];
             rng.pick(&options).clone()
@@ -492,7 +501,7 @@ fn resource_pattern(rng: &mut Rng, cx: &Cx) -> String {
                 format!("arn:aws:iam::{account}:role/*"),
                 format!("arn:aws:iam::{account}:role/ops/*"),
                 format!("arn:aws:iam::*:role/{name}"),
-                "arn:aws:iam::${aws:PrincipalAccount}:role/*".to_string(),
+                format!("arn:aws:iam::{account}:role/${{aws:PrincipalTag/team, 'app'}}"),
                 format!("arn:aws:iam::{account}:role/{}", mangle_case(rng, name)),
                 "*".to_string(),
             ];
@@ -760,9 +769,6 @@ fn identity_statement(rng: &mut Rng, cx: &Cx, flavor: Flavor) -> Value {
         Flavor::Scp => 55,
     };
     let mut st = Map::new();
-    if rng.pct(20) {
-        st.insert("Sid".into(), json!(format!("S{}", rng.below(100))));
-    }
     st.insert(
         "Effect".into(),
         json!(if rng.pct(allow_pct) { "Allow" } else { "Deny" }),
@@ -796,7 +802,17 @@ fn version(rng: &mut Rng) -> Option<&'static str> {
     }
 }
 
-fn document(rng: &mut Rng, statements: Vec<Value>, version: Option<&str>) -> Value {
+fn document(rng: &mut Rng, mut statements: Vec<Value>, version: Option<&str>) -> Value {
+    // Sids, when present, are unique within the policy ("In IAM, the Sid value must be unique
+    // within a JSON policy", IAM User Guide, "Sid").
+    for (i, st) in statements.iter_mut().enumerate() {
+        if let Value::Object(m) = st
+            && !m.contains_key("Sid")
+            && rng.pct(20)
+        {
+            m.insert("Sid".into(), json!(format!("S{i}")));
+        }
+    }
     let mut doc = Map::new();
     if let Some(v) = version {
         doc.insert("Version".into(), json!(v));
@@ -868,15 +884,11 @@ fn principal_value(rng: &mut Rng, cx: &Cx, allow_wildcard: bool) -> Value {
 
 fn resource_statement(rng: &mut Rng, cx: &Cx, kind: PolicyKind) -> Value {
     let mut st = Map::new();
-    if rng.pct(20) {
-        st.insert("Sid".into(), json!(format!("R{}", rng.below(100))));
-    }
-    let not_principal = rng.pct(10);
-    let deny = if not_principal {
-        rng.pct(80)
-    } else {
-        rng.pct(20)
-    };
+    // NotPrincipal: only with Deny, and not in trust policies (IAM User Guide, "NotPrincipal":
+    // "must be used with Effect Deny"; "You cannot use the NotPrincipal element in ... an IAM
+    // role trust policy").
+    let not_principal = kind != PolicyKind::Trust && rng.pct(10);
+    let deny = not_principal || rng.pct(20);
     st.insert("Effect".into(), json!(if deny { "Deny" } else { "Allow" }));
     if not_principal {
         st.insert("NotPrincipal".into(), principal_value(rng, cx, false));
@@ -1027,6 +1039,10 @@ fn rcp_policy(rng: &mut Rng, cx: &Cx) -> Value {
 
 // ---------------------------------------------------------------- requests
 
+fn single(v: &str) -> ContextValue {
+    ContextValue::Single(v.to_string())
+}
+
 fn request_context(
     rng: &mut Rng,
     principal: &Principal,
@@ -1034,17 +1050,16 @@ fn request_context(
     action: &str,
 ) -> (Context, bool) {
     let mut ctx = Context::new();
-    let single = |v: &str| ContextValue::Single(v.to_string());
     // Network origin: a VPC endpoint (aws:SourceVpce, aws:SourceVpc, no aws:SourceIp), the
     // internet (aws:SourceIp), or neither (a call AWS makes on the caller's behalf).
     let via_vpce = match rng.below(100) {
         0..=44 => {
-            ctx.insert("aws:SourceVpce", single(*rng.pick(&VPCES)));
+            ctx.insert("aws:SourceVpce", single(rng.pick_str(&VPCES)));
             ctx.insert("aws:SourceVpc", single("vpc-0a1b2c3d"));
             true
         }
         45..=89 => {
-            ctx.insert("aws:SourceIp", single(*rng.pick(&IPS)));
+            ctx.insert("aws:SourceIp", single(rng.pick_str(&IPS)));
             false
         }
         _ => false,
@@ -1055,7 +1070,7 @@ fn request_context(
             single(if rng.pct(80) { "true" } else { "false" }),
         );
     }
-    ctx.insert("aws:CurrentTime", single(*rng.pick(&TIMES)));
+    ctx.insert("aws:CurrentTime", single(rng.pick_str(&TIMES)));
     if matches!(principal, Principal::User { .. }) && rng.pct(60) {
         ctx.insert(
             "aws:MultiFactorAuthPresent",
@@ -1088,26 +1103,27 @@ fn request_context(
                     "Reports/",
                     "reports/*",
                 ];
-                ctx.insert("s3:prefix", single(*rng.pick(&prefixes)));
+                ctx.insert("s3:prefix", single(rng.pick_str(&prefixes)));
             }
             if rng.pct(50) {
-                ctx.insert("s3:max-keys", single(*rng.pick(&["10", "100", "1000"])));
+                ctx.insert("s3:max-keys", single(rng.pick_str(&["10", "100", "1000"])));
             }
         }
         Svc::Kms => {
             if rng.pct(50) {
                 ctx.insert("kms:ViaService", single("s3.us-east-1.amazonaws.com"));
             }
-            if let Some(acct) = principal_account(principal) {
-                if rng.pct(85) {
-                    ctx.insert("kms:CallerAccount", single(acct));
-                }
+            if let Some(acct) = principal_account(principal)
+                && rng.pct(85)
+            {
+                ctx.insert("kms:CallerAccount", single(acct));
             }
         }
-        Svc::StsRole => {
-            if rng.pct(35) {
-                ctx.insert("sts:ExternalId", single(*rng.pick(&["ext-123", "ext-999"])));
-            }
+        Svc::StsRole if rng.pct(35) => {
+            ctx.insert(
+                "sts:ExternalId",
+                single(rng.pick_str(&["ext-123", "ext-999"])),
+            );
         }
         _ => {}
     }
