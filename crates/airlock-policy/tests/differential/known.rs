@@ -21,6 +21,7 @@ pub const CLASSES: &[&str] = &[
     "root-bucket-policy-lockout-exemption",
     "session-policy-vs-grant-to-session",
     "not-principal-partial-chain",
+    "escape-variable-outside-like-operator",
 ];
 
 fn is_2012(doc: &Value) -> bool {
@@ -203,10 +204,22 @@ fn not_principal_partial_chain(case: &Case) -> bool {
     false
 }
 
+/// `${*}`, `${?}` or `${$}` in a condition value of an operator without wildcards
+/// (`StringEquals`, `ArnEquals`, ...): AWS substitutes the character, iam-simulate compares the
+/// escape text literally.
+fn escape_outside_like(case: &Case) -> bool {
+    conditions(case).iter().any(|(op, _, values)| {
+        !op.to_ascii_lowercase().contains("like")
+            && values
+                .iter()
+                .any(|v| v.contains("${*}") || v.contains("${?}") || v.contains("${$}"))
+    })
+}
+
 /// The class of `case`, if it has the shape of a known iam-simulate divergence.
 pub fn divergence_class(case: &Case) -> Option<&'static str> {
     type Check = (&'static str, fn(&Case) -> bool);
-    let checks: [Check; 7] = [
+    let checks: [Check; 8] = [
         (CLASSES[0], variable_in_pre_2012_policy),
         (CLASSES[1], epoch_date_value),
         (CLASSES[2], cidr_prefix_zero),
@@ -214,6 +227,7 @@ pub fn divergence_class(case: &Case) -> Option<&'static str> {
         (CLASSES[4], root_bucket_policy_lockout),
         (CLASSES[5], session_policy_vs_grant_to_session),
         (CLASSES[6], not_principal_partial_chain),
+        (CLASSES[7], escape_outside_like),
     ];
     checks.iter().find(|(_, f)| f(case)).map(|(name, _)| *name)
 }
