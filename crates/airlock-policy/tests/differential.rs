@@ -404,3 +404,68 @@ fn shrink() {
     }
     eprintln!("shrink: wrote {out}");
 }
+
+/// Every known divergence class has a minimal reproducer on which both sides still decide as
+/// `docs/differences.md` says. If iam-simulate is fixed (or airlock changes), this fails and the
+/// class must be removed or re-examined, so a class can never outlive its reason.
+#[test]
+fn known_divergence_classes_reproduce() {
+    #[derive(serde::Deserialize)]
+    struct Reproducer {
+        class: String,
+        airlock: Decision,
+        iam_simulate: Decision,
+        case: Case,
+    }
+    if let Err(e) = oracle::require_oracle() {
+        panic!("the differential oracle is not available: {e}");
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/differential/known-reproducers.jsonl"
+    );
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let reproducers: Vec<Reproducer> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .collect();
+    for class in known::CLASSES {
+        assert!(
+            reproducers.iter().any(|r| r.class == *class),
+            "known class `{class}` has no reproducer in {path}"
+        );
+    }
+    let cases: Vec<Case> = reproducers.iter().map(|r| r.case.clone()).collect();
+    let answers = oracle::decide_all(&cases).unwrap_or_else(|e| panic!("oracle failed: {e}"));
+    for (r, answer) in reproducers.iter().zip(&answers) {
+        assert_eq!(
+            known::divergence_class(&r.case),
+            Some(r.class.as_str()),
+            "the reproducer of `{}` is not classified as such",
+            r.class
+        );
+        let set = r
+            .case
+            .policy_set()
+            .unwrap_or_else(|e| panic!("reproducer of `{}`: {e}", r.class));
+        let ours = airlock_policy::evaluate(&r.case.request, &set).decision;
+        assert_eq!(
+            ours, r.airlock,
+            "airlock's decision on the reproducer of `{}` changed",
+            r.class
+        );
+        assert_eq!(
+            answer.decision,
+            Some(r.iam_simulate),
+            "iam-simulate no longer shows `{}` (answer {:?}): re-examine the class",
+            r.class,
+            answer
+        );
+        assert_ne!(
+            ours, r.iam_simulate,
+            "the reproducer of `{}` does not disagree",
+            r.class
+        );
+    }
+}
