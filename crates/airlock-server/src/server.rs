@@ -27,7 +27,7 @@ use crate::services::{iam::IamService, kms::KmsService, s3::S3Service, sts::StsS
 use crate::tls::{self, TlsFiles, write_private};
 
 /// How to run the endpoint.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServeConfig {
     /// The data directory.
     pub data_dir: PathBuf,
@@ -41,6 +41,23 @@ pub struct ServeConfig {
     pub accounts: Vec<(String, String)>,
     /// Default region (written to the AWS CLI config).
     pub region: String,
+    /// Recorders that receive every call record, in addition to the log line (the hook of the
+    /// audit trail and event notifications).
+    pub recorders: Vec<Arc<dyn Recorder>>,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("data_dir", &self.data_dir)
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("tls_port", &self.tls_port)
+            .field("accounts", &self.accounts)
+            .field("region", &self.region)
+            .field("recorders", &self.recorders.len())
+            .finish()
+    }
 }
 
 impl ServeConfig {
@@ -53,6 +70,7 @@ impl ServeConfig {
             tls_port: 0,
             accounts: Vec::new(),
             region: "us-east-1".to_string(),
+            recorders: Vec::new(),
         }
     }
 }
@@ -177,7 +195,8 @@ impl DataDir {
             "no running airlock server found in {} (reading server.json)",
             self.root.display()
         )))?;
-        serde_json::from_str(&text).map_err(|e| ServeError::Config(format!("{}: {e}", self.server_json().display())))
+        serde_json::from_str(&text)
+            .map_err(|e| ServeError::Config(format!("{}: {e}", self.server_json().display())))
     }
 }
 
@@ -188,7 +207,10 @@ pub fn default_data_dir() -> PathBuf {
         return PathBuf::from(x).join("airlock");
     }
     match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        Some(h) => PathBuf::from(h).join(".local").join("share").join("airlock"),
+        Some(h) => PathBuf::from(h)
+            .join(".local")
+            .join("share")
+            .join("airlock"),
         None => PathBuf::from(".airlock"),
     }
 }
@@ -225,7 +247,9 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -256,7 +280,15 @@ impl Server {
         // Every account (configured now or earlier) with its administrator key, in the order
         // given on the command line, then the rest by id.
         let mut accounts = iam.accounts().map_err(map_iam)?;
-        accounts.sort_by_key(|a| (wanted.iter().position(|(id, _)| id == &a.id).unwrap_or(usize::MAX), a.id.clone()));
+        accounts.sort_by_key(|a| {
+            (
+                wanted
+                    .iter()
+                    .position(|(id, _)| id == &a.id)
+                    .unwrap_or(usize::MAX),
+                a.id.clone(),
+            )
+        });
         let mut admin_keys = Vec::new();
         for a in &accounts {
             let (acct, key) = iam.ensure_account(&a.id, &a.alias).map_err(map_iam)?;
@@ -275,7 +307,8 @@ impl Server {
             kms.clone(),
             Arc::new(S3Service::new(s3)),
         ];
-        let recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
+        let mut recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
+        recorders.extend(config.recorders.iter().cloned());
         let pipeline = Arc::new(Pipeline::new(
             services,
             Authenticator::new(iam.clone(), sts),
@@ -326,7 +359,8 @@ impl Server {
                 .collect(),
         };
         write_aws_files(&data, &info, &admin_keys)?;
-        let json = serde_json::to_vec_pretty(&info).map_err(|e| ServeError::Config(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(&info).map_err(|e| ServeError::Config(e.to_string()))?;
         write_private(&data.server_json(), &json, false).map_err(io("writing server.json"))?;
         Ok(Server {
             info,
@@ -367,7 +401,8 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
-    std::fs::create_dir_all(dir).map_err(io(format!("creating data directory {}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(io(format!("creating data directory {}", dir.display())))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -378,7 +413,11 @@ fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
 
 /// Writes `aws/config` and `aws/credentials`: one profile per account alias (and `default`
 /// for the first account), pointing at the HTTPS listener with the local CA.
-fn write_aws_files(data: &DataDir, info: &ServerInfo, keys: &[(Account, AccessKey)]) -> Result<(), ServeError> {
+fn write_aws_files(
+    data: &DataDir,
+    info: &ServerInfo,
+    keys: &[(Account, AccessKey)],
+) -> Result<(), ServeError> {
     let dir = data.root().join("aws");
     create_private_dir(&dir)?;
     let mut config = String::from("# Written by `airlock serve`; rewritten at every start.\n");
@@ -393,7 +432,11 @@ fn write_aws_files(data: &DataDir, info: &ServerInfo, keys: &[(Account, AccessKe
         }
     }
     for (name, key) in profiles {
-        let header = if name == "default" { "[default]".to_string() } else { format!("[profile {name}]") };
+        let header = if name == "default" {
+            "[default]".to_string()
+        } else {
+            format!("[profile {name}]")
+        };
         config.push_str(&format!(
             "\n{header}\nregion = {}\nendpoint_url = {}\nca_bundle = {}\n",
             info.region,
@@ -405,8 +448,10 @@ fn write_aws_files(data: &DataDir, info: &ServerInfo, keys: &[(Account, AccessKe
             key.access_key_id, key.secret_access_key
         ));
     }
-    write_private(&data.aws_config(), config.as_bytes(), false).map_err(io("writing aws/config"))?;
-    write_private(&data.aws_credentials(), creds.as_bytes(), true).map_err(io("writing aws/credentials"))?;
+    write_private(&data.aws_config(), config.as_bytes(), false)
+        .map_err(io("writing aws/config"))?;
+    write_private(&data.aws_credentials(), creds.as_bytes(), true)
+        .map_err(io("writing aws/credentials"))?;
     Ok(())
 }
 
@@ -477,9 +522,13 @@ async fn respond(
         })
         .await;
     let mut resp = http::Response::new(out.body.into_http());
-    *resp.status_mut() = http::StatusCode::from_u16(out.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        http::StatusCode::from_u16(out.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in out.headers {
-        if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(&v)) {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(&v),
+        ) {
             resp.headers_mut().append(k, v);
         }
     }

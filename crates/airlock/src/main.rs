@@ -30,7 +30,7 @@ enum Command {
     Simulate(simulate::Args),
     /// Print the JSON Schema of the setup document (`schemas/setup.schema.json`).
     Schema,
-    /// Run the local multi-account AWS endpoint (IAM, STS, KMS, S3).
+    /// Run the local multi-account AWS endpoint (IAM, STS) until Ctrl-C.
     Serve(serve::ServeArgs),
 }
 
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Schema => print_schema(),
-        Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::run(args),
     };
     match outcome {
         Ok(code) => code,
