@@ -208,15 +208,46 @@ impl Service for KmsService {
         let body = Body::parse(&call.body)?;
         let kms = self.kms(&call.region)?;
         let request = parse_request(&op, &body)?;
-        Ok(Prepared::sync(&op, Vec::new(), move |call| {
+        let run = move |call: Call| {
             let caller = kms_caller(&call);
-            let result = execute(&kms, &caller, request);
-            match result {
+            match execute(&kms, &caller, request) {
                 Ok(value) => Ok(reply(value)),
                 Err(e) => Err(to_aws(e, &call.request_id)),
             }
-        }))
+        };
+        if request_commits(&op) {
+            // A durable commit may block on fsync.
+            Ok(Prepared::sync(&op, Vec::new(), run))
+        } else {
+            // Cryptography and reads are served from memory: run on the worker.
+            Ok(Prepared {
+                operation: op,
+                checks: Vec::new(),
+                run: Box::new(move |call| Box::pin(async move { run(call) })),
+            })
+        }
     }
+}
+
+/// Operations that write the store (the others never block).
+fn request_commits(op: &str) -> bool {
+    !matches!(
+        op,
+        "DescribeKey"
+            | "ListKeys"
+            | "GetKeyPolicy"
+            | "ListKeyPolicies"
+            | "ListAliases"
+            | "ListResourceTags"
+            | "GetKeyRotationStatus"
+            | "ListKeyRotations"
+            | "Encrypt"
+            | "Decrypt"
+            | "ReEncrypt"
+            | "GenerateDataKey"
+            | "GenerateDataKeyWithoutPlaintext"
+            | "GenerateRandom"
+    )
 }
 
 /// The KMS caller of an authenticated call: its principal and identity side, and the
