@@ -128,6 +128,7 @@ pub struct PrincipalPolicies {
 pub struct Iam {
     store: Arc<dyn Store>,
     cache: PolicyCache,
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Iam {
@@ -195,7 +196,14 @@ impl Iam {
         Iam {
             store,
             cache: PolicyCache::default(),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// A counter bumped after every committed change: anything derived from IAM state (such
+    /// as an authenticated caller with its policies) is current while the counter is unchanged.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The parsed-policy cache (shared with the request pipeline).
@@ -215,6 +223,8 @@ impl Iam {
         let mut txn = self.store.write()?;
         let out = f(&mut *txn)?;
         txn.commit()?;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(out)
     }
 

@@ -36,7 +36,10 @@ use crate::request::{ContextValue, Principal, Request, norm_path};
 /// Principals without identity policies in AWS (anonymous callers, service principals,
 /// federated providers) are decided by resource policies alone; identity, boundary and session
 /// policies in `policies` are ignored for them, as are SCPs (which bind only principals of
-/// member accounts). RCPs apply to everyone except service principals. The root user has every
+/// member accounts). RCPs apply to every caller, service principals included (AWS's RCP
+/// examples for confused-deputy protection target them with `aws:PrincipalIsAWSService`);
+/// their exemptions (service-linked roles, AWS managed keys, the management account) are for
+/// the caller to model by leaving `rcps` empty. The root user has every
 /// permission in its own account on the identity side; only SCPs, resource policies and KMS
 /// key policies can restrict it.
 pub fn evaluate(request: &Request, policies: &PolicySet) -> Evaluation {
@@ -267,7 +270,7 @@ impl<'a> Env<'a> {
 
 /// True if `s` may contain a policy variable.
 pub(crate) fn has_variable(version: Version, s: &str) -> bool {
-    version == Version::V2012_10_17 && s.as_bytes().contains(&b'$') && s.contains("${")
+    version == Version::V2012_10_17 && s.contains("${")
 }
 
 /// Tokens back to text, every token literal (for equality operators).
@@ -399,11 +402,18 @@ impl<'a> Evaluator<'a> {
     ) -> Option<bool> {
         let arn = self.req.resource.arn.as_str();
         for p in pats {
-            let hit = if has_variable(version, &p.0) {
+            let pb = p.0.as_bytes();
+            let special = glob::first_special(pb);
+            let hit = if special == pb.len() {
+                // No wildcard, no variable: the common literal ARN.
+                p.0 == arn
+            } else if pb[special] == b'$' && has_variable(version, &p.0[special..]) {
                 let toks = self.env.expand(&p.0)?;
                 glob::arn_match(toks.as_slice(), arn)
+            } else if pb == b"*" {
+                true
             } else {
-                glob::arn_match_str(&p.0, arn)
+                glob::arn_match_from(&p.0, arn, special)
             };
             if hit {
                 return Some(true);
@@ -463,7 +473,6 @@ impl<'a> Evaluator<'a> {
         }
 
         let scps_apply = caller != Caller::ResourceOnly;
-        let rcps_apply = !matches!(req.principal, Principal::Service { .. });
         let session_present =
             !set.session.is_empty() && matches!(req.principal, Principal::RoleSession { .. });
 
@@ -487,11 +496,9 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
-        if rcps_apply {
-            for (level, pols) in set.rcps.iter().enumerate() {
-                for p in pols {
-                    self.scan(Slot::Rcp(level), p);
-                }
+        for (level, pols) in set.rcps.iter().enumerate() {
+            for p in pols {
+                self.scan(Slot::Rcp(level), p);
             }
         }
         if let Some(r) = &set.resource {
@@ -533,11 +540,9 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
-        if rcps_apply {
-            for level in 0..set.rcps.len() {
-                if !self.any_allow(Slot::Rcp(level)) {
-                    missing.push(MissingAllow::ResourceControl { level });
-                }
+        for level in 0..set.rcps.len() {
+            if !self.any_allow(Slot::Rcp(level)) {
+                missing.push(MissingAllow::ResourceControl { level });
             }
         }
         // 3. A VPC endpoint policy must allow.

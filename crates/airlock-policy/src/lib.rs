@@ -103,7 +103,9 @@ mod glob;
 mod json;
 pub mod model;
 mod parse;
+pub mod public;
 pub mod request;
+pub mod setup;
 
 pub use decision::{
     Decision, Evaluation, Explanation, ImplicitGrant, MissingAllow, NamedPolicy, PolicyId,

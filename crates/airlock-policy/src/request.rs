@@ -320,6 +320,13 @@ impl Request {
     /// `aws:SourceIdentity`.
     ///
     /// The evaluator derives these lazily, key by key; this method is for display and tests.
+    ///
+    /// Keys that depend on the world rather than on the request's parties are the caller's to
+    /// set: the engine is pure and reads no clock or network, so `aws:CurrentTime`,
+    /// `aws:EpochTime`, `aws:SecureTransport`, `aws:SourceIp`, `aws:SourceVpce`,
+    /// `aws:SourceVpc`, `aws:VpceAccount`, `aws:PrincipalOrgID`, `aws:TokenIssueTime`,
+    /// `aws:MultiFactorAuthPresent`, `aws:CalledVia`, service keys (`s3:prefix`,
+    /// `kms:ViaService`, ...) and tags on the request or resource come from [`Request::context`].
     pub fn effective_context(&self) -> Context {
         let mut ctx = self.context.clone();
         for (key, value) in crate::eval::derived_keys(self) {

@@ -638,6 +638,48 @@ fn rcp_denies_apply_to_everyone() {
     assert_eq!(e.explanation.deciding[0].policy.kind, PK::ResourceControl);
 }
 
+/// RCP example "Enforce confused deputy protection for AWS service principals": RCPs apply to
+/// service principals, which the example singles out with `aws:PrincipalIsAWSService`.
+#[test]
+fn rcps_apply_to_service_principals() {
+    let full = named(
+        PK::ResourceControl,
+        "RCPFullAWSAccess",
+        r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}}"#,
+    );
+    let deputy = named(
+        PK::ResourceControl,
+        "confused-deputy",
+        r#"{"Version": "2012-10-17", "Statement": {"Sid": "EnforceConfusedDeputyProtection", "Effect": "Deny",
+            "Principal": "*", "Action": ["s3:*", "sqs:*", "kms:*", "secretsmanager:*", "sts:*"], "Resource": "*",
+            "Condition": {"StringNotEqualsIfExists": {"aws:SourceOrgID": "o-exampleorg"},
+                          "Null": {"aws:SourceAccount": "false"},
+                          "Bool": {"aws:PrincipalIsAWSService": "true"}}}}"#,
+    );
+    let mut set = with_resource(
+        PolicySet::default(),
+        PK::Resource,
+        &bucket_policy_for(r#"{"Service": "cloudtrail.amazonaws.com"}"#, "s3:PutObject"),
+    );
+    set.rcps = vec![vec![full, deputy]];
+    let mut r = request(
+        Principal::Service {
+            name: "cloudtrail.amazonaws.com".into(),
+        },
+        "s3:PutObject",
+        OBJ,
+        Some(ACCT),
+    );
+    r.context = Context::new()
+        .with("aws:SourceAccount", ACCT)
+        .with("aws:SourceOrgID", "o-exampleorg");
+    assert_eq!(decide(&r, &set), Decision::Allow);
+    r.context = Context::new()
+        .with("aws:SourceAccount", "999999999999")
+        .with("aws:SourceOrgID", "o-someoneelse");
+    assert_eq!(decide(&r, &set), Decision::ExplicitDeny);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Amazon VPC, "Control access to VPC endpoints using endpoint policies"
 // https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html

@@ -49,7 +49,10 @@ fn kms_request(t: &Target, op: &str, body: &[u8]) -> http::Request<Full<Bytes>> 
         .unwrap()
         .into();
     let host = format!("{}:{}", t.host, t.port);
-    let uri = format!("{}://{host}/", if t.tls.is_some() { "https" } else { "http" });
+    let uri = format!(
+        "{}://{host}/",
+        if t.tls.is_some() { "https" } else { "http" }
+    );
     let target = format!("TrentService.{op}");
     let headers = [
         ("host", host.as_str()),
@@ -118,7 +121,8 @@ async fn call(sender: &mut Sender, t: &Target, op: &str, body: &Value) -> Value 
 
 /// One `GenerateDataKey` + `Decrypt` pair; checks that the decrypted key is the generated one.
 async fn pair(sender: &mut Sender, t: &Target, key: &str) {
-    let ctx = json!({ "aws:s3:arn": "arn:aws:s3:::cross-account-secure-bucket-demo/test-file.txt" });
+    let ctx =
+        json!({ "aws:s3:arn": "arn:aws:s3:::cross-account-secure-bucket-demo/test-file.txt" });
     let dk = call(
         sender,
         t,
@@ -133,7 +137,10 @@ async fn pair(sender: &mut Sender, t: &Target, key: &str) {
         &json!({ "CiphertextBlob": dk["CiphertextBlob"], "EncryptionContext": ctx }),
     )
     .await;
-    assert_eq!(back["Plaintext"], dk["Plaintext"], "decrypted data key differs");
+    assert_eq!(
+        back["Plaintext"], dk["Plaintext"],
+        "decrypted data key differs"
+    );
 }
 
 /// Pairs per second with `conns` keep-alive connections for `secs`.
@@ -224,7 +231,13 @@ fn main() {
             secret: key_b.secret_access_key.clone(),
         };
         let mut sb = connect(&b).await;
-        let created = call(&mut sb, &b, "CreateKey", &json!({ "Policy": SEED_KEY_POLICY })).await;
+        let created = call(
+            &mut sb,
+            &b,
+            "CreateKey",
+            &json!({ "Policy": SEED_KEY_POLICY }),
+        )
+        .await;
         let key_arn = created["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
 
         let mut roots = rustls::RootCertStore::empty();
@@ -264,12 +277,20 @@ fn main() {
         };
         let t0 = Instant::now();
         while TcpStream::connect(("127.0.0.1", moto_port)).await.is_err() {
-            assert!(t0.elapsed() < Duration::from_secs(60), "moto_server did not start");
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "moto_server did not start"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let mut sm = connect(&m).await;
-        let moto_key = call(&mut sm, &m, "CreateKey", &json!({ "Policy": SEED_KEY_POLICY })).await
-            ["KeyMetadata"]["Arn"]
+        let moto_key = call(
+            &mut sm,
+            &m,
+            "CreateKey",
+            &json!({ "Policy": SEED_KEY_POLICY }),
+        )
+        .await["KeyMetadata"]["Arn"]
             .as_str()
             .unwrap()
             .to_string();

@@ -83,12 +83,19 @@ pub fn denial_message(caller: &Caller, check: &Check, eval: &Evaluation) -> Stri
     let action = &check.action;
     let reason = match eval.decision {
         Decision::ExplicitDeny => {
-            let kind = eval.explanation.deciding.first().map(|s| s.policy.kind).unwrap_or(PolicyKind::Identity);
+            let kind = eval
+                .explanation
+                .deciding
+                .first()
+                .map(|s| s.policy.kind)
+                .unwrap_or(PolicyKind::Identity);
             format!("with an explicit deny in {}", kind_phrase(kind))
         }
         _ => {
             let what = match eval.explanation.missing.first() {
-                Some(MissingAllow::Resource { .. }) | Some(MissingAllow::KeyPolicy) => "resource-based policy",
+                Some(MissingAllow::Resource { .. }) | Some(MissingAllow::KeyPolicy) => {
+                    "resource-based policy"
+                }
                 Some(MissingAllow::Boundary) => "permissions boundary",
                 Some(MissingAllow::Session) => "session policy",
                 Some(MissingAllow::ServiceControl { .. }) => "service control policy",

@@ -54,7 +54,9 @@ impl AwsError {
         AwsError::new(
             400,
             "ValidationError",
-            format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"),
+            format!(
+                "1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"
+            ),
         )
     }
 
@@ -76,7 +78,11 @@ impl From<airlock_iam::IamError> for AwsError {
     fn from(e: airlock_iam::IamError) -> Self {
         if let airlock_iam::IamError::Store(s) = &e {
             tracing::error!(error = %s, "store failure");
-            return AwsError::new(500, "ServiceFailure", "The request processing has failed because of an unknown error, exception or failure.");
+            return AwsError::new(
+                500,
+                "ServiceFailure",
+                "The request processing has failed because of an unknown error, exception or failure.",
+            );
         }
         AwsError::new(e.status(), e.code(), e.to_string())
     }

@@ -34,4 +34,6 @@ pub mod tls;
 pub mod xml;
 
 pub use error::AwsError;
-pub use server::{AccountInfo, DataDir, ServeConfig, ServeError, Server, ServerInfo, default_data_dir};
+pub use server::{
+    AccountInfo, DataDir, ServeConfig, ServeError, Server, ServerInfo, default_data_dir,
+};

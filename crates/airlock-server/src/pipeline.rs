@@ -26,7 +26,9 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("default_region", &self.default_region).finish_non_exhaustive()
+        f.debug_struct("Pipeline")
+            .field("default_region", &self.default_region)
+            .finish_non_exhaustive()
     }
 }
 
@@ -37,7 +39,14 @@ pub fn new_request_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// The error AWS answers for an authentication failure, in the service's protocol.
@@ -63,12 +72,20 @@ pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsEr
     };
     match protocol {
         Protocol::Query { .. } => match err {
-            AuthError::Missing => AwsError::new(403, "MissingAuthenticationToken", "Request is missing Authentication Token"),
+            AuthError::Missing => AwsError::new(
+                403,
+                "MissingAuthenticationToken",
+                "Request is missing Authentication Token",
+            ),
             AuthError::Incomplete(m) => AwsError::new(400, "IncompleteSignature", m.clone()),
             AuthError::UnknownKey | AuthError::InvalidToken | AuthError::InactiveKey => {
                 AwsError::new(403, "InvalidClientTokenId", BAD_TOKEN)
             }
-            AuthError::ExpiredToken => AwsError::new(400, "ExpiredToken", "The security token included in the request is expired"),
+            AuthError::ExpiredToken => AwsError::new(
+                400,
+                "ExpiredToken",
+                "The security token included in the request is expired",
+            ),
             AuthError::SignatureMismatch | AuthError::PayloadHashMismatch => {
                 AwsError::new(403, "SignatureDoesNotMatch", BAD_SIG)
             }
@@ -78,34 +95,50 @@ pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsEr
             AuthError::PresignExpired => AwsError::new(403, "AccessDenied", "Request has expired"),
         },
         Protocol::Json => match err {
-            AuthError::Missing => AwsError::new(400, "MissingAuthenticationTokenException", "Missing Authentication Token"),
-            AuthError::Incomplete(m) => AwsError::new(400, "IncompleteSignatureException", m.clone()),
+            AuthError::Missing => AwsError::new(
+                400,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+            AuthError::Incomplete(m) => {
+                AwsError::new(400, "IncompleteSignatureException", m.clone())
+            }
             AuthError::UnknownKey | AuthError::InvalidToken | AuthError::InactiveKey => {
                 AwsError::new(400, "UnrecognizedClientException", BAD_TOKEN)
             }
-            AuthError::ExpiredToken => {
-                AwsError::new(400, "ExpiredTokenException", "The security token included in the request is expired")
-            }
+            AuthError::ExpiredToken => AwsError::new(
+                400,
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+            ),
             AuthError::SignatureMismatch | AuthError::PayloadHashMismatch => {
                 AwsError::new(400, "InvalidSignatureException", BAD_SIG)
             }
             AuthError::Skewed { request_time, .. } => {
                 AwsError::new(400, "InvalidSignatureException", skew_message(request_time))
             }
-            AuthError::PresignExpired => AwsError::new(400, "AccessDeniedException", "Request has expired"),
+            AuthError::PresignExpired => {
+                AwsError::new(400, "AccessDeniedException", "Request has expired")
+            }
         },
         Protocol::RestXml => match err {
             AuthError::Missing => AwsError::new(403, "AccessDenied", "Access Denied"),
-            AuthError::Incomplete(m) => AwsError::new(400, "AuthorizationHeaderMalformed", m.clone()),
+            AuthError::Incomplete(m) => {
+                AwsError::new(400, "AuthorizationHeaderMalformed", m.clone())
+            }
             AuthError::UnknownKey | AuthError::InactiveKey => AwsError::new(
                 403,
                 "InvalidAccessKeyId",
                 "The AWS Access Key Id you provided does not exist in our records.",
             ),
-            AuthError::InvalidToken => {
-                AwsError::new(400, "InvalidToken", "The provided token is malformed or otherwise invalid.")
+            AuthError::InvalidToken => AwsError::new(
+                400,
+                "InvalidToken",
+                "The provided token is malformed or otherwise invalid.",
+            ),
+            AuthError::ExpiredToken => {
+                AwsError::new(400, "ExpiredToken", "The provided token has expired.")
             }
-            AuthError::ExpiredToken => AwsError::new(400, "ExpiredToken", "The provided token has expired."),
             AuthError::SignatureMismatch => AwsError::new(403, "SignatureDoesNotMatch", BAD_SIG),
             AuthError::PayloadHashMismatch => AwsError::new(
                 400,
@@ -168,9 +201,18 @@ impl Pipeline {
         }
     }
 
-    fn route(&self, signed: &Result<Option<SignedRequest>, AuthError>, req: &Incoming, params: &Params) -> Option<Arc<dyn Service>> {
+    fn route(
+        &self,
+        signed: &Result<Option<SignedRequest>, AuthError>,
+        req: &Incoming,
+        params: &Params,
+    ) -> Option<Arc<dyn Service>> {
         if let Ok(Some(s)) = signed {
-            return self.services.iter().find(|x| x.signing_name() == s.service).cloned();
+            return self
+                .services
+                .iter()
+                .find(|x| x.signing_name() == s.service)
+                .cloned();
         }
         self.services
             .iter()
@@ -194,7 +236,10 @@ impl Pipeline {
             .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+            .is_some_and(|v| {
+                v.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
         let mut pairs = query.clone();
         if is_form {
             pairs.extend(form_urlencoded::parse(&req.body).into_owned());
@@ -214,7 +259,11 @@ impl Pipeline {
                 operation: None,
                 account: None,
                 principal: None,
-                access_key_id: signed.as_ref().ok().and_then(|s| s.as_ref()).map(|s| s.access_key_id.clone()),
+                access_key_id: signed
+                    .as_ref()
+                    .ok()
+                    .and_then(|s| s.as_ref())
+                    .map(|s| s.access_key_id.clone()),
                 action: None,
                 resource: None,
                 outcome: Outcome::Unauthenticated,
@@ -224,19 +273,32 @@ impl Pipeline {
                 latency: Default::default(),
                 source_ip: req.origin.peer.ip(),
                 tls: req.origin.tls,
-                user_agent: req.headers.get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_string),
+                user_agent: req
+                    .headers
+                    .get("user-agent")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
                 region: region.clone(),
             },
         };
 
         let Some(service) = self.route(&signed, &req, &params) else {
-            let name = signed.as_ref().ok().and_then(|s| s.as_ref()).map(|s| s.service.clone()).unwrap_or_default();
+            let name = signed
+                .as_ref()
+                .ok()
+                .and_then(|s| s.as_ref())
+                .map(|s| s.service.clone())
+                .unwrap_or_default();
             let err = AwsError::new(
                 400,
                 "InvalidAction",
-                format!("airlock does not serve the service '{name}' named in the request's credential scope"),
+                format!(
+                    "airlock does not serve the service '{name}' named in the request's credential scope"
+                ),
             );
-            let protocol = Protocol::Query { xmlns: "https://sts.amazonaws.com/doc/2011-06-15/" };
+            let protocol = Protocol::Query {
+                xmlns: "https://sts.amazonaws.com/doc/2011-06-15/",
+            };
             return self.finish(trace, protocol, Err(err), started);
         };
         let protocol = service.protocol();
@@ -244,7 +306,13 @@ impl Pipeline {
         trace.record.operation = service.operation_name(&params, &req.headers);
 
         // Authenticate.
-        let caller = match self.authenticate(&signed, &req, raw_query.as_deref(), service.signing_name() == "s3", time) {
+        let caller = match self.authenticate(
+            &signed,
+            &req,
+            raw_query.as_deref(),
+            service.signing_name() == "s3",
+            time,
+        ) {
             Ok(c) => c,
             Err(e) => {
                 let err = auth_error(protocol, &e, time);
@@ -289,7 +357,8 @@ impl Pipeline {
             }
         }
         if prepared.checks.is_empty() {
-            trace.record.action = Some(format!("{}:{}", service.signing_name(), prepared.operation));
+            trace.record.action =
+                Some(format!("{}:{}", service.signing_name(), prepared.operation));
         }
         trace.record.outcome = Outcome::Allowed;
 
@@ -305,14 +374,17 @@ impl Pipeline {
         raw_query: Option<&str>,
         s3: bool,
         now: SystemTime,
-    ) -> Result<Caller, AuthError> {
+    ) -> Result<Arc<Caller>, AuthError> {
         let signed = match signed {
             Ok(Some(s)) => s,
             Ok(None) => return Err(AuthError::Missing),
             Err(e) => return Err(e.clone()),
         };
-        let unix = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        let (secret, resolved) = self.auth.resolve(signed, unix)?;
+        let unix = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let (secret, caller) = self.auth.authenticate(signed, unix)?;
         sigv4::check_time(signed, now)?;
         let parts = RequestParts {
             method: req.method.as_str(),
@@ -322,10 +394,16 @@ impl Pipeline {
             body: &req.body,
         };
         sigv4::verify(signed, &parts, &secret, s3)?;
-        self.auth.caller(resolved, &signed.access_key_id)
+        Ok(caller)
     }
 
-    fn finish(&self, mut trace: Trace, protocol: Protocol, result: Result<Reply, AwsError>, started: Instant) -> Outgoing {
+    fn finish(
+        &self,
+        mut trace: Trace,
+        protocol: Protocol,
+        result: Result<Reply, AwsError>,
+        started: Instant,
+    ) -> Outgoing {
         let reply = match result {
             Ok(r) => r,
             Err(e) => {

@@ -26,7 +26,7 @@ use crate::services::{iam::IamService, kms::KmsService, sts::StsService};
 use crate::tls::{self, TlsFiles, write_private};
 
 /// How to run the endpoint.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServeConfig {
     /// The data directory.
     pub data_dir: PathBuf,
@@ -40,6 +40,23 @@ pub struct ServeConfig {
     pub accounts: Vec<(String, String)>,
     /// Default region (written to the AWS CLI config).
     pub region: String,
+    /// Recorders that receive every call record, in addition to the log line (the hook of the
+    /// audit trail and event notifications).
+    pub recorders: Vec<Arc<dyn Recorder>>,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("data_dir", &self.data_dir)
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("tls_port", &self.tls_port)
+            .field("accounts", &self.accounts)
+            .field("region", &self.region)
+            .field("recorders", &self.recorders.len())
+            .finish()
+    }
 }
 
 impl ServeConfig {
@@ -52,6 +69,7 @@ impl ServeConfig {
             tls_port: 0,
             accounts: Vec::new(),
             region: "us-east-1".to_string(),
+            recorders: Vec::new(),
         }
     }
 }
@@ -168,7 +186,8 @@ impl DataDir {
             "no running airlock server found in {} (reading server.json)",
             self.root.display()
         )))?;
-        serde_json::from_str(&text).map_err(|e| ServeError::Config(format!("{}: {e}", self.server_json().display())))
+        serde_json::from_str(&text)
+            .map_err(|e| ServeError::Config(format!("{}: {e}", self.server_json().display())))
     }
 }
 
@@ -179,7 +198,10 @@ pub fn default_data_dir() -> PathBuf {
         return PathBuf::from(x).join("airlock");
     }
     match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        Some(h) => PathBuf::from(h).join(".local").join("share").join("airlock"),
+        Some(h) => PathBuf::from(h)
+            .join(".local")
+            .join("share")
+            .join("airlock"),
         None => PathBuf::from(".airlock"),
     }
 }
@@ -216,7 +238,9 @@ pub struct Server {
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Server").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("Server")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -246,7 +270,15 @@ impl Server {
         // Every account (configured now or earlier) with its administrator key, in the order
         // given on the command line, then the rest by id.
         let mut accounts = iam.accounts().map_err(map_iam)?;
-        accounts.sort_by_key(|a| (wanted.iter().position(|(id, _)| id == &a.id).unwrap_or(usize::MAX), a.id.clone()));
+        accounts.sort_by_key(|a| {
+            (
+                wanted
+                    .iter()
+                    .position(|(id, _)| id == &a.id)
+                    .unwrap_or(usize::MAX),
+                a.id.clone(),
+            )
+        });
         let mut admin_keys = Vec::new();
         for a in &accounts {
             let (acct, key) = iam.ensure_account(&a.id, &a.alias).map_err(map_iam)?;
@@ -258,7 +290,8 @@ impl Server {
             Arc::new(IamService::new(iam.clone())),
             kms.clone(),
         ];
-        let recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
+        let mut recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
+        recorders.extend(config.recorders.iter().cloned());
         let pipeline = Arc::new(Pipeline::new(
             services,
             Authenticator::new(iam.clone(), sts),
@@ -309,7 +342,8 @@ impl Server {
                 .collect(),
         };
         write_aws_files(&data, &info, &admin_keys)?;
-        let json = serde_json::to_vec_pretty(&info).map_err(|e| ServeError::Config(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(&info).map_err(|e| ServeError::Config(e.to_string()))?;
         write_private(&data.server_json(), &json, false).map_err(io("writing server.json"))?;
         Ok(Server {
             info,
@@ -350,7 +384,8 @@ fn absolute(p: &Path) -> PathBuf {
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
-    std::fs::create_dir_all(dir).map_err(io(format!("creating data directory {}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(io(format!("creating data directory {}", dir.display())))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -361,7 +396,11 @@ fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
 
 /// Writes `aws/config` and `aws/credentials`: one profile per account alias (and `default`
 /// for the first account), pointing at the HTTPS listener with the local CA.
-fn write_aws_files(data: &DataDir, info: &ServerInfo, keys: &[(Account, AccessKey)]) -> Result<(), ServeError> {
+fn write_aws_files(
+    data: &DataDir,
+    info: &ServerInfo,
+    keys: &[(Account, AccessKey)],
+) -> Result<(), ServeError> {
     let dir = data.root().join("aws");
     create_private_dir(&dir)?;
     let mut config = String::from("# Written by `airlock serve`; rewritten at every start.\n");
@@ -376,7 +415,11 @@ fn write_aws_files(data: &DataDir, info: &ServerInfo, keys: &[(Account, AccessKe
         }
     }
     for (name, key) in profiles {
-        let header = if name == "default" { "[default]".to_string() } else { format!("[profile {name}]") };
+        let header = if name == "default" {
+            "[default]".to_string()
+        } else {
+            format!("[profile {name}]")
+        };
         config.push_str(&format!(
             "\n{header}\nregion = {}\nendpoint_url = {}\nca_bundle = {}\n",
             info.region,
@@ -388,8 +431,10 @@ fn write_aws_files(data: &DataDir, info: &ServerInfo, keys: &[(Account, AccessKe
             key.access_key_id, key.secret_access_key
         ));
     }
-    write_private(&data.aws_config(), config.as_bytes(), false).map_err(io("writing aws/config"))?;
-    write_private(&data.aws_credentials(), creds.as_bytes(), true).map_err(io("writing aws/credentials"))?;
+    write_private(&data.aws_config(), config.as_bytes(), false)
+        .map_err(io("writing aws/config"))?;
+    write_private(&data.aws_credentials(), creds.as_bytes(), true)
+        .map_err(io("writing aws/credentials"))?;
     Ok(())
 }
 
@@ -439,12 +484,18 @@ where
         .await;
 }
 
-async fn respond(pipeline: &Pipeline, req: http::Request<HyperBody>, origin: Origin) -> http::Response<Full<Bytes>> {
+async fn respond(
+    pipeline: &Pipeline,
+    req: http::Request<HyperBody>,
+    origin: Origin,
+) -> http::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
-            let mut r = http::Response::new(Full::new(Bytes::from_static(b"request body too large or unreadable")));
+            let mut r = http::Response::new(Full::new(Bytes::from_static(
+                b"request body too large or unreadable",
+            )));
             *r.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
             return r;
         }
@@ -459,9 +510,13 @@ async fn respond(pipeline: &Pipeline, req: http::Request<HyperBody>, origin: Ori
         })
         .await;
     let mut resp = http::Response::new(Full::new(out.body));
-    *resp.status_mut() = http::StatusCode::from_u16(out.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        http::StatusCode::from_u16(out.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in out.headers {
-        if let (Ok(k), Ok(v)) = (http::HeaderName::from_bytes(k.as_bytes()), http::HeaderValue::from_str(&v)) {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(&v),
+        ) {
             resp.headers_mut().append(k, v);
         }
     }
@@ -470,8 +525,13 @@ async fn respond(pipeline: &Pipeline, req: http::Request<HyperBody>, origin: Ori
 
 /// Opens KMS over the store, with the master key from the environment or `DATA_DIR/kms-master.key`
 /// (created with mode 0600 on first start).
-fn open_kms(store: Arc<RedbStore>, data: &DataDir, region: &str) -> Result<Arc<KmsService>, ServeError> {
-    let master = airlock_kms::MasterKey::load_or_create(data.root()).map_err(|e| ServeError::Config(e.to_string()))?;
+fn open_kms(
+    store: Arc<RedbStore>,
+    data: &DataDir,
+    region: &str,
+) -> Result<Arc<KmsService>, ServeError> {
+    let master = airlock_kms::MasterKey::load_or_create(data.root())
+        .map_err(|e| ServeError::Config(e.to_string()))?;
     if let airlock_kms::MasterKeySource::Created(path) = master.source() {
         tracing::info!(target: "airlock::kms", path = %path.display(), "created the KMS master key");
     }

@@ -45,7 +45,14 @@ impl Protocol {
                 let mut x = Xml::new();
                 x.open_ns("ErrorResponse", xmlns)
                     .open("Error")
-                    .leaf("Type", if err.sender_fault { "Sender" } else { "Receiver" })
+                    .leaf(
+                        "Type",
+                        if err.sender_fault {
+                            "Sender"
+                        } else {
+                            "Receiver"
+                        },
+                    )
                     .leaf("Code", &err.code)
                     .leaf("Message", &err.message)
                     .close("Error")
@@ -54,9 +61,11 @@ impl Protocol {
                 Reply::xml(err.status, x.finish())
             }
             Protocol::Json => {
-                let body = serde_json::json!({ "__type": err.code, "message": err.message }).to_string();
+                let body =
+                    serde_json::json!({ "__type": err.code, "message": err.message }).to_string();
                 let mut r = Reply::new(err.status, "application/x-amz-json-1.1", body.into_bytes());
-                r.headers.push(("x-amzn-errortype".into(), err.code.clone()));
+                r.headers
+                    .push(("x-amzn-errortype".into(), err.code.clone()));
                 r
             }
             Protocol::RestXml => {
@@ -136,8 +145,8 @@ pub struct Call {
     pub body: Bytes,
     /// The region of the credential scope, or the server's default.
     pub region: String,
-    /// The caller.
-    pub caller: Caller,
+    /// The caller (shared: resolved callers are cached across requests).
+    pub caller: std::sync::Arc<Caller>,
     /// Connection origin.
     pub origin: Origin,
 }
@@ -151,7 +160,9 @@ pub struct Params {
 impl Params {
     /// From decoded pairs; later pairs win.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
-        Params { map: pairs.into_iter().collect() }
+        Params {
+            map: pairs.into_iter().collect(),
+        }
     }
 
     /// A parameter.
@@ -201,13 +212,17 @@ impl Params {
     /// A list of structures `Name.member.N.Field`, as maps of field → value, in index order.
     pub fn structs(&self, name: &str) -> Vec<HashMap<String, String>> {
         let prefix = format!("{name}.member.");
-        let mut by_index: std::collections::BTreeMap<u32, HashMap<String, String>> = Default::default();
+        let mut by_index: std::collections::BTreeMap<u32, HashMap<String, String>> =
+            Default::default();
         for (k, v) in &self.map {
             if let Some(rest) = k.strip_prefix(&prefix)
                 && let Some((idx, field)) = rest.split_once('.')
                 && let Ok(i) = idx.parse::<u32>()
             {
-                by_index.entry(i).or_default().insert(field.to_string(), v.clone());
+                by_index
+                    .entry(i)
+                    .or_default()
+                    .insert(field.to_string(), v.clone());
             }
         }
         by_index.into_values().collect()
@@ -314,7 +329,9 @@ impl Prepared {
 /// Runs `f`, telling the runtime it may block (durable commits fsync).
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
         _ => f(),
     }
 }
@@ -326,7 +343,13 @@ pub trait Service: Send + Sync + 'static {
     /// The service's wire protocol.
     fn protocol(&self) -> Protocol;
     /// Whether an unsigned request (no credential scope) is meant for this service.
-    fn claims_unsigned(&self, method: &http::Method, path: &str, params: &Params, headers: &http::HeaderMap) -> bool;
+    fn claims_unsigned(
+        &self,
+        method: &http::Method,
+        path: &str,
+        params: &Params,
+        headers: &http::HeaderMap,
+    ) -> bool;
     /// The operation name of a request, for logs and errors before `prepare` (e.g. when
     /// authentication fails).
     fn operation_name(&self, call_params: &Params, headers: &http::HeaderMap) -> Option<String>;

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -30,7 +30,9 @@ pub enum TlsError {
     #[error("certificate generation failed: {0}")]
     Generate(String),
     /// A stored certificate or key does not parse.
-    #[error("{path}: not a usable PEM certificate or key ({reason}); remove the tls/ directory to regenerate it")]
+    #[error(
+        "{path}: not a usable PEM certificate or key ({reason}); remove the tls/ directory to regenerate it"
+    )]
     BadPem {
         /// The file.
         path: PathBuf,
@@ -107,7 +109,11 @@ fn ca_params() -> CertificateParams {
     dn.push(DnType::OrganizationName, "airlock");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     params
 }
 
@@ -121,7 +127,8 @@ pub fn ensure(files: &TlsFiles) -> Result<bool, TlsError> {
     if !files.ca_cert.exists() || !files.ca_key.exists() {
         let key = KeyPair::generate().map_err(gen_err)?;
         let cert = ca_params().self_signed(&key).map_err(gen_err)?;
-        write_private(&files.ca_key, key.serialize_pem().as_bytes(), true).map_err(io(&files.ca_key))?;
+        write_private(&files.ca_key, key.serialize_pem().as_bytes(), true)
+            .map_err(io(&files.ca_key))?;
         write_private(&files.ca_cert, cert.pem().as_bytes(), false).map_err(io(&files.ca_cert))?;
         let _ = std::fs::remove_file(&files.server_cert);
         created = true;
@@ -133,21 +140,35 @@ pub fn ensure(files: &TlsFiles) -> Result<bool, TlsError> {
             reason: e.to_string(),
         })?;
         let issuer = Issuer::new(ca_params(), ca_key);
-        let mut params = CertificateParams::new(vec!["localhost".to_string(), "*.localhost".to_string()])
-            .map_err(gen_err)?;
-        params.subject_alt_names.push(SanType::IpAddress(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
-        params.subject_alt_names.push(SanType::IpAddress(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)));
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string(), "*.localhost".to_string()])
+                .map_err(gen_err)?;
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::IpAddr::V4(
+                std::net::Ipv4Addr::LOCALHOST,
+            )));
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::IpAddr::V6(
+                std::net::Ipv6Addr::LOCALHOST,
+            )));
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "localhost");
         params.distinguished_name = dn;
         params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
         let key = KeyPair::generate().map_err(gen_err)?;
         let cert = params.signed_by(&key, &issuer).map_err(gen_err)?;
-        write_private(&files.server_key, key.serialize_pem().as_bytes(), true).map_err(io(&files.server_key))?;
-        write_private(&files.server_cert, cert.pem().as_bytes(), false).map_err(io(&files.server_cert))?;
+        write_private(&files.server_key, key.serialize_pem().as_bytes(), true)
+            .map_err(io(&files.server_key))?;
+        write_private(&files.server_cert, cert.pem().as_bytes(), false)
+            .map_err(io(&files.server_cert))?;
     }
     Ok(created)
 }

@@ -32,7 +32,8 @@ impl Xml {
 
     /// `<tag xmlns="ns">`.
     pub fn open_ns(&mut self, tag: &str, ns: &str) -> &mut Self {
-        self.buf.push_str(&format!("<{tag} xmlns=\"{}\">", escape(ns)));
+        self.buf
+            .push_str(&format!("<{tag} xmlns=\"{}\">", escape(ns)));
         self
     }
 
@@ -95,7 +96,10 @@ mod tests {
     fn escapes_and_formats() {
         let mut x = super::Xml::new();
         x.open_ns("A", "urn:x").leaf("B", "<&>\"'").close("A");
-        assert!(x.finish().ends_with("<A xmlns=\"urn:x\"><B>&lt;&amp;&gt;&quot;&apos;</B></A>"));
+        assert!(
+            x.finish()
+                .ends_with("<A xmlns=\"urn:x\"><B>&lt;&amp;&gt;&quot;&apos;</B></A>")
+        );
         assert_eq!(super::iso8601(0), "1970-01-01T00:00:00Z");
     }
 }

@@ -21,7 +21,10 @@ fn setup_seed_roles(s: &TestServer) {
         "--assume-role-policy-document",
         &seed_file(TRUST_A_ROOT),
     ]));
-    assert_eq!(role["Role"]["Arn"], "arn:aws:iam::222222222222:role/CrossAccountS3AccessRole");
+    assert_eq!(
+        role["Role"]["Arn"],
+        "arn:aws:iam::222222222222:role/CrossAccountS3AccessRole"
+    );
     ok_json(&s.aws(&[
         "--profile",
         "account-b",
@@ -82,7 +85,10 @@ fn seed_steps_3_and_5_iam_calls_store_the_documents_verbatim() {
         "S3AndKMSAccess",
     ]));
     assert_eq!(got["RoleName"], "CrossAccountS3AccessRole");
-    assert_eq!(got["PolicyDocument"], seed_json("step3-S3AndKMSAccess.json"));
+    assert_eq!(
+        got["PolicyDocument"],
+        seed_json("step3-S3AndKMSAccess.json")
+    );
 
     let got = ok_json(&s.aws(&[
         "--profile",
@@ -94,20 +100,51 @@ fn seed_steps_3_and_5_iam_calls_store_the_documents_verbatim() {
         "--policy-name",
         "AssumeRoleInAccountB",
     ]));
-    assert_eq!(got["PolicyDocument"], seed_json("step5-AssumeRoleInAccountB.json"));
+    assert_eq!(
+        got["PolicyDocument"],
+        seed_json("step5-AssumeRoleInAccountB.json")
+    );
 
-    let role = ok_json(&s.aws(&["--profile", "account-a", "iam", "get-role", "--role-name", "EC2CrossAccountAssumeRole"]));
-    assert_eq!(role["Role"]["AssumeRolePolicyDocument"], seed_json("step5-trust-ec2.json"));
-    assert_eq!(role["Role"]["Description"], "Allows EC2 to assume role in Account B");
+    let role = ok_json(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "get-role",
+        "--role-name",
+        "EC2CrossAccountAssumeRole",
+    ]));
+    assert_eq!(
+        role["Role"]["AssumeRolePolicyDocument"],
+        seed_json("step5-trust-ec2.json")
+    );
+    assert_eq!(
+        role["Role"]["Description"],
+        "Allows EC2 to assume role in Account B"
+    );
     assert_eq!(role["Role"]["MaxSessionDuration"], 3600);
     assert!(role["Role"]["RoleId"].as_str().unwrap().starts_with("AROA"));
 
     // Roles are per account: account A does not see B's role.
     let roles = ok_json(&s.aws(&["--profile", "account-a", "iam", "list-roles"]));
-    let names: Vec<&str> = roles["Roles"].as_array().unwrap().iter().map(|r| r["RoleName"].as_str().unwrap()).collect();
+    let names: Vec<&str> = roles["Roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["RoleName"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["EC2CrossAccountAssumeRole"]);
-    let policies = ok_json(&s.aws(&["--profile", "account-b", "iam", "list-role-policies", "--role-name", "CrossAccountS3AccessRole"]));
-    assert_eq!(policies["PolicyNames"], serde_json::json!(["S3AndKMSAccess"]));
+    let policies = ok_json(&s.aws(&[
+        "--profile",
+        "account-b",
+        "iam",
+        "list-role-policies",
+        "--role-name",
+        "CrossAccountS3AccessRole",
+    ]));
+    assert_eq!(
+        policies["PolicyNames"],
+        serde_json::json!(["S3AndKMSAccess"])
+    );
 
     // Creating it again is EntityAlreadyExists.
     let err = failed(&s.aws(&[
@@ -121,7 +158,10 @@ fn seed_steps_3_and_5_iam_calls_store_the_documents_verbatim() {
         &seed_file(TRUST_A_ROOT),
     ]));
     assert!(err.contains("EntityAlreadyExists"), "{err}");
-    assert!(err.contains("Role with name CrossAccountS3AccessRole already exists."), "{err}");
+    assert!(
+        err.contains("Role with name CrossAccountS3AccessRole already exists."),
+        "{err}"
+    );
 }
 
 #[test]
@@ -146,18 +186,32 @@ fn cross_account_assume_role_and_the_step_9_export_flow() {
     let creds = &out["Credentials"];
     let key = creds["AccessKeyId"].as_str().unwrap();
     assert!(key.starts_with("ASIA"), "{key}");
-    assert_eq!(out["AssumedRoleUser"]["Arn"], "arn:aws:sts::222222222222:assumed-role/CrossAccountS3AccessRole/cross-account-session");
-    assert!(out["AssumedRoleUser"]["AssumedRoleId"].as_str().unwrap().ends_with(":cross-account-session"));
+    assert_eq!(
+        out["AssumedRoleUser"]["Arn"],
+        "arn:aws:sts::222222222222:assumed-role/CrossAccountS3AccessRole/cross-account-session"
+    );
+    assert!(
+        out["AssumedRoleUser"]["AssumedRoleId"]
+            .as_str()
+            .unwrap()
+            .ends_with(":cross-account-session")
+    );
 
     // export AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... AWS_SESSION_TOKEN=...
     let env = [
         ("AWS_ACCESS_KEY_ID", key),
-        ("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"].as_str().unwrap()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            creds["SecretAccessKey"].as_str().unwrap(),
+        ),
         ("AWS_SESSION_TOKEN", creds["SessionToken"].as_str().unwrap()),
     ];
     let who = ok_json(&s.aws_env(&["sts", "get-caller-identity"], &env));
     assert_eq!(who["Account"], B);
-    assert_eq!(who["Arn"], "arn:aws:sts::222222222222:assumed-role/CrossAccountS3AccessRole/cross-account-session");
+    assert_eq!(
+        who["Arn"],
+        "arn:aws:sts::222222222222:assumed-role/CrossAccountS3AccessRole/cross-account-session"
+    );
 
     // The session has only the role's permissions: no IAM.
     let err = failed(&s.aws_env(&["iam", "list-roles"], &env));
@@ -173,7 +227,16 @@ fn assume_role_is_denied_when_the_trust_policy_does_not_name_the_caller() {
     let s = TestServer::start();
     // Account B's role trusts only account 333333333333.
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::333333333333:root"},"Action":"sts:AssumeRole"}]}"#;
-    ok_json(&s.aws(&["--profile", "account-b", "iam", "create-role", "--role-name", "Other", "--assume-role-policy-document", trust]));
+    ok_json(&s.aws(&[
+        "--profile",
+        "account-b",
+        "iam",
+        "create-role",
+        "--role-name",
+        "Other",
+        "--assume-role-policy-document",
+        trust,
+    ]));
     let err = failed(&s.aws(&[
         "--profile",
         "account-a",
@@ -205,24 +268,61 @@ fn assume_role_is_denied_when_the_trust_policy_does_not_name_the_caller() {
 #[test]
 fn iam_call_is_denied_for_a_principal_without_permission_and_changes_nothing() {
     let s = TestServer::start();
-    ok_json(&s.aws(&["--profile", "account-a", "iam", "create-user", "--user-name", "bob"]));
-    let key = ok_json(&s.aws(&["--profile", "account-a", "iam", "create-access-key", "--user-name", "bob"]));
+    ok_json(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "create-user",
+        "--user-name",
+        "bob",
+    ]));
+    let key = ok_json(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "create-access-key",
+        "--user-name",
+        "bob",
+    ]));
     let env = [
-        ("AWS_ACCESS_KEY_ID", key["AccessKey"]["AccessKeyId"].as_str().unwrap()),
-        ("AWS_SECRET_ACCESS_KEY", key["AccessKey"]["SecretAccessKey"].as_str().unwrap()),
+        (
+            "AWS_ACCESS_KEY_ID",
+            key["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            key["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+        ),
     ];
     let who = ok_json(&s.aws_env(&["sts", "get-caller-identity"], &env));
     assert_eq!(who["Arn"], "arn:aws:iam::111111111111:user/bob");
     let err = failed(&s.aws_env(
-        &["iam", "create-role", "--role-name", "Sneaky", "--assume-role-policy-document", &seed_file(TRUST_A_ROOT)],
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "Sneaky",
+            "--assume-role-policy-document",
+            &seed_file(TRUST_A_ROOT),
+        ],
         &env,
     ));
     assert!(
         err.contains("User: arn:aws:iam::111111111111:user/bob is not authorized to perform: iam:CreateRole on resource: arn:aws:iam::111111111111:role/Sneaky because no identity-based policy allows the iam:CreateRole action"),
         "{err}"
     );
-    let err = failed(&s.aws(&["--profile", "account-a", "iam", "get-role", "--role-name", "Sneaky"]));
-    assert!(err.contains("NoSuchEntity") && err.contains("The role with name Sneaky cannot be found."), "{err}");
+    let err = failed(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "get-role",
+        "--role-name",
+        "Sneaky",
+    ]));
+    assert!(
+        err.contains("NoSuchEntity") && err.contains("The role with name Sneaky cannot be found."),
+        "{err}"
+    );
 
     // An explicit deny wins over AdministratorAccess, and the message says so.
     ok_json(&s.aws(&[
@@ -236,12 +336,33 @@ fn iam_call_is_denied_for_a_principal_without_permission_and_changes_nothing() {
         "arn:aws:iam::aws:policy/AdministratorAccess",
     ]));
     let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iam:CreateRole","Resource":"*"}]}"#;
-    ok_json(&s.aws(&["--profile", "account-a", "iam", "put-user-policy", "--user-name", "bob", "--policy-name", "NoRoles", "--policy-document", deny]));
+    ok_json(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        "bob",
+        "--policy-name",
+        "NoRoles",
+        "--policy-document",
+        deny,
+    ]));
     let err = failed(&s.aws_env(
-        &["iam", "create-role", "--role-name", "Sneaky", "--assume-role-policy-document", &seed_file(TRUST_A_ROOT)],
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            "Sneaky",
+            "--assume-role-policy-document",
+            &seed_file(TRUST_A_ROOT),
+        ],
         &env,
     ));
-    assert!(err.contains("with an explicit deny in an identity-based policy"), "{err}");
+    assert!(
+        err.contains("with an explicit deny in an identity-based policy"),
+        "{err}"
+    );
     ok_json(&s.aws_env(&["iam", "list-roles"], &env));
 }
 
@@ -259,31 +380,102 @@ fn malformed_policy_documents_are_rejected_and_nothing_is_stored() {
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"sts:AssumeRole""#,
     ]));
     assert!(err.contains("MalformedPolicyDocument"), "{err}");
-    failed(&s.aws(&["--profile", "account-a", "iam", "get-role", "--role-name", "Broken"]));
+    failed(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "get-role",
+        "--role-name",
+        "Broken",
+    ]));
 
-    ok_json(&s.aws(&["--profile", "account-a", "iam", "create-role", "--role-name", "R", "--assume-role-policy-document", &seed_file(TRUST_A_ROOT)]));
+    ok_json(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "create-role",
+        "--role-name",
+        "R",
+        "--assume-role-policy-document",
+        &seed_file(TRUST_A_ROOT),
+    ]));
     // An identity policy may not name a principal.
     let with_principal = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*"}]}"#;
-    let err = failed(&s.aws(&["--profile", "account-a", "iam", "put-role-policy", "--role-name", "R", "--policy-name", "P", "--policy-document", with_principal]));
+    let err = failed(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        "R",
+        "--policy-name",
+        "P",
+        "--policy-document",
+        with_principal,
+    ]));
     assert!(err.contains("MalformedPolicyDocument"), "{err}");
-    let listed = ok_json(&s.aws(&["--profile", "account-a", "iam", "list-role-policies", "--role-name", "R"]));
+    let listed = ok_json(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "list-role-policies",
+        "--role-name",
+        "R",
+    ]));
     assert_eq!(listed["PolicyNames"], serde_json::json!([]));
 }
 
 #[test]
 fn secure_transport_is_true_only_on_the_tls_listener() {
     let s = TestServer::start();
-    ok_json(&s.aws(&["--profile", "account-a", "iam", "create-user", "--user-name", "tls-only"]));
+    ok_json(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "create-user",
+        "--user-name",
+        "tls-only",
+    ]));
     let policy = r#"{"Version":"2012-10-17","Statement":[
         {"Effect":"Allow","Action":"iam:ListRoles","Resource":"*"},
         {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#;
-    ok_json(&s.aws(&["--profile", "account-a", "iam", "put-user-policy", "--user-name", "tls-only", "--policy-name", "P", "--policy-document", policy]));
-    let key = ok_json(&s.aws(&["--profile", "account-a", "iam", "create-access-key", "--user-name", "tls-only"]));
+    ok_json(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        "tls-only",
+        "--policy-name",
+        "P",
+        "--policy-document",
+        policy,
+    ]));
+    let key = ok_json(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "create-access-key",
+        "--user-name",
+        "tls-only",
+    ]));
     let env = [
-        ("AWS_ACCESS_KEY_ID", key["AccessKey"]["AccessKeyId"].as_str().unwrap()),
-        ("AWS_SECRET_ACCESS_KEY", key["AccessKey"]["SecretAccessKey"].as_str().unwrap()),
+        (
+            "AWS_ACCESS_KEY_ID",
+            key["AccessKey"]["AccessKeyId"].as_str().unwrap(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            key["AccessKey"]["SecretAccessKey"].as_str().unwrap(),
+        ),
     ];
     ok_json(&s.aws_env(&["iam", "list-roles"], &env));
-    let err = failed(&s.aws_env(&["iam", "list-roles", "--endpoint-url", &s.info.http_endpoint], &env));
-    assert!(err.contains("with an explicit deny in an identity-based policy"), "{err}");
+    let err = failed(&s.aws_env(
+        &["iam", "list-roles", "--endpoint-url", &s.info.http_endpoint],
+        &env,
+    ));
+    assert!(
+        err.contains("with an explicit deny in an identity-based policy"),
+        "{err}"
+    );
 }

@@ -12,10 +12,16 @@ use common::*;
 fn client(s: &TestServer, creds: Credentials) -> aws_sdk_sts::Client {
     let ca = std::fs::read(&s.info.ca_bundle).unwrap();
     let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
         .tls_context(
             TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_native_roots(false).with_pem_certificate(ca))
+                .with_trust_store(
+                    TrustStore::empty()
+                        .with_native_roots(false)
+                        .with_pem_certificate(ca),
+                )
                 .build()
                 .unwrap(),
         )
@@ -41,7 +47,13 @@ fn admin(s: &TestServer, alias: &str) -> Credentials {
             .trim()
             .to_string()
     };
-    Credentials::new(value("aws_access_key_id"), value("aws_secret_access_key"), None, None, "test")
+    Credentials::new(
+        value("aws_access_key_id"),
+        value("aws_secret_access_key"),
+        None,
+        None,
+        "test",
+    )
 }
 
 #[test]
@@ -49,11 +61,34 @@ fn sdk_rust_assumes_a_cross_account_role_over_tls() {
     let s = TestServer::start();
     // B's role trusts account A, but only with the agreed external id.
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111111111111"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"partner-42"}}}]}"#;
-    ok_json(&s.aws(&["--profile", "account-b", "iam", "create-role", "--role-name", "Partner", "--assume-role-policy-document", trust]));
+    ok_json(&s.aws(&[
+        "--profile",
+        "account-b",
+        "iam",
+        "create-role",
+        "--role-name",
+        "Partner",
+        "--assume-role-policy-document",
+        trust,
+    ]));
     let allow_iam_reads = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iam:GetRole","iam:ListRoles"],"Resource":"*"}]}"#;
-    ok_json(&s.aws(&["--profile", "account-b", "iam", "put-role-policy", "--role-name", "Partner", "--policy-name", "Reads", "--policy-document", allow_iam_reads]));
+    ok_json(&s.aws(&[
+        "--profile",
+        "account-b",
+        "iam",
+        "put-role-policy",
+        "--role-name",
+        "Partner",
+        "--policy-name",
+        "Reads",
+        "--policy-document",
+        allow_iam_reads,
+    ]));
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let a = client(&s, admin(&s, "account-a"));
         let me = a.get_caller_identity().send().await.unwrap();

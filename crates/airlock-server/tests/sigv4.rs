@@ -8,7 +8,10 @@ use common::*;
 fn every_sigv4_failure_gets_awss_error_code() {
     let s = TestServer::start();
     // An expired session, sealed with the server's own key as STS would have issued it.
-    let key: [u8; 32] = std::fs::read(s.data_dir().join("sts-session.key")).unwrap().try_into().unwrap();
+    let key: [u8; 32] = std::fs::read(s.data_dir().join("sts-session.key"))
+        .unwrap()
+        .try_into()
+        .unwrap();
     let sts = airlock_sts::Sts::new(key);
     let mut session = airlock_sts::Session::example();
     session.access_key_id = "ASIAEXPIREDEXPIRED01".into();
@@ -17,8 +20,15 @@ fn every_sigv4_failure_gets_awss_error_code() {
     session.expiration = airlock_iam::now() - 3600;
     let token = sts.seal(&session);
 
-    let out = s.python("sigv4_failures.py", &[&session.access_key_id, &session.secret_access_key, &token]);
-    assert!(out.status.success(), "script failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = s.python(
+        "sigv4_failures.py",
+        &[&session.access_key_id, &session.secret_access_key, &token],
+    );
+    assert!(
+        out.status.success(),
+        "script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let expect = |name: &str, code: &str, status: u64| {
         assert_eq!(r[name]["code"], code, "{name}: {}", r[name]);
@@ -27,21 +37,60 @@ fn every_sigv4_failure_gets_awss_error_code() {
     assert_eq!(r["valid"]["ok"], true, "{}", r["valid"]);
     assert_eq!(r["skew_allowed"]["ok"], true, "{}", r["skew_allowed"]);
     assert_eq!(r["presigned"]["ok"], true, "{}", r["presigned"]);
-    assert!(r["presigned"]["body"].as_str().unwrap().contains("arn:aws:iam::111111111111:user/admin"));
+    assert!(
+        r["presigned"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("arn:aws:iam::111111111111:user/admin")
+    );
     expect("bad_signature", "SignatureDoesNotMatch", 403);
-    assert!(r["bad_signature"]["message"].as_str().unwrap().starts_with("The request signature we calculated does not match"));
+    assert!(
+        r["bad_signature"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("The request signature we calculated does not match")
+    );
     expect("unknown_key", "InvalidClientTokenId", 403);
-    assert_eq!(r["unknown_key"]["message"], "The security token included in the request is invalid.");
+    assert_eq!(
+        r["unknown_key"]["message"],
+        "The security token included in the request is invalid."
+    );
     expect("expired_token", "ExpiredToken", 400);
-    assert_eq!(r["expired_token"]["message"], "The security token included in the request is expired");
+    assert_eq!(
+        r["expired_token"]["message"],
+        "The security token included in the request is expired"
+    );
     expect("forged_token", "InvalidClientTokenId", 403);
     expect("skew_past", "SignatureDoesNotMatch", 403);
-    assert!(r["skew_past"]["message"].as_str().unwrap().starts_with("Signature expired: "), "{}", r["skew_past"]);
-    assert!(r["skew_past"]["message"].as_str().unwrap().ends_with(" - 15 min.)"), "{}", r["skew_past"]);
+    assert!(
+        r["skew_past"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Signature expired: "),
+        "{}",
+        r["skew_past"]
+    );
+    assert!(
+        r["skew_past"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(" - 15 min.)"),
+        "{}",
+        r["skew_past"]
+    );
     expect("skew_future", "SignatureDoesNotMatch", 403);
-    assert!(r["skew_future"]["message"].as_str().unwrap().starts_with("Signature not yet current: "));
+    assert!(
+        r["skew_future"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Signature not yet current: ")
+    );
     expect("bad_payload", "SignatureDoesNotMatch", 403);
-    expect("declared_payload_hash_mismatch", "SignatureDoesNotMatch", 403);
+    expect(
+        "declared_payload_hash_mismatch",
+        "SignatureDoesNotMatch",
+        403,
+    );
     expect("presigned_expired", "AccessDenied", 403);
 }
 
@@ -62,7 +111,13 @@ fn unsigned_requests_are_missing_authentication() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("403"), "{text}");
-    assert!(text.contains("<Code>MissingAuthenticationToken</Code>"), "{text}");
-    assert!(text.contains("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"), "{text}");
+    assert!(
+        text.contains("<Code>MissingAuthenticationToken</Code>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">"),
+        "{text}"
+    );
     assert!(text.contains("<Type>Sender</Type>"), "{text}");
 }

@@ -1,25 +1,57 @@
-//! The airlock command line.
+//! `airlock`: the command line. Each subcommand lives in its own module; this file only
+//! declares them and maps outcomes to exit codes.
+//!
+//! Exit codes: 0 success (for `simulate`: every decision allowed or as expected), 1 a
+//! negative result (a denial, a failed expectation, a violated property), 2 bad usage or input.
 
-mod serve;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// airlock: AWS cross-account security, decided exactly like AWS, provable, and runnable locally.
-#[derive(Debug, Parser)]
-#[command(name = "airlock", version, about)]
+mod serve;
+mod simulate;
+
+#[derive(Parser)]
+#[command(
+    name = "airlock",
+    version,
+    about = "Cross-account AWS data sharing as software: decide, prove, serve, apply."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
 enum Command {
-    /// Run the local multi-account AWS endpoint (IAM, STS).
+    /// Decide requests against a setup document and explain each decision.
+    Simulate(simulate::Args),
+    /// Print the JSON Schema of the setup document (`schemas/setup.schema.json`).
+    Schema,
+    /// Run the local multi-account AWS endpoint (IAM, STS) until Ctrl-C.
     Serve(serve::ServeArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Simulate(args) => simulate::run(args),
+        Command::Schema => print_schema(),
         Command::Serve(args) => serve::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("airlock: error: {err:#}");
+            ExitCode::from(2)
+        }
     }
+}
+
+fn print_schema() -> anyhow::Result<ExitCode> {
+    let schema = schemars::schema_for!(airlock_policy::setup::SetupDocument);
+    println!("{}", serde_json::to_string_pretty(&schema)?);
+    Ok(ExitCode::SUCCESS)
 }

@@ -13,13 +13,20 @@ pub(crate) fn query_version_is(params: &Params, version: &str) -> bool {
 }
 
 /// `<OpResponse xmlns=..><OpResult>...</OpResult><ResponseMetadata>..</ResponseMetadata></OpResponse>`.
-pub(crate) fn query_response(op: &str, xmlns: &str, request_id: &str, result: impl FnOnce(&mut Xml)) -> Reply {
+pub(crate) fn query_response(
+    op: &str,
+    xmlns: &str,
+    request_id: &str,
+    result: impl FnOnce(&mut Xml),
+) -> Reply {
     let mut x = Xml::new();
     x.open_ns(&format!("{op}Response"), xmlns);
     x.open(&format!("{op}Result"));
     result(&mut x);
     x.close(&format!("{op}Result"));
-    x.open("ResponseMetadata").leaf("RequestId", request_id).close("ResponseMetadata");
+    x.open("ResponseMetadata")
+        .leaf("RequestId", request_id)
+        .close("ResponseMetadata");
     x.close(&format!("{op}Response"));
     Reply::xml(200, x.finish())
 }
@@ -28,7 +35,9 @@ pub(crate) fn query_response(op: &str, xmlns: &str, request_id: &str, result: im
 pub(crate) fn query_empty(op: &str, xmlns: &str, request_id: &str) -> Reply {
     let mut x = Xml::new();
     x.open_ns(&format!("{op}Response"), xmlns);
-    x.open("ResponseMetadata").leaf("RequestId", request_id).close("ResponseMetadata");
+    x.open("ResponseMetadata")
+        .leaf("RequestId", request_id)
+        .close("ResponseMetadata");
     x.close(&format!("{op}Response"));
     Reply::xml(200, x.finish())
 }

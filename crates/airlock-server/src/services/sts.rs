@@ -32,12 +32,23 @@ fn assume_role_input(p: &Params) -> Result<AssumeRoleInput, AwsError> {
     let tags = p
         .structs("Tags")
         .into_iter()
-        .map(|m| (m.get("Key").cloned().unwrap_or_default(), m.get("Value").cloned().unwrap_or_default()))
+        .map(|m| {
+            (
+                m.get("Key").cloned().unwrap_or_default(),
+                m.get("Value").cloned().unwrap_or_default(),
+            )
+        })
         .collect();
-    let policy_arns = p.structs("PolicyArns").into_iter().filter_map(|m| m.get("arn").cloned()).collect();
+    let policy_arns = p
+        .structs("PolicyArns")
+        .into_iter()
+        .filter_map(|m| m.get("arn").cloned())
+        .collect();
     Ok(AssumeRoleInput {
         role_arn: p.required("RoleArn", "roleArn")?.to_string(),
-        role_session_name: p.required("RoleSessionName", "roleSessionName")?.to_string(),
+        role_session_name: p
+            .required("RoleSessionName", "roleSessionName")?
+            .to_string(),
         duration_seconds: p.int("DurationSeconds", "durationSeconds")?,
         external_id: p.get("ExternalId").map(str::to_string),
         policy: p.get("Policy").map(str::to_string),
@@ -57,7 +68,13 @@ impl Service for StsService {
         Protocol::Query { xmlns: XMLNS }
     }
 
-    fn claims_unsigned(&self, _m: &http::Method, _p: &str, params: &Params, _h: &http::HeaderMap) -> bool {
+    fn claims_unsigned(
+        &self,
+        _m: &http::Method,
+        _p: &str,
+        params: &Params,
+        _h: &http::HeaderMap,
+    ) -> bool {
         query_version_is(params, VERSION)
     }
 
@@ -70,9 +87,16 @@ impl Service for StsService {
         match action.as_str() {
             "GetCallerIdentity" => Ok(Prepared::sync("GetCallerIdentity", Vec::new(), |call| {
                 let c = &call.caller;
-                Ok(query_response("GetCallerIdentity", XMLNS, &call.request_id, |x| {
-                    x.leaf("UserId", &c.user_id).leaf("Account", &c.account).leaf("Arn", &c.arn);
-                }))
+                Ok(query_response(
+                    "GetCallerIdentity",
+                    XMLNS,
+                    &call.request_id,
+                    |x| {
+                        x.leaf("UserId", &c.user_id)
+                            .leaf("Account", &c.account)
+                            .leaf("Arn", &c.arn);
+                    },
+                ))
             })),
             "AssumeRole" => self.prepare_assume_role(call),
             "" => Err(AwsError::missing("action")),
@@ -91,7 +115,9 @@ impl StsService {
         input.validate()?;
         // The role-chaining limit depends only on the caller and the input: checked before
         // authorization, like the other parameter validations.
-        if matches!(call.caller.kind, CallerKind::Session(_)) && input.duration_seconds.unwrap_or(3600) > 3600 {
+        if matches!(call.caller.kind, CallerKind::Session(_))
+            && input.duration_seconds.unwrap_or(3600) > 3600
+        {
             return Err(AwsError::new(
                 400,
                 "ValidationError",
@@ -99,17 +125,30 @@ impl StsService {
             ));
         }
         let (account, name) = input.role_account_and_name().ok_or_else(|| {
-            AwsError::new(400, "ValidationError", format!("{} is invalid", input.role_arn))
+            AwsError::new(
+                400,
+                "ValidationError",
+                format!("{} is invalid", input.role_arn),
+            )
         })?;
         let role = self.iam.find_role(&account, &name)?;
         let trust = match &role {
             Some(r) => Some(NamedPolicy {
-                id: PolicyId { kind: PolicyKind::Trust, name: r.arn.clone() },
-                policy: self.iam.policy_cache().get(&r.assume_role_policy, PolicyKind::Trust)?,
+                id: PolicyId {
+                    kind: PolicyKind::Trust,
+                    name: r.arn.clone(),
+                },
+                policy: self
+                    .iam
+                    .policy_cache()
+                    .get(&r.assume_role_policy, PolicyKind::Trust)?,
             }),
             None => None,
         };
-        let resource_arn = role.as_ref().map(|r| r.arn.clone()).unwrap_or_else(|| input.role_arn.clone());
+        let resource_arn = role
+            .as_ref()
+            .map(|r| r.arn.clone())
+            .unwrap_or_else(|| input.role_arn.clone());
         let context = input.context();
         let checks = input
             .required_actions()

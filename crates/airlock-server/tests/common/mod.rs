@@ -9,7 +9,10 @@ use airlock_server::{ServeConfig, Server, ServerInfo};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 /// The test venv (`target/venv`), or a panic that says how to create it.
@@ -68,10 +71,19 @@ impl TestServer {
 
     pub fn start_with(accounts: &[(&str, &str)]) -> Self {
         let dir = TempDir::new("srv");
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let mut config = ServeConfig::new(dir.path().join("data"));
-        config.accounts = accounts.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-        let server = runtime.block_on(Server::start(config)).expect("server starts");
+        config.accounts = accounts
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let server = runtime
+            .block_on(Server::start(config))
+            .expect("server starts");
         let info = server.info().clone();
         TestServer {
             dir,
@@ -102,7 +114,9 @@ impl TestServer {
     /// Runs a helper script under tests/server with the venv's python.
     pub fn python(&self, script: &str, args: &[&str]) -> Output {
         let mut cmd = Command::new(venv().join("bin/python"));
-        cmd.arg(workspace().join("tests/server").join(script)).arg(self.server_json()).args(args);
+        cmd.arg(workspace().join("tests/server").join(script))
+            .arg(self.server_json())
+            .args(args);
         clean_env(&mut cmd, self.dir.path());
         cmd.output().expect("python runs")
     }
@@ -120,18 +134,27 @@ impl Drop for TestServer {
 /// `AWS_CA_BUNDLE`, for instance) and keeps it off the user's `~/.aws`.
 pub fn clean_env(cmd: &mut Command, home: &Path) {
     for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") || k == "REQUESTS_CA_BUNDLE" || k == "CURL_CA_BUNDLE" || k == "SSL_CERT_FILE" {
+        if k.starts_with("AWS_")
+            || k == "REQUESTS_CA_BUNDLE"
+            || k == "CURL_CA_BUNDLE"
+            || k == "SSL_CERT_FILE"
+        {
             cmd.env_remove(k);
         }
     }
-    cmd.env("HOME", home).env("AWS_PAGER", "").env("AWS_EC2_METADATA_DISABLED", "true");
+    cmd.env("HOME", home)
+        .env("AWS_PAGER", "")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
 }
 
 pub fn aws_cli(info: &ServerInfo, home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(venv().join("bin/aws"));
     clean_env(&mut cmd, home);
     cmd.env("AWS_CONFIG_FILE", &info.aws_config_file)
-        .env("AWS_SHARED_CREDENTIALS_FILE", &info.aws_shared_credentials_file)
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            &info.aws_shared_credentials_file,
+        )
         .args(args);
     for (k, v) in env {
         cmd.env(k, v);
@@ -168,5 +191,8 @@ pub fn failed(out: &Output) -> String {
 
 /// A path under tests/server/seed as a `file://` argument.
 pub fn seed_file(name: &str) -> String {
-    format!("file://{}", workspace().join("tests/server/seed").join(name).display())
+    format!(
+        "file://{}",
+        workspace().join("tests/server/seed").join(name).display()
+    )
 }
