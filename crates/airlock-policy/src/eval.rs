@@ -212,10 +212,12 @@ impl<'a> Env<'a> {
     }
 
     /// Substitutes policy variables in `s` (2012-10-17 policies only). Returns `None` when a
-    /// variable cannot be resolved and has no default: AWS then treats the statement as not
-    /// matching ("If AWS cannot resolve a variable this might cause the entire statement to be
-    /// invalid", IAM User Guide, "IAM policy elements: Variables and tags"). Plain `*` and `?`
-    /// stay wildcards; substituted values and the escapes `${*}`, `${?}`, `${$}` are literal.
+    /// variable cannot be resolved and has no default; the value (resource pattern or condition
+    /// value) that contains it then matches nothing ("If AWS cannot resolve a variable this
+    /// might cause the entire statement to be invalid", IAM User Guide, "IAM policy elements:
+    /// Variables and tags": it does when the statement has no other value that matches). Plain
+    /// `*` and `?` stay wildcards; substituted values and the escapes `${*}`, `${?}`, `${$}` are
+    /// literal.
     pub(crate) fn expand(&mut self, s: &'a str) -> Option<Vec<Tok>> {
         let b = s.as_bytes();
         let mut out = Vec::with_capacity(b.len() + 16);
@@ -365,8 +367,9 @@ impl<'a> Evaluator<'a> {
         }
         let resource_ok = match &st.resource {
             None => true,
-            Some(ResourceClause::Resource(p)) => self.resources_hit(p, version)?,
-            Some(ResourceClause::NotResource(p)) => !self.resources_hit(p, version)?,
+            Some(ResourceClause::Resource(p)) => self.resources_hit(p, version) == Some(true),
+            // An unresolvable pattern cannot be "not matched" either.
+            Some(ResourceClause::NotResource(p)) => self.resources_hit(p, version) == Some(false),
         };
         if !resource_ok {
             return None;
@@ -387,19 +390,21 @@ impl<'a> Evaluator<'a> {
             }
         };
         for c in &st.conditions {
-            if !crate::condition::holds(c, version, &mut self.env)? {
+            if !crate::condition::holds(c, version, &mut self.env) {
                 return None;
             }
         }
         Some(pmatch)
     }
 
-    /// Whether any resource pattern matches; `None` if a policy variable is unresolvable.
+    /// Whether any resource pattern matches: `Some(true)` if one does, `Some(false)` if none
+    /// does, `None` if none does but one has an unresolvable policy variable.
     fn resources_hit(
         &mut self,
         pats: &'a [crate::model::ResourcePattern],
         version: Version,
     ) -> Option<bool> {
+        let mut unresolved = false;
         let arn = self.req.resource.arn.as_str();
         for p in pats {
             let pb = p.0.as_bytes();
@@ -407,9 +412,15 @@ impl<'a> Evaluator<'a> {
             let hit = if special == pb.len() {
                 // No wildcard, no variable: the common literal ARN.
                 p.0 == arn
-            } else if pb[special] == b'$' && has_variable(version, &p.0[special..]) {
-                let toks = self.env.expand(&p.0)?;
-                glob::arn_match(toks.as_slice(), arn)
+            } else if has_variable(version, &p.0[special..]) {
+                // Every `${` lies at or after the first special byte (`$` is one).
+                match self.env.expand(&p.0) {
+                    Some(toks) => glob::arn_match(toks.as_slice(), arn),
+                    None => {
+                        unresolved = true;
+                        false
+                    }
+                }
             } else if pb == b"*" {
                 true
             } else {
@@ -419,7 +430,7 @@ impl<'a> Evaluator<'a> {
                 return Some(true);
             }
         }
-        Some(false)
+        (!unresolved).then_some(false)
     }
 
     fn any_allow(&self, slot: Slot) -> bool {

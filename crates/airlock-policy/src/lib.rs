@@ -70,9 +70,11 @@
 //! from `@cloud-copilot/iam-simulate`, the differential oracle):
 //!
 //! - **Unresolvable policy variables** (`${aws:username}` for a role session, a multi-valued
-//!   key) make the whole statement not apply, per "If AWS cannot resolve a variable this might
-//!   cause the entire statement to be invalid". iam-simulate instead lets the one value not
-//!   match, which differs for negated operators.
+//!   key) make the resource pattern or condition value that contains them unsatisfiable: it
+//!   matches nothing, and it cannot be "not matched" either, so `NotResource` and negated
+//!   operators with such a value fail, while the other values of a `Resource` list or of a
+//!   positive operator still count. ("If AWS cannot resolve a variable this might cause the
+//!   entire statement to be invalid"; iam-simulate decides the same way.)
 //! - **`NotPrincipal`** excludes a caller only if every link of its chain is named (account,
 //!   role and session; or account and user), per the NotPrincipal page. iam-simulate excludes
 //!   on any match.

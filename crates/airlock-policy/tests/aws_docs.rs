@@ -1187,6 +1187,100 @@ fn username_variable() {
     assert_eq!(e.explanation.missing_context_keys, ["aws:username"]);
 }
 
+/// An unresolvable variable spoils only the value it is in: the statement's other resources
+/// still match. (Found by the differential test: a Deny listing `.../home/${aws:username}/*`
+/// and `.../*` must still deny a role session, which has no `aws:username`.)
+#[test]
+fn unresolvable_variable_spoils_only_its_value() {
+    let deny = r#"{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Sid": "NoWrites", "Effect": "Deny", "Action": "s3:PutObject",
+         "Resource": ["arn:aws:s3:::data/home/${aws:username}/*", "arn:aws:s3:::data/*"]}]}"#;
+    let set = identity(deny);
+    let put = |p: Principal| {
+        request(
+            p,
+            "s3:PutObject",
+            "arn:aws:s3:::data/home/bob/x",
+            Some(ACCT),
+        )
+    };
+    for caller in [role_session(ACCT, "app", "s"), user(ACCT, "alice")] {
+        assert_eq!(
+            decide(&put(caller.clone()), &set),
+            Decision::ExplicitDeny,
+            "{caller:?}"
+        );
+    }
+    // A variable after a wildcard is still a variable.
+    let key = "arn:aws:kms:us-east-1:123456789012:key/1111aaaa";
+    let set = identity(
+        r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "kms:DescribeKey",
+            "Resource": "arn:aws:kms:*:123456789012:key/${aws:PrincipalTag/team, '1111aaaa'}"}}"#,
+    );
+    let describe = |p: Principal| request(p, "kms:DescribeKey", key, None);
+    assert_eq!(
+        decide(&describe(user(ACCT, "alice")), &set),
+        Decision::Allow
+    );
+    let mut tagged = user(ACCT, "alice");
+    if let Principal::User { tags, .. } = &mut tagged {
+        tags.insert("team".into(), "2222bbbb".into());
+    }
+    assert_eq!(decide(&describe(tagged), &set), Decision::ImplicitDeny);
+    // In a condition, an unresolvable value can never be satisfied: positive operators can
+    // still match another value, negated operators fail. (Role sessions have no aws:username.)
+    let as_session = |condition: &str| {
+        let mut r = request(
+            role_session(ACCT, "app", "s"),
+            "s3:GetObject",
+            OBJ,
+            Some(ACCT),
+        );
+        r.context = Context::new().with("aws:k", "v");
+        decide(&r, &cond_set(condition)).is_allowed()
+    };
+    assert!(as_session(
+        r#"{"StringEquals": {"aws:k": ["${aws:username}", "v"]}}"#
+    ));
+    assert!(!as_session(
+        r#"{"StringEquals": {"aws:k": ["${aws:username}"]}}"#
+    ));
+    assert!(!as_session(
+        r#"{"StringNotEquals": {"aws:k": ["${aws:username}", "zzz"]}}"#
+    ));
+    assert!(as_session(
+        r#"{"StringNotEquals": {"aws:k": ["${aws:username, 'x'}", "zzz"]}}"#
+    ));
+    assert!(!as_session(
+        r#"{"ForAllValues:StringNotLike": {"aws:k": "${aws:username}"}}"#
+    ));
+    // For an IAM user the variable resolves.
+    assert!(allowed(
+        r#"{"StringNotEquals": {"aws:k": ["${aws:username}", "zzz"]}}"#,
+        &[("aws:k", one("v"))]
+    ));
+    // Likewise `NotResource`: an unresolvable pattern is not "not matched".
+    let not_resource = identity(
+        r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*",
+            "NotResource": ["arn:aws:s3:::c/${aws:username}", "arn:aws:s3:::zzz"]}}"#,
+    );
+    let get = request(
+        role_session(ACCT, "app", "s"),
+        "s3:GetObject",
+        "arn:aws:s3:::b/x",
+        Some(ACCT),
+    );
+    assert_eq!(decide(&get, &not_resource), Decision::ImplicitDeny);
+    let get = request(
+        user(ACCT, "alice"),
+        "s3:GetObject",
+        "arn:aws:s3:::b/x",
+        Some(ACCT),
+    );
+    assert_eq!(decide(&get, &not_resource), Decision::Allow);
+}
+
 /// "Policy variables were introduced in version 2012-10-17, so earlier versions of the policy
 /// language don't support policy variables": in 2008-10-17 `${aws:username}` is literal text.
 #[test]
