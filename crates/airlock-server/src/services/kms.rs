@@ -49,8 +49,9 @@ impl KmsService {
         }
     }
 
-    /// The KMS of `region`.
-    fn kms(&self, region: &str) -> Result<Arc<Kms>, AwsError> {
+    /// The KMS of `region`: what S3 calls in-process for SSE-KMS, with
+    /// [`kms_caller`]`(call).via_service("s3.REGION.amazonaws.com")` as the caller.
+    pub fn kms(&self, region: &str) -> Result<Arc<Kms>, AwsError> {
         if region == self.home.region() {
             return Ok(self.home.clone());
         }
@@ -251,8 +252,9 @@ fn request_commits(op: &str) -> bool {
 }
 
 /// The KMS caller of an authenticated call: its principal and identity side, and the
-/// request's global condition keys.
-fn kms_caller(call: &Call) -> KmsCaller {
+/// request's global condition keys. S3 uses it (with [`KmsCaller::via_service`]) for the KMS
+/// calls it makes on the caller's behalf.
+pub fn kms_caller(call: &Call) -> KmsCaller {
     let c = &call.caller;
     let mut context = Context::new();
     add_global_context(call, &mut context);
@@ -275,6 +277,24 @@ fn reply(value: Option<Value>) -> Reply {
     }
 }
 
+/// The denial inside a KMS error, for the pipeline's record (services that call KMS in-process
+/// attach it to their own error with [`AwsError::with_denial`]).
+pub fn denial_of(e: &KmsError) -> Option<Denial> {
+    match e {
+        KmsError::AccessDenied {
+            action,
+            resource,
+            evaluation: Some(ev),
+            ..
+        } => Some(Denial {
+            action: action.clone(),
+            resource: resource.clone(),
+            explanation: ev.explanation.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// A KMS error on the wire. Denials carry the engine's explanation for the pipeline's record;
 /// the reason of an `InvalidCiphertextException` (which AWS sends without a message) goes to
 /// the log.
@@ -289,18 +309,9 @@ fn to_aws(e: KmsError, request_id: &str) -> AwsError {
     }
     let message = e.message().unwrap_or_default();
     let err = AwsError::new(status, code, message);
-    match e {
-        KmsError::AccessDenied {
-            action,
-            resource,
-            evaluation: Some(ev),
-            ..
-        } => err.with_denial(Denial {
-            action,
-            resource,
-            explanation: ev.explanation,
-        }),
-        _ => err,
+    match denial_of(&e) {
+        Some(d) => err.with_denial(d),
+        None => err,
     }
 }
 
