@@ -790,3 +790,96 @@ fn execute(kms: &Kms, c: &KmsCaller, req: Request) -> Result<Option<Value>, KmsE
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const OPS: &[&str] = &[
+        "CreateKey",
+        "DescribeKey",
+        "ListKeys",
+        "PutKeyPolicy",
+        "CreateAlias",
+        "ListAliases",
+        "TagResource",
+        "UntagResource",
+        "EnableKeyRotation",
+        "ScheduleKeyDeletion",
+        "Encrypt",
+        "Decrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateRandom",
+        "CreateGrant",
+        "Bogus",
+    ];
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|n| json!(n)),
+            "\\PC{0,12}".prop_map(Value::String),
+            "[A-Za-z0-9+/]{0,24}={0,2}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("KeyId".to_string()),
+                        Just("Plaintext".to_string()),
+                        Just("CiphertextBlob".to_string()),
+                        Just("EncryptionContext".to_string()),
+                        Just("Tags".to_string()),
+                        Just("NumberOfBytes".to_string()),
+                        Just("TagKey".to_string()),
+                        "[A-Za-z]{1,8}",
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Any body, JSON or not, is parsed or refused with an AWS error; never a panic.
+        #[test]
+        fn request_parsing_never_panics(op in proptest::sample::select(OPS), body in json_value(), raw in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(b) = Body::parse(body.to_string().as_bytes()) {
+                let _ = parse_request(op, &b);
+            }
+            if let Ok(b) = Body::parse(&raw) {
+                let _ = parse_request(op, &b);
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_types_are_serialization_errors_and_missing_members_validation_errors() {
+        let b = Body::parse(br#"{"KeyId": 12}"#).unwrap();
+        assert_eq!(
+            parse_request("DescribeKey", &b).err().unwrap().code,
+            "SerializationException"
+        );
+        let b = Body::parse(b"{}").unwrap();
+        let e = parse_request("Encrypt", &b).err().unwrap();
+        assert_eq!(e.code, "ValidationException");
+        assert!(e.message.contains("'keyId'"), "{}", e.message);
+        let b = Body::parse(br#"{"KeyId": "k", "Plaintext": "%%%"}"#).unwrap();
+        assert_eq!(
+            parse_request("Encrypt", &b).err().unwrap().code,
+            "SerializationException"
+        );
+        assert_eq!(
+            Body::parse(b"[]").err().unwrap().code,
+            "SerializationException"
+        );
+        assert!(Body::parse(b"  ").is_ok());
+    }
+}
