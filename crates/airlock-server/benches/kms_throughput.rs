@@ -167,6 +167,34 @@ async fn measure(t: &Target, key: &str, conns: usize, secs: f64) -> f64 {
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// CPU seconds (user + system) a process has used so far (Linux `/proc/PID/stat`).
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// `measure`, plus the pairs per CPU-second of `pid` (the server doing the work).
+async fn measure_cpu(
+    t: &Target,
+    key: &str,
+    conns: usize,
+    secs: f64,
+    pid: &str,
+) -> (f64, Option<f64>) {
+    let before = cpu_secs(pid);
+    let start = Instant::now();
+    let rate = measure(t, key, conns, secs).await;
+    let pairs = rate * start.elapsed().as_secs_f64();
+    let per_cpu = before
+        .zip(cpu_secs(pid))
+        .map(|(a, b)| pairs / (b - a).max(1e-9));
+    (rate, per_cpu)
+}
+
 fn venv_bin(name: &str) -> std::path::PathBuf {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../target/venv/bin")
@@ -212,6 +240,7 @@ fn main() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start moto_server");
+    let moto_pid = moto.id();
 
     rt.block_on(async {
         let mut config = ServeConfig::new(&dir);
@@ -295,9 +324,12 @@ fn main() {
             .unwrap()
             .to_string();
 
-        let a_http = measure(&http, &key_arn, conns, secs).await;
-        let a_tls = measure(&https, &key_arn, conns, secs).await;
-        let moto_rps = measure(&m, &moto_key, conns, secs).await;
+        // CPU per pair: airlock's figure counts this whole process (server and the benchmark's
+        // client); moto's counts only the moto process.
+        let (a_http, a_http_cpu) = measure_cpu(&http, &key_arn, conns, secs, "self").await;
+        let (a_tls, a_tls_cpu) = measure_cpu(&https, &key_arn, conns, secs, "self").await;
+        let (moto_rps, moto_cpu) =
+            measure_cpu(&m, &moto_key, conns, secs, &moto_pid.to_string()).await;
         server.shutdown().await;
 
         println!(
@@ -316,6 +348,21 @@ fn main() {
             "pairs",
             a_http / moto_rps,
             a_tls / moto_rps
+        );
+        let f = |v: Option<f64>| v.map(|x| format!("{x:.0}")).unwrap_or_else(|| "n/a".into());
+        let ratio = |a: Option<f64>| {
+            a.zip(moto_cpu)
+                .map(|(a, m)| format!("{:.1}x", a / m))
+                .unwrap_or_else(|| "n/a".into())
+        };
+        println!(
+            "{:<14} {:>10}/s {:>10}/s {:>10}/s {:>10} {:>10}   (pairs per CPU-second; airlock's includes the client)",
+            "per CPU-s",
+            f(a_http_cpu),
+            f(a_tls_cpu),
+            f(moto_cpu),
+            ratio(a_http_cpu),
+            ratio(a_tls_cpu)
         );
     });
     let _ = moto.kill();
