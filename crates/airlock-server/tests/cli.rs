@@ -479,3 +479,77 @@ fn secure_transport_is_true_only_on_the_tls_listener() {
         "{err}"
     );
 }
+
+/// The seed's Step 9 as the instance would run it: credentials of the EC2 role's session (as
+/// the instance metadata service will issue them) assume the role in account B. Cross-account,
+/// the caller's own identity policy (`AssumeRoleInAccountB`) must allow too.
+#[test]
+fn seed_step_9_from_the_ec2_role_session_needs_its_identity_policy() {
+    let s = TestServer::start();
+    setup_seed_roles(&s);
+    let role = ok_json(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "get-role",
+        "--role-name",
+        "EC2CrossAccountAssumeRole",
+    ]));
+    let key: [u8; 32] = std::fs::read(s.data_dir().join("sts-session.key"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let sts = airlock_sts::Sts::new(key);
+    let mut session = airlock_sts::Session::example();
+    session.access_key_id = "ASIAINSTANCEPROFILE1".into();
+    session.secret_access_key = "instance-secret".into();
+    session.account = A.into();
+    session.role_name = "EC2CrossAccountAssumeRole".into();
+    session.role_id = role["Role"]["RoleId"].as_str().unwrap().into();
+    session.session_name = "i-0123456789abcdef0".into();
+    session.issued = airlock_iam::now();
+    session.expiration = airlock_iam::now() + 3600;
+    let token = sts.seal(&session);
+    let env = [
+        ("AWS_ACCESS_KEY_ID", session.access_key_id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", session.secret_access_key.as_str()),
+        ("AWS_SESSION_TOKEN", token.as_str()),
+    ];
+    // Step 9.2: the instance's identity.
+    let who = ok_json(&s.aws_env(&["sts", "get-caller-identity"], &env));
+    assert_eq!(
+        who["Arn"],
+        "arn:aws:sts::111111111111:assumed-role/EC2CrossAccountAssumeRole/i-0123456789abcdef0"
+    );
+    // Step 9.3, verbatim.
+    let assume = [
+        "sts",
+        "assume-role",
+        "--role-arn",
+        "arn:aws:iam::222222222222:role/CrossAccountS3AccessRole",
+        "--role-session-name",
+        "cross-account-session",
+    ];
+    let out = ok_json(&s.aws_env(&assume, &env));
+    assert_eq!(
+        out["AssumedRoleUser"]["Arn"],
+        "arn:aws:sts::222222222222:assumed-role/CrossAccountS3AccessRole/cross-account-session"
+    );
+
+    // Without AssumeRoleInAccountB the trust policy alone is not enough across accounts.
+    ok_json(&s.aws(&[
+        "--profile",
+        "account-a",
+        "iam",
+        "delete-role-policy",
+        "--role-name",
+        "EC2CrossAccountAssumeRole",
+        "--policy-name",
+        "AssumeRoleInAccountB",
+    ]));
+    let err = failed(&s.aws_env(&assume, &env));
+    assert!(
+        err.contains("User: arn:aws:sts::111111111111:assumed-role/EC2CrossAccountAssumeRole/i-0123456789abcdef0 is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::222222222222:role/CrossAccountS3AccessRole"),
+        "{err}"
+    );
+}
