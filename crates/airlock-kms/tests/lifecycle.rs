@@ -986,3 +986,36 @@ fn no_key_material_or_plaintext_at_rest() {
         );
     }
 }
+
+mod no_panic {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Arbitrary ciphertexts (random, or a real blob with one byte changed) and key names
+        /// get an error, never a panic and never a plaintext.
+        #[test]
+        fn decrypt_of_arbitrary_input_fails_cleanly(
+            random in proptest::collection::vec(any::<u8>(), 0..200),
+            flip in any::<usize>(),
+            key_name in "\\PC{0,40}",
+        ) {
+            let e = env();
+            let k = e.kms.create_key(&admin(B), CreateKeyInput::default()).unwrap();
+            let mut blob = e.kms.encrypt(&admin(B), &enc(&k.arn, b"x", &[])).unwrap().ciphertext_blob;
+            let i = flip % blob.len();
+            blob[i] ^= 0x5a;
+            for input in [random.clone(), blob] {
+                let r = e.kms.decrypt(&admin(B), &dec(&input, &[]));
+                let err = r.expect_err("no plaintext from a forged blob");
+                prop_assert!(
+                    matches!(err.code(), "InvalidCiphertextException" | "ValidationException"),
+                    "{}", err.code()
+                );
+            }
+            let _ = e.kms.describe_key(&admin(B), &key_name);
+            let _ = e.kms.encrypt(&admin(B), &enc(&key_name, b"x", &[]));
+        }
+    }
+}

@@ -537,8 +537,13 @@ async fn respond(
 
 /// Opens KMS over the store, with the master key from the environment or `DATA_DIR/kms-master.key`
 /// (created with mode 0600 on first start).
-fn open_kms(store: Arc<RedbStore>, data: &DataDir, region: &str) -> Result<Arc<airlock_kms::Kms>, ServeError> {
-    let master = airlock_kms::MasterKey::load_or_create(data.root()).map_err(|e| ServeError::Config(e.to_string()))?;
+fn open_kms(
+    store: Arc<RedbStore>,
+    data: &DataDir,
+    region: &str,
+) -> Result<Arc<airlock_kms::Kms>, ServeError> {
+    let master = airlock_kms::MasterKey::load_or_create(data.root())
+        .map_err(|e| ServeError::Config(e.to_string()))?;
     if let airlock_kms::MasterKeySource::Created(path) = master.source() {
         tracing::info!(target: "airlock::kms", path = %path.display(), "created the KMS master key");
     }

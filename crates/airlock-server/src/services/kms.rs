@@ -49,8 +49,9 @@ impl KmsService {
         }
     }
 
-    /// The KMS of `region`.
-    fn kms(&self, region: &str) -> Result<Arc<Kms>, AwsError> {
+    /// The KMS of `region`: what S3 calls in-process for SSE-KMS, with
+    /// [`kms_caller`]`(call).via_service("s3.REGION.amazonaws.com")` as the caller.
+    pub fn kms(&self, region: &str) -> Result<Arc<Kms>, AwsError> {
         if region == self.home.region() {
             return Ok(self.home.clone());
         }
@@ -208,20 +209,52 @@ impl Service for KmsService {
         let body = Body::parse(&call.body)?;
         let kms = self.kms(&call.region)?;
         let request = parse_request(&op, &body)?;
-        Ok(Prepared::sync(&op, Vec::new(), move |call| {
+        let run = move |call: Call| {
             let caller = kms_caller(&call);
-            let result = execute(&kms, &caller, request);
-            match result {
+            match execute(&kms, &caller, request) {
                 Ok(value) => Ok(reply(value)),
                 Err(e) => Err(to_aws(e, &call.request_id)),
             }
-        }))
+        };
+        if request_commits(&op) {
+            // A durable commit may block on fsync.
+            Ok(Prepared::sync(&op, Vec::new(), run))
+        } else {
+            // Cryptography and reads are served from memory: run on the worker.
+            Ok(Prepared {
+                operation: op,
+                checks: Vec::new(),
+                run: Box::new(move |call| Box::pin(async move { run(call) })),
+            })
+        }
     }
 }
 
+/// Operations that write the store (the others never block).
+fn request_commits(op: &str) -> bool {
+    !matches!(
+        op,
+        "DescribeKey"
+            | "ListKeys"
+            | "GetKeyPolicy"
+            | "ListKeyPolicies"
+            | "ListAliases"
+            | "ListResourceTags"
+            | "GetKeyRotationStatus"
+            | "ListKeyRotations"
+            | "Encrypt"
+            | "Decrypt"
+            | "ReEncrypt"
+            | "GenerateDataKey"
+            | "GenerateDataKeyWithoutPlaintext"
+            | "GenerateRandom"
+    )
+}
+
 /// The KMS caller of an authenticated call: its principal and identity side, and the
-/// request's global condition keys.
-fn kms_caller(call: &Call) -> KmsCaller {
+/// request's global condition keys. S3 uses it (with [`KmsCaller::via_service`]) for the KMS
+/// calls it makes on the caller's behalf.
+pub fn kms_caller(call: &Call) -> KmsCaller {
     let c = &call.caller;
     let mut context = Context::new();
     add_global_context(call, &mut context);
@@ -244,6 +277,24 @@ fn reply(value: Option<Value>) -> Reply {
     }
 }
 
+/// The denial inside a KMS error, for the pipeline's record (services that call KMS in-process
+/// attach it to their own error with [`AwsError::with_denial`]).
+pub fn denial_of(e: &KmsError) -> Option<Denial> {
+    match e {
+        KmsError::AccessDenied {
+            action,
+            resource,
+            evaluation: Some(ev),
+            ..
+        } => Some(Denial {
+            action: action.clone(),
+            resource: resource.clone(),
+            explanation: ev.explanation.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// A KMS error on the wire. Denials carry the engine's explanation for the pipeline's record;
 /// the reason of an `InvalidCiphertextException` (which AWS sends without a message) goes to
 /// the log.
@@ -258,18 +309,9 @@ fn to_aws(e: KmsError, request_id: &str) -> AwsError {
     }
     let message = e.message().unwrap_or_default();
     let err = AwsError::new(status, code, message);
-    match e {
-        KmsError::AccessDenied {
-            action,
-            resource,
-            evaluation: Some(ev),
-            ..
-        } => err.with_denial(Denial {
-            action,
-            resource,
-            explanation: ev.explanation,
-        }),
-        _ => err,
+    match denial_of(&e) {
+        Some(d) => err.with_denial(d),
+        None => err,
     }
 }
 
@@ -746,5 +788,98 @@ fn execute(kms: &Kms, c: &KmsCaller, req: Request) -> Result<Option<Value>, KmsE
         Request::GenerateRandom(n) => {
             some(json!({ "Plaintext": b64(&kms.generate_random(c, n)?) }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const OPS: &[&str] = &[
+        "CreateKey",
+        "DescribeKey",
+        "ListKeys",
+        "PutKeyPolicy",
+        "CreateAlias",
+        "ListAliases",
+        "TagResource",
+        "UntagResource",
+        "EnableKeyRotation",
+        "ScheduleKeyDeletion",
+        "Encrypt",
+        "Decrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateRandom",
+        "CreateGrant",
+        "Bogus",
+    ];
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|n| json!(n)),
+            "\\PC{0,12}".prop_map(Value::String),
+            "[A-Za-z0-9+/]{0,24}={0,2}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("KeyId".to_string()),
+                        Just("Plaintext".to_string()),
+                        Just("CiphertextBlob".to_string()),
+                        Just("EncryptionContext".to_string()),
+                        Just("Tags".to_string()),
+                        Just("NumberOfBytes".to_string()),
+                        Just("TagKey".to_string()),
+                        "[A-Za-z]{1,8}",
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Any body, JSON or not, is parsed or refused with an AWS error; never a panic.
+        #[test]
+        fn request_parsing_never_panics(op in proptest::sample::select(OPS), body in json_value(), raw in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(b) = Body::parse(body.to_string().as_bytes()) {
+                let _ = parse_request(op, &b);
+            }
+            if let Ok(b) = Body::parse(&raw) {
+                let _ = parse_request(op, &b);
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_types_are_serialization_errors_and_missing_members_validation_errors() {
+        let b = Body::parse(br#"{"KeyId": 12}"#).unwrap();
+        assert_eq!(
+            parse_request("DescribeKey", &b).err().unwrap().code,
+            "SerializationException"
+        );
+        let b = Body::parse(b"{}").unwrap();
+        let e = parse_request("Encrypt", &b).err().unwrap();
+        assert_eq!(e.code, "ValidationException");
+        assert!(e.message.contains("'keyId'"), "{}", e.message);
+        let b = Body::parse(br#"{"KeyId": "k", "Plaintext": "%%%"}"#).unwrap();
+        assert_eq!(
+            parse_request("Encrypt", &b).err().unwrap().code,
+            "SerializationException"
+        );
+        assert_eq!(
+            Body::parse(b"[]").err().unwrap().code,
+            "SerializationException"
+        );
+        assert!(Body::parse(b"  ").is_ok());
     }
 }
