@@ -203,7 +203,9 @@ impl Re {
         match self {
             Re::Set(s) => out.push(s.clone()),
             Re::Eps => {}
-            Re::Concat(v) | Re::Union(v) | Re::Inter(v) => v.iter().for_each(|r| r.collect_sets(out)),
+            Re::Concat(v) | Re::Union(v) | Re::Inter(v) => {
+                v.iter().for_each(|r| r.collect_sets(out))
+            }
             Re::Star(r) | Re::Not(r) => r.collect_sets(out),
         }
     }
@@ -340,12 +342,23 @@ impl Alphabet {
                 }
             }
         }
-        let cuts: Vec<u32> = cuts.into_iter().filter(|&c| !(SURR_LO..=SURR_HI).contains(&c)).collect();
+        let cuts: Vec<u32> = cuts
+            .into_iter()
+            .filter(|&c| !(SURR_LO..=SURR_HI).contains(&c))
+            .collect();
         let mut lo = Vec::new();
         let mut hi = Vec::new();
         for (i, &a) in cuts.iter().enumerate() {
-            let end = if i + 1 < cuts.len() { cuts[i + 1] - 1 } else { MAX_CHAR };
-            let end = if a < SURR_LO && end >= SURR_LO { SURR_LO - 1 } else { end };
+            let end = if i + 1 < cuts.len() {
+                cuts[i + 1] - 1
+            } else {
+                MAX_CHAR
+            };
+            let end = if a < SURR_LO && end >= SURR_LO {
+                SURR_LO - 1
+            } else {
+                end
+            };
             lo.push(a);
             hi.push(end);
         }
@@ -383,7 +396,15 @@ impl Alphabet {
     /// A readable representative character of a class.
     pub fn representative(&self, class: usize) -> char {
         let (a, b) = (self.lo[class], self.hi[class]);
-        for &(pa, pb) in &[(0x61u32, 0x7au32), (0x30, 0x39), (0x41, 0x5a), (0x2d, 0x2e), (0x5f, 0x5f), (0x21, 0x7e), (0xa1, 0xd7ff)] {
+        for &(pa, pb) in &[
+            (0x61u32, 0x7au32),
+            (0x30, 0x39),
+            (0x41, 0x5a),
+            (0x2d, 0x2e),
+            (0x5f, 0x5f),
+            (0x21, 0x7e),
+            (0xa1, 0xd7ff),
+        ] {
             let x = a.max(pa);
             if x <= b.min(pb) {
                 if let Some(c) = char::from_u32(x) {
@@ -478,7 +499,10 @@ impl Nfa {
         for q in 0..n {
             let mut by_target: HashMap<u32, Vec<usize>> = HashMap::new();
             for c in 0..d.ncls {
-                by_target.entry(d.trans[q * d.ncls + c]).or_default().push(c);
+                by_target
+                    .entry(d.trans[q * d.ncls + c])
+                    .or_default()
+                    .push(c);
             }
             for (t, cls) in by_target {
                 self.edges[base + q].push((cls, base + t as usize));
@@ -518,7 +542,10 @@ impl Dfa {
                 d.minimize()
             }
             _ => {
-                let mut nfa = Nfa { eps: Vec::new(), edges: Vec::new() };
+                let mut nfa = Nfa {
+                    eps: Vec::new(),
+                    edges: Vec::new(),
+                };
                 let (s, e) = nfa.build(re, alpha);
                 Dfa::determinize(&nfa, s, e, alpha.len()).minimize()
             }
@@ -527,7 +554,12 @@ impl Dfa {
 
     /// The language of all strings.
     pub fn all(ncls: usize) -> Dfa {
-        Dfa { ncls, trans: vec![0; ncls], accept: vec![true], start: 0 }
+        Dfa {
+            ncls,
+            trans: vec![0; ncls],
+            accept: vec![true],
+            start: 0,
+        }
     }
 
     fn determinize(nfa: &Nfa, s: usize, e: usize, ncls: usize) -> Dfa {
@@ -567,7 +599,12 @@ impl Dfa {
             }
             i += 1;
         }
-        Dfa { ncls, trans, accept, start: 0 }
+        Dfa {
+            ncls,
+            trans,
+            accept,
+            start: 0,
+        }
     }
 
     /// Complement.
@@ -590,7 +627,10 @@ impl Dfa {
             let (a, b) = pairs[i];
             accept.push(f(self.accept[a as usize], o.accept[b as usize]));
             for c in 0..self.ncls {
-                let t = (self.trans[a as usize * self.ncls + c], o.trans[b as usize * o.ncls + c]);
+                let t = (
+                    self.trans[a as usize * self.ncls + c],
+                    o.trans[b as usize * o.ncls + c],
+                );
                 let id = *ids.entry(t).or_insert_with(|| {
                     pairs.push(t);
                     (pairs.len() - 1) as u32
@@ -599,7 +639,12 @@ impl Dfa {
             }
             i += 1;
         }
-        Dfa { ncls: self.ncls, trans, accept, start: 0 }
+        Dfa {
+            ncls: self.ncls,
+            trans,
+            accept,
+            start: 0,
+        }
     }
 
     /// Moore partition refinement (also drops unreachable states).
@@ -665,7 +710,12 @@ impl Dfa {
                 trans.push(map[&class[self.trans[q * self.ncls + c] as usize]]);
             }
         }
-        Dfa { ncls: self.ncls, trans, accept, start: 0 }
+        Dfa {
+            ncls: self.ncls,
+            trans,
+            accept,
+            start: 0,
+        }
     }
 
     /// Number of states.
@@ -686,7 +736,11 @@ impl Dfa {
     }
     /// The same automaton started in another state.
     pub fn with_start(&self, q: u32) -> Dfa {
-        Dfa { start: q, ..self.clone() }.minimize()
+        Dfa {
+            start: q,
+            ..self.clone()
+        }
+        .minimize()
     }
     /// The same automaton accepting exactly in the given states.
     pub fn with_accepting(&self, acc: &[u32]) -> Dfa {
@@ -723,7 +777,12 @@ pub fn intersect_witness(alpha: &Alphabet, parts: &[(&Dfa, bool)]) -> Option<Str
     }
     let ncls = alpha.len();
     let start: Vec<u32> = parts.iter().map(|(d, _)| d.start).collect();
-    let acc = |st: &Vec<u32>| parts.iter().zip(st).all(|((d, pos), &q)| d.is_accepting(q) == *pos);
+    let acc = |st: &Vec<u32>| {
+        parts
+            .iter()
+            .zip(st)
+            .all(|((d, pos), &q)| d.is_accepting(q) == *pos)
+    };
     let mut seen: HashMap<Vec<u32>, (usize, usize)> = HashMap::new(); // state -> (parent idx, class)
     let mut nodes: Vec<Vec<u32>> = vec![start.clone()];
     seen.insert(start, (usize::MAX, 0));
@@ -733,7 +792,13 @@ pub fn intersect_witness(alpha: &Alphabet, parts: &[(&Dfa, bool)]) -> Option<Str
     let mut cls_order: Vec<usize> = (0..ncls).collect();
     cls_order.sort_by_key(|&c| {
         let r = alpha.representative(c);
-        (!r.is_ascii_lowercase(), !r.is_ascii_digit(), !r.is_ascii_alphanumeric(), !r.is_ascii_graphic(), c)
+        (
+            !r.is_ascii_lowercase(),
+            !r.is_ascii_digit(),
+            !r.is_ascii_alphanumeric(),
+            !r.is_ascii_graphic(),
+            c,
+        )
     });
     while let Some(i) = q.pop_front() {
         let cur = nodes[i].clone();
@@ -752,7 +817,11 @@ pub fn intersect_witness(alpha: &Alphabet, parts: &[(&Dfa, bool)]) -> Option<Str
             return Some(chars.into_iter().collect());
         }
         for &c in &cls_order {
-            let nxt: Vec<u32> = parts.iter().zip(&cur).map(|((d, _), &s)| d.next(s, c)).collect();
+            let nxt: Vec<u32> = parts
+                .iter()
+                .zip(&cur)
+                .map(|((d, _), &s)| d.next(s, c))
+                .collect();
             if !seen.contains_key(&nxt) {
                 seen.insert(nxt.clone(), (i, c));
                 nodes.push(nxt);
@@ -778,15 +847,27 @@ mod tests {
 
     #[test]
     fn globs() {
-        check(&Re::glob("s3:Get*", true), &["s3:GetObject", "S3:gEt", "s3:get"], &["s3:PutObject", "s3:Ge"]);
-        check(&Re::glob("a?c", false), &["abc", "aéc"], &["ac", "abbc", "Abc"]);
+        check(
+            &Re::glob("s3:Get*", true),
+            &["s3:GetObject", "S3:gEt", "s3:get"],
+            &["s3:PutObject", "s3:Ge"],
+        );
+        check(
+            &Re::glob("a?c", false),
+            &["abc", "aéc"],
+            &["ac", "abbc", "Abc"],
+        );
         check(&Re::glob("*", false), &["", "x"], &[]);
     }
 
     #[test]
     fn boolean_ops() {
         let r = Re::glob("arn:*", false).and(Re::glob("*:root", false).not());
-        check(&r, &["arn:aws:iam::1:role/x"], &["arn:aws:iam::1:root", "foo"]);
+        check(
+            &r,
+            &["arn:aws:iam::1:role/x"],
+            &["arn:aws:iam::1:root", "foo"],
+        );
         let w = {
             let mut sets = Vec::new();
             r.collect_sets(&mut sets);

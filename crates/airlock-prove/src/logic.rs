@@ -150,7 +150,10 @@ impl Formula {
     }
     /// Equivalence.
     pub fn iff(a: Formula, b: Formula) -> Formula {
-        Formula::and([Formula::implies(a.clone(), b.clone()), Formula::implies(b, a)])
+        Formula::and([
+            Formula::implies(a.clone(), b.clone()),
+            Formula::implies(b, a),
+        ])
     }
     /// Number of nodes.
     pub fn size(&self) -> usize {
@@ -184,7 +187,12 @@ impl Problem {
             return v;
         }
         let id = VarId(self.vars.len() as u32);
-        self.vars.push(VarDecl { name: name.to_string(), sort, optional, domain });
+        self.vars.push(VarDecl {
+            name: name.to_string(),
+            sort,
+            optional,
+            domain,
+        });
         self.var_ids.insert(name.to_string(), id);
         id
     }

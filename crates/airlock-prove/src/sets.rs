@@ -25,8 +25,16 @@ impl Interval {
         }
     }
     fn contains(&self, x: f64) -> bool {
-        let above = if self.lo_open { x > self.lo } else { x >= self.lo };
-        let below = if self.hi_open { x < self.hi } else { x <= self.hi };
+        let above = if self.lo_open {
+            x > self.lo
+        } else {
+            x >= self.lo
+        };
+        let below = if self.hi_open {
+            x < self.hi
+        } else {
+            x <= self.hi
+        };
         above && below
     }
 }
@@ -50,19 +58,39 @@ impl std::hash::Hash for NumSet {
 impl NumSet {
     /// All reals.
     pub fn all() -> NumSet {
-        NumSet(vec![Interval { lo: f64::NEG_INFINITY, lo_open: true, hi: f64::INFINITY, hi_open: true }])
+        NumSet(vec![Interval {
+            lo: f64::NEG_INFINITY,
+            lo_open: true,
+            hi: f64::INFINITY,
+            hi_open: true,
+        }])
     }
     /// `{x}`.
     pub fn point(x: f64) -> NumSet {
-        NumSet(vec![Interval { lo: x, lo_open: false, hi: x, hi_open: false }])
+        NumSet(vec![Interval {
+            lo: x,
+            lo_open: false,
+            hi: x,
+            hi_open: false,
+        }])
     }
     /// `x < v` (strict) or `x <= v`.
     pub fn below(v: f64, inclusive: bool) -> NumSet {
-        NumSet(vec![Interval { lo: f64::NEG_INFINITY, lo_open: true, hi: v, hi_open: !inclusive }])
+        NumSet(vec![Interval {
+            lo: f64::NEG_INFINITY,
+            lo_open: true,
+            hi: v,
+            hi_open: !inclusive,
+        }])
     }
     /// `x > v` (strict) or `x >= v`.
     pub fn above(v: f64, inclusive: bool) -> NumSet {
-        NumSet(vec![Interval { lo: v, lo_open: !inclusive, hi: f64::INFINITY, hi_open: true }])
+        NumSet(vec![Interval {
+            lo: v,
+            lo_open: !inclusive,
+            hi: f64::INFINITY,
+            hi_open: true,
+        }])
     }
     /// Union.
     pub fn union(&self, o: &NumSet) -> NumSet {
@@ -85,7 +113,12 @@ impl NumSet {
                     Some(Ordering::Greater) => (b.hi, b.hi_open),
                     _ => (a.hi, a.hi_open || b.hi_open),
                 };
-                let i = Interval { lo, lo_open, hi, hi_open };
+                let i = Interval {
+                    lo,
+                    lo_open,
+                    hi,
+                    hi_open,
+                };
                 if !i.is_empty() {
                     out.push(i);
                 }
@@ -100,14 +133,24 @@ impl NumSet {
         let mut lo = f64::NEG_INFINITY;
         let mut lo_open = true;
         for i in &s.0 {
-            let gap = Interval { lo, lo_open, hi: i.lo, hi_open: !i.lo_open };
+            let gap = Interval {
+                lo,
+                lo_open,
+                hi: i.lo,
+                hi_open: !i.lo_open,
+            };
             if !gap.is_empty() {
                 out.push(gap);
             }
             lo = i.hi;
             lo_open = !i.hi_open;
         }
-        let last = Interval { lo, lo_open, hi: f64::INFINITY, hi_open: true };
+        let last = Interval {
+            lo,
+            lo_open,
+            hi: f64::INFINITY,
+            hi_open: true,
+        };
         if !last.is_empty() {
             out.push(last);
         }
@@ -116,7 +159,9 @@ impl NumSet {
     fn normalize(mut self) -> NumSet {
         self.0.retain(|i| !i.is_empty());
         self.0.sort_by(|a, b| {
-            a.lo.partial_cmp(&b.lo).unwrap_or(Ordering::Equal).then((a.lo_open).cmp(&b.lo_open))
+            a.lo.partial_cmp(&b.lo)
+                .unwrap_or(Ordering::Equal)
+                .then((a.lo_open).cmp(&b.lo_open))
         });
         let mut out: Vec<Interval> = Vec::new();
         for i in self.0 {
@@ -206,7 +251,10 @@ pub struct IpSet(pub Vec<(Family, u128, u128)>);
 impl IpSet {
     /// Every address of both families.
     pub fn all() -> IpSet {
-        IpSet(vec![(Family::V4, 0, Family::V4.max()), (Family::V6, 0, Family::V6.max())])
+        IpSet(vec![
+            (Family::V4, 0, Family::V4.max()),
+            (Family::V6, 0, Family::V6.max()),
+        ])
     }
     /// A CIDR block.
     pub fn cidr(fam: Family, addr: u128, prefix: u32) -> IpSet {
@@ -216,7 +264,11 @@ impl IpSet {
         };
         let prefix = prefix.min(bits);
         let host = bits - prefix;
-        let mask: u128 = if host >= 128 { u128::MAX } else { (1u128 << host) - 1 };
+        let mask: u128 = if host >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << host) - 1
+        };
         let lo = addr & !mask & fam.max();
         IpSet(vec![(fam, lo, lo | mask & fam.max())])
     }
@@ -287,7 +339,8 @@ impl IpSet {
     pub fn witness(&self) -> Option<(Family, u128)> {
         let mut v = self.0.clone();
         v.sort_by_key(|&(f, _, _)| f);
-        v.first().map(|&(f, a, b)| (f, if b > a { a + 1 } else { a }))
+        v.first()
+            .map(|&(f, a, b)| (f, if b > a { a + 1 } else { a }))
     }
 }
 
@@ -309,9 +362,17 @@ mod tests {
         assert!(a.contains(5.0) && !a.contains(3.0));
         let c = a.complement();
         assert!(c.contains(3.0) && !c.contains(4.0) && c.contains(5.5));
-        assert!(NumSet::point(2.0).intersect(&NumSet::point(2.0).complement()).is_empty());
+        assert!(
+            NumSet::point(2.0)
+                .intersect(&NumSet::point(2.0).complement())
+                .is_empty()
+        );
         assert_eq!(NumSet::above(3.0, false).witness(), Some(4.0));
-        assert!(NumSet::above(3.0, false).intersect(&NumSet::below(3.0, true)).is_empty());
+        assert!(
+            NumSet::above(3.0, false)
+                .intersect(&NumSet::below(3.0, true))
+                .is_empty()
+        );
     }
 
     #[test]

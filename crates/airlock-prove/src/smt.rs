@@ -26,24 +26,26 @@ fn bv(x: u128) -> String {
 /// Prints the query `f` over `p` as a self-contained SMT-LIB script ending in `(check-sat)`.
 pub fn to_smtlib(p: &Problem, f: &Formula) -> String {
     let mut out = String::new();
-    let mut set_sizes = vec![0usize; p.vars.len()];
-    for a in &p.atoms {
-        if let Atom::SetAny(v, _) | Atom::SetAll(v, _) = a {
-            set_sizes[v.0 as usize] += 1;
-        }
-    }
     // Only declare what the formula mentions (plus the variables of its atoms).
     let mut used_atoms = vec![false; p.atoms.len()];
     mark(f, &mut used_atoms);
+    let mut set_sizes = vec![0usize; p.vars.len()];
+    for (i, a) in p.atoms.iter().enumerate() {
+        if let (true, Atom::SetAny(v, _) | Atom::SetAll(v, _)) = (used_atoms[i], a) {
+            set_sizes[v.0 as usize] += 1;
+        }
+    }
     let mut used_vars = vec![false; p.vars.len()];
     for (i, a) in p.atoms.iter().enumerate() {
         if !used_atoms[i] {
             continue;
         }
         match a {
-            Atom::Present(v) | Atom::SetAny(v, _) | Atom::SetAll(v, _) | Atom::Num(v, _) | Atom::Ip(v, _) => {
-                used_vars[v.0 as usize] = true
-            }
+            Atom::Present(v)
+            | Atom::SetAny(v, _)
+            | Atom::SetAll(v, _)
+            | Atom::Num(v, _)
+            | Atom::Ip(v, _) => used_vars[v.0 as usize] = true,
             Atom::In(parts, _) => {
                 for part in parts {
                     if let Part::Var(v) = part {
@@ -59,7 +61,13 @@ pub fn to_smtlib(p: &Problem, f: &Formula) -> String {
             continue;
         }
         let v = vname(VarId(i as u32));
-        let _ = writeln!(out, "; {} : {:?}{}", d.name.replace('\n', " "), d.sort, if d.optional { " (optional)" } else { "" });
+        let _ = writeln!(
+            out,
+            "; {} : {:?}{}",
+            d.name.replace('\n', " "),
+            d.sort,
+            if d.optional { " (optional)" } else { "" }
+        );
         if d.optional {
             let _ = writeln!(out, "(declare-const {v}_p Bool)");
         }
@@ -83,7 +91,11 @@ pub fn to_smtlib(p: &Problem, f: &Formula) -> String {
                 let _ = writeln!(out, "(declare-const {v} (_ BitVec 128))");
                 let _ = writeln!(out, "(declare-const {v}_4 Bool)");
                 let _ = writeln!(out, "(declare-const {v}_n Bool)");
-                let _ = writeln!(out, "(assert (=> {v}_4 (bvule {v} {})))", bv(u32::MAX as u128));
+                let _ = writeln!(
+                    out,
+                    "(assert (=> {v}_4 (bvule {v} {})))",
+                    bv(u32::MAX as u128)
+                );
             }
         }
     }
@@ -107,16 +119,28 @@ fn mark(f: &Formula, used: &mut [bool]) {
 }
 
 fn present(p: &Problem, v: VarId) -> String {
-    if p.decl(v).optional { format!("{}_p", vname(v)) } else { "true".into() }
+    if p.decl(v).optional {
+        format!("{}_p", vname(v))
+    } else {
+        "true".into()
+    }
 }
 
 fn interval(v: &str, i: &Interval) -> String {
     let mut c = Vec::new();
     if i.lo.is_finite() {
-        c.push(format!("({} {} {v})", if i.lo_open { "<" } else { "<=" }, real(i.lo)));
+        c.push(format!(
+            "({} {} {v})",
+            if i.lo_open { "<" } else { "<=" },
+            real(i.lo)
+        ));
     }
     if i.hi.is_finite() {
-        c.push(format!("({} {v} {})", if i.hi_open { "<" } else { "<=" }, real(i.hi)));
+        c.push(format!(
+            "({} {v} {})",
+            if i.hi_open { "<" } else { "<=" },
+            real(i.hi)
+        ));
     }
     match c.len() {
         0 => "true".into(),
@@ -141,7 +165,11 @@ fn atom(p: &Problem, idx: usize, set_sizes: &[usize]) -> String {
                     }
                 }
             }
-            let t = if terms.len() == 1 { terms.remove(0) } else { format!("(str.++ {})", terms.join(" ")) };
+            let t = if terms.len() == 1 {
+                terms.remove(0)
+            } else {
+                format!("(str.++ {})", terms.join(" "))
+            };
             format!("(and {} (str.in_re {t} {}))", pres.join(" "), re.to_smt())
         }
         Atom::SetAny(v, re) | Atom::SetAll(v, re) => {
@@ -158,24 +186,40 @@ fn atom(p: &Problem, idx: usize, set_sizes: &[usize]) -> String {
                     }
                 })
                 .collect();
-            format!("(and {} ({} {}))", present(p, *v), if any { "or" } else { "and" }, elems.join(" "))
+            format!(
+                "(and {} ({} {}))",
+                present(p, *v),
+                if any { "or" } else { "and" },
+                elems.join(" ")
+            )
         }
         Atom::Num(v, s) => {
             let n = vname(*v);
             let ors: Vec<String> = s.0.iter().map(|i| interval(&n, i)).collect();
-            format!("(and {} {n}_n (or false {}))", present(p, *v), ors.join(" "))
+            format!(
+                "(and {} {n}_n (or false {}))",
+                present(p, *v),
+                ors.join(" ")
+            )
         }
         Atom::Ip(v, s) => {
             let n = vname(*v);
-            let ors: Vec<String> = s
-                .0
-                .iter()
-                .map(|&(f, lo, hi)| {
-                    let fam = if f == Family::V4 { format!("{n}_4") } else { format!("(not {n}_4)") };
-                    format!("(and {fam} (bvule {} {n}) (bvule {n} {}))", bv(lo), bv(hi))
-                })
-                .collect();
-            format!("(and {} {n}_n (or false {}))", present(p, *v), ors.join(" "))
+            let ors: Vec<String> =
+                s.0.iter()
+                    .map(|&(f, lo, hi)| {
+                        let fam = if f == Family::V4 {
+                            format!("{n}_4")
+                        } else {
+                            format!("(not {n}_4)")
+                        };
+                        format!("(and {fam} (bvule {} {n}) (bvule {n} {}))", bv(lo), bv(hi))
+                    })
+                    .collect();
+            format!(
+                "(and {} {n}_n (or false {}))",
+                present(p, *v),
+                ors.join(" ")
+            )
         }
     }
 }
@@ -186,7 +230,11 @@ fn formula(p: &Problem, f: &Formula, set_sizes: &[usize]) -> String {
         Formula::Atom(a) => atom(p, a.0 as usize, set_sizes),
         Formula::Not(x) => format!("(not {})", formula(p, x, set_sizes)),
         Formula::And(v) | Formula::Or(v) => {
-            let op = if matches!(f, Formula::And(_)) { "and" } else { "or" };
+            let op = if matches!(f, Formula::And(_)) {
+                "and"
+            } else {
+                "or"
+            };
             let parts: Vec<String> = v.iter().map(|x| formula(p, x, set_sizes)).collect();
             format!("({op} {})", parts.join(" "))
         }

@@ -206,8 +206,9 @@ impl<'p> Solver<'p> {
                 self.decompose(rest, d, q2)
             }
             Some((Part::Var(v), rest)) => {
-                let dom = self.domain[v.0 as usize]
-                    .ok_or_else(|| SolveError::Unsupported("non-string variable in a string term".into()))?;
+                let dom = self.domain[v.0 as usize].ok_or_else(|| {
+                    SolveError::Unsupported("non-string variable in a string term".into())
+                })?;
                 if rest.is_empty() {
                     let dd = d.with_start(q);
                     let id = self.dfa_id(dd);
@@ -225,7 +226,9 @@ impl<'p> Solver<'p> {
                 };
                 let sep_re = Re::any().then(Re::lit(&sep.to_string())).then(Re::any());
                 let sep_d = Dfa::compile(&sep_re, &self.alpha);
-                if intersect_witness(&self.alpha, &[(&self.dfas[dom], true), (&sep_d, true)]).is_some() {
+                if intersect_witness(&self.alpha, &[(&self.dfas[dom], true), (&sep_d, true)])
+                    .is_some()
+                {
                     return Err(SolveError::Unsupported(format!(
                         "ambiguous split of a string term at {:?} after {}",
                         sep,
@@ -285,7 +288,11 @@ impl<'p> Solver<'p> {
     /// Decides a formula: a model (re-checked by evaluation) or unsatisfiable.
     pub fn solve(&mut self, f: &Formula) -> Result<Sat, SolveError> {
         let n = self.to_n(f, true)?;
-        let mut st = State { assign: vec![0; self.satoms.len()], trail: Vec::new(), decisions: 0 };
+        let mut st = State {
+            assign: vec![0; self.satoms.len()],
+            trail: Vec::new(),
+            decisions: 0,
+        };
         let ok = self.search(&n, &mut st)?;
         self.stats.decisions += st.decisions;
         if !ok {
@@ -293,7 +300,9 @@ impl<'p> Solver<'p> {
         }
         let model = self.model(&st)?;
         if !model.eval(self.p, f) {
-            return Err(SolveError::Internal(format!("model does not satisfy the query: {model:?}")));
+            return Err(SolveError::Internal(format!(
+                "model does not satisfy the query: {model:?}"
+            )));
         }
         Ok(Sat::Sat(model))
     }
@@ -340,7 +349,13 @@ impl<'p> Solver<'p> {
     fn forced(&self, n: &N, st: &State) -> Option<(u32, bool)> {
         match n {
             N::Lit(a, pos) if st.assign[*a as usize] == 0 => Some((*a, *pos)),
-            N::And(v) => v.iter().find_map(|x| if self.eval(x, st) == 0 { self.forced(x, st) } else { None }),
+            N::And(v) => v.iter().find_map(|x| {
+                if self.eval(x, st) == 0 {
+                    self.forced(x, st)
+                } else {
+                    None
+                }
+            }),
             N::Or(v) => {
                 let mut open = v.iter().filter(|x| self.eval(x, st) != -1);
                 let first = open.next()?;
@@ -356,7 +371,13 @@ impl<'p> Solver<'p> {
     fn pick(&self, n: &N, st: &State) -> Option<(u32, bool)> {
         match n {
             N::Lit(a, pos) if st.assign[*a as usize] == 0 => Some((*a, *pos)),
-            N::And(v) | N::Or(v) => v.iter().find_map(|x| if self.eval(x, st) == 0 { self.pick(x, st) } else { None }),
+            N::And(v) | N::Or(v) => v.iter().find_map(|x| {
+                if self.eval(x, st) == 0 {
+                    self.pick(x, st)
+                } else {
+                    None
+                }
+            }),
             _ => None,
         }
     }
@@ -372,7 +393,9 @@ impl<'p> Solver<'p> {
                 }
                 _ => {}
             }
-            let Some((a, val)) = self.forced(n, st) else { break };
+            let Some((a, val)) = self.forced(n, st) else {
+                break;
+            };
             if !self.assign(st, a, val) {
                 st.undo(mark);
                 return Ok(false);
@@ -446,6 +469,10 @@ impl<'p> Solver<'p> {
             return if any_pos { None } else { Some(Value::Absent) };
         }
         let must = present == Some(true) || any_pos;
+        if !must && decl.optional {
+            // absent satisfies every negative literal; chosen whenever nothing requires presence
+            return Some(Value::Absent);
+        }
         let value = match decl.sort {
             Sort::Str => {
                 let dom = self.domain[v.0 as usize]?;
@@ -494,7 +521,11 @@ impl<'p> Solver<'p> {
                         }
                     }
                 }
-                if numeric { s.witness().map(|x| Value::Num(Some(x))) } else { Some(Value::Num(None)) }
+                if numeric {
+                    s.witness().map(|x| Value::Num(Some(x)))
+                } else {
+                    Some(Value::Num(None))
+                }
             }
             Sort::Ip => {
                 let mut s = IpSet::all();
@@ -509,13 +540,13 @@ impl<'p> Solver<'p> {
                         }
                     }
                 }
-                if is_ip { s.witness().map(|x| Value::Ip(Some(x))) } else { Some(Value::Ip(None)) }
+                if is_ip {
+                    s.witness().map(|x| Value::Ip(Some(x)))
+                } else {
+                    Some(Value::Ip(None))
+                }
             }
         }?;
-        if !must && decl.optional {
-            // absent satisfies every negative literal; prefer it only when nothing requires presence
-            return Some(Value::Absent);
-        }
         Some(value)
     }
 
@@ -524,9 +555,9 @@ impl<'p> Solver<'p> {
         for i in 0..self.p.vars.len() {
             let v = VarId(i as u32);
             let lits = self.lits_of(v, st);
-            let val = self
-                .value_for(v, &lits)
-                .ok_or_else(|| SolveError::Internal(format!("no value for {}", self.p.decl(v).name)))?;
+            let val = self.value_for(v, &lits).ok_or_else(|| {
+                SolveError::Internal(format!("no value for {}", self.p.decl(v).name))
+            })?;
             m.values.push(val);
         }
         for (i, a) in self.satoms.iter().enumerate() {
