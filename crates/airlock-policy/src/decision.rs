@@ -119,6 +119,11 @@ pub struct Explanation {
     pub deciding: Vec<StatementRef>,
     /// For an implicit deny: each allow that AWS requires and that was missing.
     pub missing: Vec<MissingAllow>,
+    /// For an implicit deny: the allow statements that did match but were not enough on their
+    /// own (e.g. the bucket policy's allow of a cross-account caller whose own account grants
+    /// nothing). Empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub insufficient_allows: Vec<StatementRef>,
     /// Condition keys that some statement's condition looked up and the request did not have.
     pub missing_context_keys: Vec<String>,
     /// Whether principal and resource are in different accounts (AND rule instead of OR).

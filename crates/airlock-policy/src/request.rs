@@ -142,3 +142,181 @@ impl Context {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
 }
+
+impl Context {
+    /// Looks up a key that is already lower-case (no allocation).
+    pub(crate) fn get_lowercase(&self, lower_key: &str) -> Option<&ContextValue> {
+        self.entries.get(lower_key)
+    }
+
+    /// True if the key is set (case-insensitive).
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if no key is set.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl FromIterator<(String, ContextValue)> for Context {
+    fn from_iter<T: IntoIterator<Item = (String, ContextValue)>>(iter: T) -> Self {
+        let mut c = Context::new();
+        for (k, v) in iter {
+            c.insert(&k, v);
+        }
+        c
+    }
+}
+
+impl Principal {
+    /// The ARN the caller acts as: `arn:aws:iam::ACCT:root`, `arn:aws:iam::ACCT:user/PATH/NAME`,
+    /// or `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`. `None` for anonymous callers, service
+    /// principals and federated providers, which have no ARN of their own.
+    ///
+    /// airlock models the `aws` partition.
+    pub fn arn(&self) -> Option<String> {
+        match self {
+            Principal::Root { account } => Some(format!("arn:aws:iam::{account}:root")),
+            Principal::User {
+                account,
+                name,
+                path,
+                ..
+            } => Some(format!(
+                "arn:aws:iam::{account}:user{}{name}",
+                norm_path(path)
+            )),
+            Principal::RoleSession {
+                account,
+                role_name,
+                session_name,
+                ..
+            } => Some(format!(
+                "arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"
+            )),
+            Principal::Anonymous | Principal::Service { .. } | Principal::Federated { .. } => None,
+        }
+    }
+
+    /// The value of `aws:PrincipalArn`: for a role session the ARN of the role
+    /// (`arn:aws:iam::ACCT:role/PATH/ROLE`), otherwise [`Principal::arn`].
+    pub fn principal_arn(&self) -> Option<String> {
+        match self {
+            Principal::RoleSession {
+                account,
+                role_name,
+                role_path,
+                ..
+            } => Some(format!(
+                "arn:aws:iam::{account}:role{}{role_name}",
+                norm_path(role_path)
+            )),
+            _ => self.arn(),
+        }
+    }
+
+    /// The caller's account, if it has one.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Principal::Root { account }
+            | Principal::User { account, .. }
+            | Principal::RoleSession { account, .. } => Some(account),
+            Principal::Anonymous | Principal::Service { .. } | Principal::Federated { .. } => None,
+        }
+    }
+
+    /// The value of `aws:userid`: the account id for the root user, the user's unique id
+    /// (`AIDA...`), `ROLEID:SESSION` for a role session, `anonymous` for anonymous callers
+    /// (IAM User Guide, "AWS global condition context keys", aws:userid).
+    pub fn userid(&self) -> Option<String> {
+        match self {
+            Principal::Root { account } => Some(account.clone()),
+            Principal::User { id, .. } => Some(id.clone()),
+            Principal::RoleSession {
+                role_id,
+                session_name,
+                ..
+            } => Some(format!("{role_id}:{session_name}")),
+            Principal::Anonymous => Some("anonymous".to_string()),
+            Principal::Service { .. } | Principal::Federated { .. } => None,
+        }
+    }
+
+    /// The value of `aws:PrincipalType`: `Account`, `User`, `AssumedRole` or `Anonymous`.
+    pub fn principal_type(&self) -> Option<&'static str> {
+        match self {
+            Principal::Root { .. } => Some("Account"),
+            Principal::User { .. } => Some("User"),
+            Principal::RoleSession { .. } => Some("AssumedRole"),
+            Principal::Anonymous => Some("Anonymous"),
+            Principal::Service { .. } | Principal::Federated { .. } => None,
+        }
+    }
+
+    /// Principal tags (`aws:PrincipalTag/k`), empty for callers without tags.
+    pub fn tags(&self) -> Option<&BTreeMap<String, String>> {
+        match self {
+            Principal::User { tags, .. } | Principal::RoleSession { tags, .. } => Some(tags),
+            _ => None,
+        }
+    }
+}
+
+/// `/` for an empty path, otherwise the path with leading and trailing `/`.
+pub(crate) fn norm_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let ok = path.starts_with('/') && path.ends_with('/');
+    if ok {
+        std::borrow::Cow::Borrowed(path)
+    } else if path.is_empty() {
+        std::borrow::Cow::Borrowed("/")
+    } else {
+        let trimmed = path.trim_matches('/');
+        std::borrow::Cow::Owned(format!("/{trimmed}/"))
+    }
+}
+
+impl Resource {
+    /// The account that owns the resource: [`Resource::account`] if given, otherwise the
+    /// account field of the ARN if it has one.
+    pub fn owner(&self) -> Option<&str> {
+        if let Some(a) = &self.account {
+            return Some(a);
+        }
+        let mut fields = self.arn.splitn(6, ':');
+        let (_, _, _, _, account) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        );
+        account.filter(|a| !a.is_empty() && fields.next().is_some())
+    }
+}
+
+impl Request {
+    /// The request context as policies see it: [`Request::context`] plus the global keys AWS
+    /// derives from the principal and the resource, unless the context sets them itself:
+    /// `aws:PrincipalArn`, `aws:PrincipalAccount`, `aws:userid`, `aws:username` (IAM users
+    /// only), `aws:PrincipalType`, `aws:PrincipalTag/k`, `aws:PrincipalIsAWSService`,
+    /// `aws:PrincipalServiceName` (service principals), `aws:ResourceAccount` and
+    /// `aws:SourceIdentity`.
+    ///
+    /// The evaluator derives these lazily, key by key; this method is for display and tests.
+    pub fn effective_context(&self) -> Context {
+        let mut ctx = self.context.clone();
+        for (key, value) in crate::eval::derived_keys(self) {
+            if ctx.get(&key).is_none() {
+                ctx.insert(&key, value);
+            }
+        }
+        ctx
+    }
+}

@@ -1,1 +1,53 @@
-fn main() {}
+//! `airlock`: the command line. Each subcommand lives in its own module; this file only
+//! declares them and maps outcomes to exit codes.
+//!
+//! Exit codes: 0 success (for `simulate`: every decision allowed or as expected), 1 a
+//! negative result (a denial, a failed expectation, a violated property), 2 bad usage or input.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod simulate;
+
+#[derive(Parser)]
+#[command(
+    name = "airlock",
+    version,
+    about = "Cross-account AWS data sharing as software: decide, prove, serve, apply."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+enum Command {
+    /// Decide requests against a setup document and explain each decision.
+    Simulate(simulate::Args),
+    /// Print the JSON Schema of the setup document (`schemas/setup.schema.json`).
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Simulate(args) => simulate::run(args),
+        Command::Schema => print_schema(),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("airlock: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn print_schema() -> anyhow::Result<ExitCode> {
+    let schema = schemars::schema_for!(airlock_policy::setup::SetupDocument);
+    println!("{}", serde_json::to_string_pretty(&schema)?);
+    Ok(ExitCode::SUCCESS)
+}

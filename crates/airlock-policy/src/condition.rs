@@ -1,0 +1,453 @@
+//! Condition operators, as in the IAM User Guide, "IAM JSON policy elements: Condition
+//! operators" (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html>)
+//! and "Single-valued vs. multivalued context keys"
+//! (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-single-vs-multi-valued-context-keys.html>).
+//!
+//! Semantics of one condition `Operator: {key: [v1, v2, ...]}` (values are ORed):
+//! - key absent: `Null` checks absence; `...IfExists` holds; a negated operator
+//!   (`StringNotEquals`, `NotIpAddress`, `ArnNotLike`, ...) holds; `ForAllValues:` holds;
+//!   everything else fails.
+//! - single-valued key, no set qualifier: positive operators hold if the value matches any
+//!   policy value, negated operators hold if it matches none.
+//! - multi-valued key without a set qualifier: fails (AWS requires `ForAllValues`/`ForAnyValue`
+//!   for multi-valued keys; iam-simulate documents the same behaviour, confirmed by AWS).
+//! - `ForAnyValue:` holds if at least one request value satisfies the base operator;
+//!   `ForAllValues:` holds if every request value does (vacuously for an empty set).
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use crate::eval::{Env, Val, has_variable, toks_to_string};
+use crate::glob;
+use crate::model::{Condition, OperatorKind as O, SetQualifier, Version};
+
+/// Evaluates one condition. `None` if a policy variable in a value cannot be resolved (the
+/// statement then does not apply).
+pub(crate) fn holds<'a>(c: &'a Condition, version: Version, env: &mut Env<'a>) -> Option<bool> {
+    let op = c.operator;
+    let value = env.lookup(&c.key);
+    if op.kind == O::Null {
+        let present = value.is_some();
+        return Some(c.values.iter().any(|v| {
+            if v.eq_ignore_ascii_case("true") {
+                !present
+            } else if v.eq_ignore_ascii_case("false") {
+                present
+            } else {
+                false
+            }
+        }));
+    }
+    let Some(value) = value else {
+        env.note_missing(&c.key);
+        return Some(match op.qualifier {
+            _ if op.if_exists => true,
+            Some(SetQualifier::ForAllValues) => true,
+            Some(SetQualifier::ForAnyValue) => false,
+            None => op.kind.is_negated(),
+        });
+    };
+    match (op.qualifier, value) {
+        (None, Val::One(v)) => base(c, version, &v, env),
+        (None, Val::Many(_)) => Some(false),
+        (Some(q), Val::One(v)) => base(c, version, &v, env).map(|r| match q {
+            SetQualifier::ForAllValues | SetQualifier::ForAnyValue => r,
+        }),
+        (Some(SetQualifier::ForAnyValue), Val::Many(vs)) => {
+            for v in vs {
+                if base(c, version, v, env)? {
+                    return Some(true);
+                }
+            }
+            Some(false)
+        }
+        (Some(SetQualifier::ForAllValues), Val::Many(vs)) => {
+            for v in vs {
+                if !base(c, version, v, env)? {
+                    return Some(false);
+                }
+            }
+            Some(true)
+        }
+    }
+}
+
+/// The base operator on one request value: positive operators hold if any policy value
+/// matches, negated ones if none does.
+fn base<'a>(c: &'a Condition, version: Version, v: &str, env: &mut Env<'a>) -> Option<bool> {
+    let kind = c.operator.kind;
+    let mut any = false;
+    for p in &c.values {
+        if matches_one(kind, version, p, v, env)? {
+            any = true;
+            break;
+        }
+    }
+    Some(if kind.is_negated() { !any } else { any })
+}
+
+/// Whether request value `v` matches policy value `p` under the positive form of `kind`.
+fn matches_one<'a>(
+    kind: O,
+    version: Version,
+    p: &'a str,
+    v: &str,
+    env: &mut Env<'a>,
+) -> Option<bool> {
+    let vars = has_variable(version, p)
+        && matches!(
+            kind,
+            O::StringEquals
+                | O::StringNotEquals
+                | O::StringEqualsIgnoreCase
+                | O::StringNotEqualsIgnoreCase
+                | O::StringLike
+                | O::StringNotLike
+                | O::ArnEquals
+                | O::ArnNotEquals
+                | O::ArnLike
+                | O::ArnNotLike
+        );
+    Some(match kind {
+        O::StringEquals | O::StringNotEquals => {
+            if vars {
+                toks_to_string(&env.expand(p)?) == v
+            } else {
+                p == v
+            }
+        }
+        O::StringEqualsIgnoreCase | O::StringNotEqualsIgnoreCase => {
+            let p: Cow<'_, str> = if vars {
+                Cow::Owned(toks_to_string(&env.expand(p)?))
+            } else {
+                Cow::Borrowed(p)
+            };
+            eq_ignore_case(&p, v)
+        }
+        O::StringLike | O::StringNotLike => {
+            if vars {
+                glob::glob(env.expand(p)?.as_slice(), v.as_bytes(), false)
+            } else {
+                glob::wild_match(p, v, false)
+            }
+        }
+        O::ArnEquals | O::ArnNotEquals | O::ArnLike | O::ArnNotLike => {
+            // "ArnEquals, ArnLike: Case-sensitive matching of the ARN. Each of the six
+            // colon-delimited components of the ARN is checked separately and each can include
+            // multi-character match wildcards (*) or single-character match wildcards (?)."
+            if vars {
+                glob::arn_match(env.expand(p)?.as_slice(), v)
+            } else {
+                glob::arn_match_str(p, v)
+            }
+        }
+        O::NumericEquals | O::NumericNotEquals => num2(p, v, |a, b| a == b),
+        O::NumericLessThan => num2(p, v, |a, b| b < a),
+        O::NumericLessThanEquals => num2(p, v, |a, b| b <= a),
+        O::NumericGreaterThan => num2(p, v, |a, b| b > a),
+        O::NumericGreaterThanEquals => num2(p, v, |a, b| b >= a),
+        O::DateEquals | O::DateNotEquals => date2(p, v, |a, b| a == b),
+        O::DateLessThan => date2(p, v, |a, b| b < a),
+        O::DateLessThanEquals => date2(p, v, |a, b| b <= a),
+        O::DateGreaterThan => date2(p, v, |a, b| b > a),
+        O::DateGreaterThanEquals => date2(p, v, |a, b| b >= a),
+        O::Bool => p.eq_ignore_ascii_case(v),
+        O::BinaryEquals => match (base64_decode(p), base64_decode(v)) {
+            (Some(a), Some(b)) => a == b,
+            _ => p == v,
+        },
+        O::IpAddress | O::NotIpAddress => ip_in(p, v),
+        // Handled by the caller.
+        O::Null => false,
+    })
+}
+
+fn eq_ignore_case(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
+
+/// Compares policy value `p` and request value `v` as numbers (`f(policy, request)`). A value
+/// that is not a number never matches.
+fn num2(p: &str, v: &str, f: impl Fn(f64, f64) -> bool) -> bool {
+    match (parse_number(p), parse_number(v)) {
+        (Some(a), Some(b)) => f(a, b),
+        _ => false,
+    }
+}
+
+fn parse_number(s: &str) -> Option<f64> {
+    let s = s.trim();
+    // Integers and decimals; no `inf`/`nan`, which Rust's parser would accept.
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+    {
+        return None;
+    }
+    s.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+fn date2(p: &str, v: &str, f: impl Fn(i128, i128) -> bool) -> bool {
+    match (parse_date(p), parse_date(v)) {
+        (Some(a), Some(b)) => f(a, b),
+        _ => false,
+    }
+}
+
+/// Parses a date as AWS's date operators accept it: epoch seconds, or ISO 8601
+/// (`2020-01-01`, `2020-01-01T12:00:00Z`, with fractions and `±hh:mm` offsets). Returns
+/// milliseconds since the Unix epoch.
+pub(crate) fn parse_date(s: &str) -> Option<i128> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+        || (s.starts_with('-') && s.len() > 1 && s[1..].bytes().all(|b| b.is_ascii_digit()))
+    {
+        let secs: i128 = s.parse().ok()?;
+        return secs.checked_mul(1000);
+    }
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = b.get(from..from + len)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    let year = num(0, 4)?;
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let month = num(5, 2)?;
+    let day = num(8, 2)?;
+    if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) {
+        return None;
+    }
+    let mut ms: i128 = i128::from(days_from_civil(year, month, day)) * 86_400_000;
+    let mut i = 10;
+    if i == b.len() {
+        return Some(ms);
+    }
+    if !matches!(b.get(i), Some(b'T' | b't' | b' ')) {
+        return None;
+    }
+    i += 1;
+    let hour = num(i, 2)?;
+    if b.get(i + 2) != Some(&b':') {
+        return None;
+    }
+    let minute = num(i + 3, 2)?;
+    i += 5;
+    let mut second = 0;
+    if b.get(i) == Some(&b':') {
+        second = num(i + 1, 2)?;
+        i += 3;
+    }
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    ms += i128::from((hour * 3600 + minute * 60 + second) * 1000);
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let frac = &s[start..i.min(start + 3)];
+        let mut f: i128 = frac.parse().ok()?;
+        for _ in frac.len()..3 {
+            f *= 10;
+        }
+        ms += f;
+    }
+    match b.get(i) {
+        // AWS requires a zone designator on date-times? It accepts `Z`; a missing one is read
+        // as UTC here.
+        None => Some(ms),
+        Some(b'Z' | b'z') if i + 1 == b.len() => Some(ms),
+        Some(&sign @ (b'+' | b'-')) => {
+            let oh = num(i + 1, 2)?;
+            let om = if b.get(i + 3) == Some(&b':') {
+                num(i + 4, 2)?
+            } else {
+                num(i + 3, 2)?
+            };
+            let end = if b.get(i + 3) == Some(&b':') {
+                i + 6
+            } else {
+                i + 5
+            };
+            if end != b.len() || oh > 23 || om > 59 {
+                return None;
+            }
+            let off = i128::from((oh * 60 + om) * 60_000);
+            Some(if sign == b'+' { ms - off } else { ms + off })
+        }
+        _ => None,
+    }
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Whether address `v` lies in `p`, a CIDR block or a single address (IPv4 or IPv6).
+fn ip_in(p: &str, v: &str) -> bool {
+    let Some((net, prefix)) = parse_cidr(p) else {
+        return false;
+    };
+    let Some((addr, _)) = parse_cidr(v) else {
+        return false;
+    };
+    match (net, addr) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix)
+            };
+            (u32::from(n) & mask) == (u32::from(a) & mask)
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
+            (u128::from(n) & mask) == (u128::from(a) & mask)
+        }
+        (IpAddr::V6(n), IpAddr::V4(a)) => match n.to_ipv4_mapped() {
+            Some(n4) if prefix >= 96 => {
+                let prefix = prefix - 96;
+                let mask = if prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - prefix)
+                };
+                (u32::from(n4) & mask) == (u32::from(a) & mask)
+            }
+            _ => false,
+        },
+        (IpAddr::V4(_), IpAddr::V6(_)) => false,
+    }
+}
+
+fn parse_cidr(s: &str) -> Option<(IpAddr, u32)> {
+    let s = s.trim();
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr: IpAddr = addr.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => {
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 3 {
+                return None;
+            }
+            p.parse().ok().filter(|&n| n <= max)?
+        }
+        None => max,
+    };
+    Some((addr, prefix))
+}
+
+/// Standard base64 with optional padding; `None` if malformed.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for b in s.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    if bits >= 6 {
+        return None;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("1970-01-01T00:00:01Z"), Some(1000));
+        assert_eq!(parse_date("1"), Some(1000));
+        assert_eq!(
+            parse_date("2020-02-29T12:00:00.5Z"),
+            parse_date("1582977600").map(|x| x + 500)
+        );
+        assert_eq!(
+            parse_date("2020-01-01T01:00:00+01:00"),
+            parse_date("2020-01-01T00:00:00Z")
+        );
+        assert_eq!(parse_date("2019-02-29"), None);
+        assert_eq!(parse_date("yesterday"), None);
+    }
+
+    #[test]
+    fn cidrs() {
+        assert!(ip_in("203.0.113.0/24", "203.0.113.7"));
+        assert!(!ip_in("203.0.113.0/24", "203.0.114.7"));
+        assert!(ip_in("0.0.0.0/0", "1.2.3.4"));
+        assert!(ip_in("2001:db8::/32", "2001:db8:1::1"));
+        assert!(!ip_in("2001:db8::/32", "2001:db9::1"));
+        assert!(ip_in("10.0.0.1", "10.0.0.1"));
+        assert!(!ip_in("10.0.0.0/33", "10.0.0.1"));
+        assert!(!ip_in("2001:db8::/32", "10.0.0.1"));
+    }
+
+    #[test]
+    fn base64() {
+        assert_eq!(
+            base64_decode("QmluYXJ5VmFsdWU="),
+            Some(b"BinaryValue".to_vec())
+        );
+        assert_eq!(
+            base64_decode("QmluYXJ5VmFsdWU"),
+            Some(b"BinaryValue".to_vec())
+        );
+        assert_eq!(base64_decode("!!"), None);
+    }
+}
