@@ -714,6 +714,11 @@ impl Ctx<'_> {
             {
                 return Err(invalid("unknown partition"));
             }
+            if service != "iam" && service != "sts" {
+                return Err(invalid(
+                    "expected an IAM user, role or root ARN, or an STS assumed-role or federated-user ARN",
+                ));
+            }
             if !region.is_empty() {
                 return Err(invalid("IAM and STS principal ARNs have no region"));
             }
