@@ -13,8 +13,14 @@
 //! This crate is pure: no I/O.
 #![deny(missing_docs)]
 
+pub mod catalog;
+pub mod check;
+pub mod dates;
+pub mod encode;
 pub mod lang;
 pub mod logic;
 pub mod sets;
 pub mod smt;
 pub mod solver;
+pub mod space;
+pub mod unicase;

@@ -195,6 +195,24 @@ impl NumSet {
     pub fn contains(&self, x: f64) -> bool {
         self.0.iter().any(|i| i.contains(x))
     }
+    /// An integer member (for dates, which are whole milliseconds).
+    pub fn int_witness(&self) -> Option<f64> {
+        for i in &self.0 {
+            if i.is_empty() {
+                continue;
+            }
+            let lo = if i.lo.is_infinite() {
+                if i.hi.is_infinite() { 0.0 } else { i.hi.floor() - 1.0 }
+            } else {
+                let c = i.lo.ceil();
+                if i.lo_open && c == i.lo { c + 1.0 } else { c }
+            };
+            if lo.is_finite() && i.contains(lo) {
+                return Some(lo);
+            }
+        }
+        None
+    }
     /// A member, preferring integers and small magnitudes.
     pub fn witness(&self) -> Option<f64> {
         for i in &self.0 {

@@ -84,7 +84,7 @@ pub fn to_smtlib(p: &Problem, f: &Formula) -> String {
                 }
             }
             Sort::Num | Sort::Date => {
-                let _ = writeln!(out, "(declare-const {v} Real)");
+                let _ = writeln!(out, "(declare-const {v} {})", if d.sort == Sort::Date { "Int" } else { "Real" });
                 let _ = writeln!(out, "(declare-const {v}_n Bool)");
             }
             Sort::Ip => {
@@ -126,20 +126,29 @@ fn present(p: &Problem, v: VarId) -> String {
     }
 }
 
-fn interval(v: &str, i: &Interval) -> String {
+fn int(x: f64) -> String {
+    if x < 0.0 {
+        format!("(- {})", -x as i128)
+    } else {
+        format!("{}", x as i128)
+    }
+}
+
+fn interval(v: &str, i: &Interval, is_int: bool) -> String {
+    let k = |x: f64| if is_int { int(x) } else { real(x) };
     let mut c = Vec::new();
     if i.lo.is_finite() {
         c.push(format!(
             "({} {} {v})",
             if i.lo_open { "<" } else { "<=" },
-            real(i.lo)
+            k(i.lo)
         ));
     }
     if i.hi.is_finite() {
         c.push(format!(
             "({} {v} {})",
             if i.hi_open { "<" } else { "<=" },
-            real(i.hi)
+            k(i.hi)
         ));
     }
     match c.len() {
@@ -195,7 +204,8 @@ fn atom(p: &Problem, idx: usize, set_sizes: &[usize]) -> String {
         }
         Atom::Num(v, s) => {
             let n = vname(*v);
-            let ors: Vec<String> = s.0.iter().map(|i| interval(&n, i)).collect();
+            let is_int = p.decl(*v).sort == Sort::Date;
+            let ors: Vec<String> = s.0.iter().map(|i| interval(&n, i, is_int)).collect();
             format!(
                 "(and {} {n}_n (or false {}))",
                 present(p, *v),

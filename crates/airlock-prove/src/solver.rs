@@ -195,9 +195,9 @@ impl<'p> Solver<'p> {
         r
     }
 
-    /// Splits `term ∈ L` into a disjunction over automaton states of per-variable constraints.
-    /// Exact when each variable but the last is followed by a literal whose first character never
-    /// occurs in the variable's domain (the split point is then unique).
+    /// Splits `term ∈ L` into a disjunction over automaton states of per-variable constraints:
+    /// `x·y ∈ L` iff for the state `q` that `x` reaches, `y` leads from `q` to acceptance. Exact
+    /// for any term, since the values of the parts determine the run.
     fn decompose(&mut self, parts: &[Part], d: &Dfa, q: u32) -> Result<N, SolveError> {
         match parts.split_first() {
             None => Ok(N::Const(d.is_accepting(q))),
@@ -213,27 +213,6 @@ impl<'p> Solver<'p> {
                     let dd = d.with_start(q);
                     let id = self.dfa_id(dd);
                     return Ok(N::Lit(self.satom(SAtom::In(*v, id)), true));
-                }
-                let sep = match &rest[0] {
-                    Part::Lit(l) => l.chars().next(),
-                    Part::Var(_) => None,
-                };
-                let Some(sep) = sep else {
-                    return Err(SolveError::Unsupported(format!(
-                        "two adjacent variables in a string term ({})",
-                        self.p.decl(*v).name
-                    )));
-                };
-                let sep_re = Re::any().then(Re::lit(&sep.to_string())).then(Re::any());
-                let sep_d = Dfa::compile(&sep_re, &self.alpha);
-                if intersect_witness(&self.alpha, &[(&self.dfas[dom], true), (&sep_d, true)])
-                    .is_some()
-                {
-                    return Err(SolveError::Unsupported(format!(
-                        "ambiguous split of a string term at {:?} after {}",
-                        sep,
-                        self.p.decl(*v).name
-                    )));
                 }
                 // states of L reachable from q by a domain word
                 let domd = self.dfas[dom].clone();
