@@ -4,7 +4,7 @@
 //! keys and the service keys), with their value types.
 
 /// What a request acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResourceType {
     /// An S3 bucket (`arn:aws:s3:::BUCKET`).

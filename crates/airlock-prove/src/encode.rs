@@ -656,6 +656,20 @@ impl<'u, 's> Query<'u, 's> {
         Ok(Query { u, class, target, p, vars, caller, resource, key_families })
     }
 
+    /// Points the query at the same caller class and target of another universe (another setup),
+    /// keeping every request variable, so that two setups can be decided on the same requests.
+    pub fn rebind(&mut self, u: &'u Universe<'s>, class: usize, target: usize) -> R<()> {
+        let fresh = Query::new(u, class, target, self.key_families)?;
+        self.caller.identity = fresh.caller.identity;
+        self.caller.boundary = fresh.caller.boundary;
+        self.caller.scps = fresh.caller.scps;
+        self.caller.tags = fresh.caller.tags;
+        self.u = u;
+        self.class = class;
+        self.target = target;
+        Ok(())
+    }
+
     /// The target.
     pub fn target(&self) -> &Target {
         &self.u.targets[self.target]

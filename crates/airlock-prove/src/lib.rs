@@ -15,10 +15,13 @@
 
 pub mod catalog;
 pub mod check;
+pub mod compare;
 pub mod dates;
 pub mod encode;
+pub mod findings;
 pub mod lang;
 pub mod logic;
+pub mod report;
 pub mod sets;
 pub mod smt;
 pub mod solver;
