@@ -6,7 +6,38 @@
 //! boundary that any language of one variable mentions, so that all characters of one interval
 //! behave alike in every automaton of that variable. Products and complements are then exact.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
+
+/// A fast non-cryptographic hasher (FxHash) for the automata's internal tables.
+#[derive(Default, Clone, Copy)]
+pub struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+}
+
+/// A `HashMap` with [`Fx`].
+pub type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
 /// Highest Unicode scalar value.
 pub const MAX_CHAR: u32 = 0x10_FFFF;
@@ -198,6 +229,24 @@ impl Re {
         Re::Union(vec![self, o])
     }
 
+    /// The strings of a finite language written as a union of literal strings, if it is one.
+    pub fn as_literals(&self) -> Option<Vec<String>> {
+        fn lit(r: &Re) -> Option<String> {
+            match r {
+                Re::Eps => Some(String::new()),
+                Re::Set(cs) if cs.ranges().len() == 1 && cs.ranges()[0].0 == cs.ranges()[0].1 => {
+                    char::from_u32(cs.ranges()[0].0).map(|c| c.to_string())
+                }
+                Re::Concat(v) => v.iter().map(lit).collect::<Option<Vec<_>>>().map(|v| v.concat()),
+                _ => None,
+            }
+        }
+        match self {
+            Re::Union(v) => v.iter().map(lit).collect(),
+            r => lit(r).map(|s| vec![s]),
+        }
+    }
+
     /// Collects every character set mentioned (for the alphabet partition).
     pub fn collect_sets(&self, out: &mut Vec<CharSet>) {
         match self {
@@ -210,13 +259,31 @@ impl Re {
         }
     }
 
-    /// Direct membership test (backtracking-free: compiles a one-off automaton).
+    /// Membership test, through an automaton compiled once per expression (cached per thread).
     pub fn matches(&self, s: &str) -> bool {
-        let mut sets = Vec::new();
-        self.collect_sets(&mut sets);
-        let alpha = Alphabet::new(&sets);
-        let d = Dfa::compile(self, &alpha);
-        d.accepts(&alpha, s)
+        thread_local! {
+            static MATCHERS: RefCell<HashMap<Re, Rc<(Alphabet, Dfa)>>> = RefCell::new(HashMap::new());
+        }
+        let m = MATCHERS.with(|c| c.borrow().get(self).cloned());
+        let m = match m {
+            Some(m) => m,
+            None => {
+                let mut sets = Vec::new();
+                self.collect_sets(&mut sets);
+                let alpha = Alphabet::new(&sets);
+                let d = Dfa::compile(self, &alpha);
+                let m = Rc::new((alpha, d));
+                MATCHERS.with(|c| {
+                    let mut c = c.borrow_mut();
+                    if c.len() > 50_000 {
+                        c.clear();
+                    }
+                    c.insert(self.clone(), m.clone());
+                });
+                m
+            }
+        };
+        m.1.accepts(&m.0, s)
     }
 
     /// SMT-LIB form (`RegLan`).
@@ -363,6 +430,30 @@ impl Alphabet {
             hi.push(end);
         }
         Alphabet { lo, hi }
+    }
+    /// The standard alphabet: one class per printable ASCII character and per given extra
+    /// character, ranges in between. Problems whose sets it refines share compiled automata.
+    pub fn standard(extra: &[char]) -> Alphabet {
+        let mut sets: Vec<CharSet> = (0x20u32..0x7f).filter_map(char::from_u32).map(CharSet::single).collect();
+        sets.extend(extra.iter().map(|&c| CharSet::single(c)));
+        Alphabet::new(&sets)
+    }
+    /// Whether every range of the set starts and ends on class boundaries.
+    pub fn refines(&self, s: &CharSet) -> bool {
+        s.ranges().iter().all(|&(a, b)| {
+            let ca = self.lo.binary_search(&a).is_ok();
+            let cb = match self.lo.binary_search(&b) {
+                Ok(i) | Err(i) => {
+                    let i = if self.lo.get(i) == Some(&b) { i } else { i.saturating_sub(1) };
+                    self.hi[i] == b
+                }
+            };
+            ca && cb
+        })
+    }
+    /// A key identifying the partition.
+    pub fn key(&self) -> &[u32] {
+        &self.lo
     }
     /// Number of classes.
     pub fn len(&self) -> usize {
@@ -525,7 +616,28 @@ impl Nfa {
     }
 }
 
+thread_local! {
+    static COMPILED: RefCell<HashMap<(Vec<u32>, Re), Rc<Dfa>>> = RefCell::new(HashMap::new());
+}
+
 impl Dfa {
+    /// [`Dfa::compile`] through a per-thread cache keyed by alphabet and expression.
+    pub fn compile_cached(re: &Re, alpha: &Alphabet) -> Rc<Dfa> {
+        let key = (alpha.key().to_vec(), re.clone());
+        if let Some(d) = COMPILED.with(|c| c.borrow().get(&key).cloned()) {
+            return d;
+        }
+        let d = Rc::new(Dfa::compile(re, alpha));
+        COMPILED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() > 50_000 {
+                c.clear();
+            }
+            c.insert(key, d.clone());
+        });
+        d
+    }
+
     /// Compiles a regular expression over an alphabet that refines all its character sets.
     pub fn compile(re: &Re, alpha: &Alphabet) -> Dfa {
         match re {
@@ -566,7 +678,7 @@ impl Dfa {
         let mut start = BTreeSet::new();
         start.insert(s);
         nfa.closure(&mut start);
-        let mut ids: HashMap<BTreeSet<usize>, u32> = HashMap::new();
+        let mut ids: FxMap<BTreeSet<usize>, u32> = FxMap::default();
         let mut sets: Vec<BTreeSet<usize>> = Vec::new();
         let mut trans: Vec<u32> = Vec::new();
         let mut accept = Vec::new();
@@ -675,7 +787,7 @@ impl Dfa {
             s.len()
         };
         loop {
-            let mut sig_ids: HashMap<Vec<u32>, u32> = HashMap::new();
+            let mut sig_ids: FxMap<Vec<u32>, u32> = FxMap::default();
             let mut newc = vec![0u32; n];
             for &q in &order {
                 let mut sig = Vec::with_capacity(self.ncls + 1);
@@ -776,58 +888,45 @@ pub fn intersect_witness(alpha: &Alphabet, parts: &[(&Dfa, bool)]) -> Option<Str
         return Some(String::new());
     }
     let ncls = alpha.len();
-    let start: Vec<u32> = parts.iter().map(|(d, _)| d.start).collect();
-    let acc = |st: &Vec<u32>| {
-        parts
-            .iter()
-            .zip(st)
-            .all(|((d, pos), &q)| d.is_accepting(q) == *pos)
-    };
-    let mut seen: HashMap<Vec<u32>, (usize, usize)> = HashMap::new(); // state -> (parent idx, class)
-    let mut nodes: Vec<Vec<u32>> = vec![start.clone()];
-    seen.insert(start, (usize::MAX, 0));
-    let mut q = VecDeque::new();
-    q.push_back(0usize);
+    let k = parts.len();
+    let acc = |st: &[u32]| parts.iter().zip(st).all(|((d, pos), &q)| d.is_accepting(q) == *pos);
+    // states stored flat: node i occupies states[i*k..(i+1)*k]
+    let mut states: Vec<u32> = parts.iter().map(|(d, _)| d.start).collect();
+    let mut parent: Vec<(usize, usize)> = vec![(usize::MAX, 0)];
+    let mut seen: FxMap<Vec<u32>, ()> = FxMap::default();
+    seen.insert(states.clone(), ());
     // Visit classes in an order that prefers readable characters.
     let mut cls_order: Vec<usize> = (0..ncls).collect();
     cls_order.sort_by_key(|&c| {
         let r = alpha.representative(c);
-        (
-            !r.is_ascii_lowercase(),
-            !r.is_ascii_digit(),
-            !r.is_ascii_alphanumeric(),
-            !r.is_ascii_graphic(),
-            c,
-        )
+        (!r.is_ascii_lowercase(), !r.is_ascii_digit(), !r.is_ascii_alphanumeric(), !r.is_ascii_graphic(), c)
     });
-    while let Some(i) = q.pop_front() {
-        let cur = nodes[i].clone();
+    // A class leads nowhere new if every part's dead-state test says so; prune by live states.
+    let mut i = 0;
+    let mut nxt = vec![0u32; k];
+    while i < parent.len() {
+        let cur = states[i * k..(i + 1) * k].to_vec();
         if acc(&cur) {
             let mut chars = Vec::new();
-            let mut k = i;
-            loop {
-                let (p, c) = seen[&nodes[k]];
-                if p == usize::MAX {
-                    break;
-                }
-                chars.push(alpha.representative(c));
-                k = p;
+            let mut j = i;
+            while parent[j].0 != usize::MAX {
+                chars.push(alpha.representative(parent[j].1));
+                j = parent[j].0;
             }
             chars.reverse();
             return Some(chars.into_iter().collect());
         }
         for &c in &cls_order {
-            let nxt: Vec<u32> = parts
-                .iter()
-                .zip(&cur)
-                .map(|((d, _), &s)| d.next(s, c))
-                .collect();
+            for (slot, ((d, _), &s)) in nxt.iter_mut().zip(parts.iter().zip(&cur)) {
+                *slot = d.next(s, c);
+            }
             if !seen.contains_key(&nxt) {
-                seen.insert(nxt.clone(), (i, c));
-                nodes.push(nxt);
-                q.push_back(nodes.len() - 1);
+                seen.insert(nxt.clone(), ());
+                states.extend_from_slice(&nxt);
+                parent.push((i, c));
             }
         }
+        i += 1;
     }
     None
 }

@@ -4,6 +4,7 @@
 //! re-checked by direct evaluation before it is returned.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 
 use crate::lang::{Alphabet, CharSet, Dfa, Re, intersect_witness};
 use crate::logic::{Atom, Formula, Model, Part, Problem, Sort, Value, VarId};
@@ -78,13 +79,14 @@ pub struct Stats {
 pub struct Solver<'p> {
     p: &'p Problem,
     alpha: Alphabet,
-    dfas: Vec<Dfa>,
+    dfas: Vec<Rc<Dfa>>,
     domain: Vec<Option<usize>>,
     satoms: Vec<SAtom>,
     satom_ids: HashMap<String, u32>,
     atom_n: Vec<Option<Result<N, SolveError>>>,
     var_satoms: Vec<Vec<u32>>,
-    cache: HashMap<(u32, Vec<(u32, bool)>), bool>,
+    cache: crate::lang::FxMap<(u32, Vec<(u32, bool)>), bool>,
+    finite: Vec<Option<Vec<String>>>,
     /// Counters.
     pub stats: Stats,
     /// Maximum branching decisions per query.
@@ -114,7 +116,19 @@ impl<'p> Solver<'p> {
         }
         sets.sort();
         sets.dedup();
-        let alpha = Alphabet::new(&sets);
+        // Prefer the standard alphabet (shared, cached automata); fall back to the exact partition.
+        let mut extra: Vec<char> = Vec::new();
+        for set in &sets {
+            for &(a, b) in set.ranges() {
+                if a >= 0x80 && b - a < 64 {
+                    extra.extend((a..=b).filter_map(char::from_u32));
+                }
+            }
+        }
+        extra.sort();
+        extra.dedup();
+        let std_alpha = Alphabet::standard(&extra);
+        let alpha = if sets.iter().all(|s| std_alpha.refines(s)) { std_alpha } else { Alphabet::new(&sets) };
         let mut s = Solver {
             p,
             alpha,
@@ -124,13 +138,14 @@ impl<'p> Solver<'p> {
             satom_ids: HashMap::new(),
             atom_n: vec![None; p.atoms.len()],
             var_satoms: vec![Vec::new(); p.vars.len()],
-            cache: HashMap::new(),
+            cache: Default::default(),
+            finite: p.vars.iter().map(|v| v.domain.as_literals()).collect(),
             stats: Stats::default(),
             budget: 2_000_000,
         };
         for (i, v) in p.vars.iter().enumerate() {
             if matches!(v.sort, Sort::Str | Sort::StrSet) {
-                let d = Dfa::compile(&v.domain, &s.alpha);
+                let d = Dfa::compile_cached(&v.domain, &s.alpha);
                 s.dfas.push(d);
                 s.domain[i] = Some(s.dfas.len() - 1);
             }
@@ -138,8 +153,8 @@ impl<'p> Solver<'p> {
         s
     }
 
-    fn dfa_id(&mut self, d: Dfa) -> usize {
-        if let Some(i) = self.dfas.iter().position(|x| *x == d) {
+    fn dfa_id(&mut self, d: Rc<Dfa>) -> usize {
+        if let Some(i) = self.dfas.iter().position(|x| Rc::ptr_eq(x, &d)) {
             return i;
         }
         self.dfas.push(d);
@@ -171,23 +186,23 @@ impl<'p> Solver<'p> {
             Atom::Num(v, s) => Ok(N::Lit(self.satom(SAtom::Num(v, s)), true)),
             Atom::Ip(v, s) => Ok(N::Lit(self.satom(SAtom::Ip(v, s)), true)),
             Atom::SetAny(v, re) => {
-                let d = Dfa::compile(&re, &self.alpha);
+                let d = Dfa::compile_cached(&re, &self.alpha);
                 let id = self.dfa_id(d);
                 Ok(N::Lit(self.satom(SAtom::SetAny(v, id)), true))
             }
             Atom::SetAll(v, re) => {
-                let d = Dfa::compile(&re, &self.alpha);
+                let d = Dfa::compile_cached(&re, &self.alpha);
                 let id = self.dfa_id(d);
                 Ok(N::Lit(self.satom(SAtom::SetAll(v, id)), true))
             }
             Atom::In(parts, re) => {
-                let d = Dfa::compile(&re, &self.alpha);
+                let d = Dfa::compile_cached(&re, &self.alpha);
                 if let [Part::Var(v)] = parts.as_slice() {
                     let id = self.dfa_id(d);
                     Ok(N::Lit(self.satom(SAtom::In(*v, id)), true))
                 } else {
                     let start = d.start();
-                    self.decompose(&parts, &d, start)
+                    self.decompose(&parts, &d.clone(), start)
                 }
             }
         };
@@ -210,7 +225,7 @@ impl<'p> Solver<'p> {
                     SolveError::Unsupported("non-string variable in a string term".into())
                 })?;
                 if rest.is_empty() {
-                    let dd = d.with_start(q);
+                    let dd = Rc::new(d.with_start(q));
                     let id = self.dfa_id(dd);
                     return Ok(N::Lit(self.satom(SAtom::In(*v, id)), true));
                 }
@@ -234,7 +249,7 @@ impl<'p> Solver<'p> {
                 }
                 let mut disj = Vec::new();
                 for e in ends {
-                    let acc_e = restart_accept(d, q, e);
+                    let acc_e = Rc::new(restart_accept(d, q, e));
                     let id = self.dfa_id(acc_e);
                     let lit = N::Lit(self.satom(SAtom::In(*v, id)), true);
                     let tail = self.decompose(rest, d, e)?;
@@ -453,6 +468,19 @@ impl<'p> Solver<'p> {
             return Some(Value::Absent);
         }
         let value = match decl.sort {
+            Sort::Str if self.finite[v.0 as usize].is_some() => {
+                // finite domain (actions): test each candidate against the literals
+                let cands = self.finite[v.0 as usize].as_ref()?;
+                cands
+                    .iter()
+                    .find(|c| {
+                        lits.iter().all(|&(a, pos)| match &self.satoms[a as usize] {
+                            SAtom::In(_, d) => self.dfas[*d].accepts(&self.alpha, c) == pos,
+                            _ => true,
+                        })
+                    })
+                    .map(|c| Value::Str(c.clone()))
+            }
             Sort::Str => {
                 let dom = self.domain[v.0 as usize]?;
                 let mut parts: Vec<(&Dfa, bool)> = vec![(&self.dfas[dom], true)];
