@@ -407,8 +407,23 @@ impl<'s> Checker<'s> {
         }
     }
 
+    /// Every class, in the order counterexamples are searched: the setup's roles, its users,
+    /// unlisted principals, roots, anonymous callers, services.
     fn all_classes(&self) -> Vec<usize> {
-        (0..self.universe.classes.len()).collect()
+        let rank = |c: &ClassKind| match c {
+            ClassKind::Known(i) => match self.setup().principals()[*i].kind {
+                SetupPrincipalKind::Role => 0,
+                SetupPrincipalKind::User => 1,
+                SetupPrincipalKind::Root => 3,
+            },
+            ClassKind::Other { .. } => 2,
+            ClassKind::Root { .. } => 3,
+            ClassKind::Anonymous => 4,
+            ClassKind::Service(_) => 5,
+        };
+        let mut v: Vec<usize> = (0..self.universe.classes.len()).collect();
+        v.sort_by_key(|&i| rank(&self.universe.classes[i].kind));
+        v
     }
 
     fn classes_for_principals(&self, principals: &[String]) -> Vec<usize> {

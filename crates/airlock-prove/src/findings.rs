@@ -155,7 +155,8 @@ fn trust_wider(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
             let req = Request {
                 principal,
                 action: "sts:AssumeRole".into(),
-                resource: Resource { arn: role.arn.clone(), account: Some(role.account.clone()) },
+                // decided as if same-account: only the caller's own policies matter here
+                resource: Resource { arn: role.arn.clone(), account: Some(p.account.clone()) },
                 context: Context::new(),
             };
             let set = airlock_policy::PolicySet { identity: p.identity.clone(), ..Default::default() };

@@ -659,7 +659,10 @@ impl Dfa {
                     edges: Vec::new(),
                 };
                 let (s, e) = nfa.build(re, alpha);
-                Dfa::determinize(&nfa, s, e, alpha.len()).minimize()
+                let d = Dfa::determinize(&nfa, s, e, alpha.len());
+                // Minimizing pays for itself on small automata (products stay small); large
+                // ones (the action catalogue) are used by enumeration instead.
+                if d.states() <= 256 { d.minimize() } else { d }
             }
         }
     }

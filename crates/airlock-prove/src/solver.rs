@@ -403,7 +403,9 @@ impl<'p> Solver<'p> {
         if st.decisions > self.budget {
             return Err(SolveError::Budget(st.decisions));
         }
-        for v in [val, !val] {
+        // Absent context keys make the plainest counterexamples: try absence first.
+        let order = if matches!(self.satoms[a as usize], SAtom::Present(_)) { [false, true] } else { [val, !val] };
+        for v in order {
             let m2 = st.trail.len();
             if self.assign(st, a, v) && self.search(n, st)? {
                 return Ok(true);
