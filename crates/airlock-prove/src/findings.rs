@@ -252,9 +252,26 @@ fn bucket_rules(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
     let buckets: Vec<_> = setup.resources().iter().filter(|r| r.kind == SetupResourceKind::S3Bucket).cloned().collect();
     for b in buckets {
         let scope = Scope { resources: vec![b.arn.clone()], ..Scope::default() };
-        // AL003 missing TLS deny
-        let r = checker.check(&Property::RequiresTls { scope: scope.clone() });
-        if let Outcome::Violated { counterexample, .. } = r.outcome {
+        // AL003 missing TLS deny (the bucket owner's root may always manage the bucket policy,
+        // whatever it denies: those three actions are not held against the policy)
+        let targets: Vec<usize> = checker
+            .universe
+            .targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| matches!(t.kind, ResourceType::Bucket | ResourceType::Object) && t.arn == b.arn)
+            .map(|(i, _)| i)
+            .collect();
+        let classes: Vec<usize> = (0..checker.universe.classes.len()).collect();
+        let (res, _) = checker.search(&targets, &classes, &|q| {
+            let plain = match q.key_src("aws:securetransport", Fam::Str).map_err(|e| e.0)? {
+                KeySrc::Var(v) => q.p.str_in(v, Re::lit("false")),
+                _ => Formula::f(),
+            };
+            let exc = q.action_in(&["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"]);
+            Ok(Formula::and([plain, exc.not()]))
+        });
+        if let Ok(Some(cx)) = res {
             let mut f = finding(
                 "AL003",
                 Severity::Error,
@@ -262,7 +279,7 @@ fn bucket_rules(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
                 "Add a statement `Deny` `s3:*` on the bucket and its objects to `Principal: *` with `Bool aws:SecureTransport false`.",
                 b.policy.as_ref().map(|p| loc(p, None)),
             );
-            f.counterexample = counterexample;
+            f.counterexample = Some(Box::new(cx));
             out.push(f);
         }
         // AL011 PUTs naming another key
