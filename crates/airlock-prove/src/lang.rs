@@ -229,6 +229,25 @@ impl Re {
         Re::Union(vec![self, o])
     }
 
+    /// [`Re::as_literals`], cached per thread.
+    pub fn as_literals_cached(&self) -> Option<Rc<Vec<String>>> {
+        thread_local! {
+            static LITS: RefCell<FxMap<Re, Option<Rc<Vec<String>>>>> = RefCell::new(FxMap::default());
+        }
+        if let Some(v) = LITS.with(|c| c.borrow().get(self).cloned()) {
+            return v;
+        }
+        let v = self.as_literals().map(Rc::new);
+        LITS.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() > 10_000 {
+                c.clear();
+            }
+            c.insert(self.clone(), v.clone());
+        });
+        v
+    }
+
     /// The strings of a finite language written as a union of literal strings, if it is one.
     pub fn as_literals(&self) -> Option<Vec<String>> {
         fn lit(r: &Re) -> Option<String> {
@@ -262,7 +281,7 @@ impl Re {
     /// Membership test, through an automaton compiled once per expression (cached per thread).
     pub fn matches(&self, s: &str) -> bool {
         thread_local! {
-            static MATCHERS: RefCell<HashMap<Re, Rc<(Alphabet, Dfa)>>> = RefCell::new(HashMap::new());
+            static MATCHERS: RefCell<FxMap<Re, Rc<(Alphabet, Dfa)>>> = RefCell::new(FxMap::default());
         }
         let m = MATCHERS.with(|c| c.borrow().get(self).cloned());
         let m = match m {
@@ -617,7 +636,7 @@ impl Nfa {
 }
 
 thread_local! {
-    static COMPILED: RefCell<HashMap<(Vec<u32>, Re), Rc<Dfa>>> = RefCell::new(HashMap::new());
+    static COMPILED: RefCell<FxMap<(Vec<u32>, Re), Rc<Dfa>>> = RefCell::new(FxMap::default());
 }
 
 impl Dfa {

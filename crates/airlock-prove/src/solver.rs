@@ -86,7 +86,7 @@ pub struct Solver<'p> {
     atom_n: Vec<Option<Result<N, SolveError>>>,
     var_satoms: Vec<Vec<u32>>,
     cache: crate::lang::FxMap<(u32, Vec<(u32, bool)>), bool>,
-    finite: Vec<Option<Vec<String>>>,
+    finite: Vec<Option<Rc<Vec<String>>>>,
     /// Counters.
     pub stats: Stats,
     /// Maximum branching decisions per query.
@@ -139,7 +139,7 @@ impl<'p> Solver<'p> {
             atom_n: vec![None; p.atoms.len()],
             var_satoms: vec![Vec::new(); p.vars.len()],
             cache: Default::default(),
-            finite: p.vars.iter().map(|v| v.domain.as_literals()).collect(),
+            finite: p.vars.iter().map(|v| v.domain.as_literals_cached()).collect(),
             stats: Stats::default(),
             budget: 2_000_000,
         };
