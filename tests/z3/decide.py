@@ -7,7 +7,7 @@ line `total <seconds>` gives Z3's summed solving time (parse time excluded).
 
 Z3's sequence solver gives up (unknown) on some unsatisfiable string queries, typically a
 concatenation `x ++ ":" ++ y` constrained by a regular language that lacks `:`. For those the
-harness retries with every string variable bounded to length <= 8: `sat` there is a real `sat`;
+harness retries with every string variable bounded to length <= AIRLOCK_Z3_BOUND (default 8): `sat` there is a real `sat`;
 `unsat` there is reported as `bounded-unsat` (no model up to that length), a weaker verdict that the
 Rust side counts and reports separately.
 """
@@ -37,7 +37,9 @@ def queries(stream):
 
 def main():
     src = open(sys.argv[1]) if len(sys.argv) > 1 else sys.stdin
-    timeout_ms = 2000
+    import os
+    timeout_ms = int(os.environ.get("AIRLOCK_Z3_TIMEOUT_MS", "2000"))
+    bound = int(os.environ.get("AIRLOCK_Z3_BOUND", "8"))
     total = 0.0
     out = sys.stdout
     for qid, text in queries(src):
@@ -53,7 +55,7 @@ def main():
         verdict = str(r)
         if r == z3.unknown:
             names = re.findall(r"\(declare-const (\S+) String\)", text)
-            bounds = "".join(f"(assert (<= (str.len {n}) 8))\n" for n in names)
+            bounds = "".join(f"(assert (<= (str.len {n}) {bound}))\n" for n in names)
             b = z3.Solver()
             b.set("timeout", 10000)
             b.from_string(text.replace("(check-sat)", bounds + "(check-sat)"))

@@ -15,8 +15,11 @@ use airlock_prove::report::{default_properties, run};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn seed() -> Setup {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/seed-as-written.json"))
-        .expect("seed setup");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/seed-as-written.json"
+    ))
+    .expect("seed setup");
     Setup::from_json(&text).expect("valid seed")
 }
 
@@ -33,7 +36,9 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
-    g.bench_function("whole seed (properties + findings)", |b| b.iter(|| run(&setup, "seed", &[], true)));
+    g.bench_function("whole seed (properties + findings)", |b| {
+        b.iter(|| run(&setup, "seed", &[], true))
+    });
     g.finish();
 
     // Our time per property (mean of 20 warm runs) against Z3 on the same queries.
@@ -52,10 +57,16 @@ fn bench(c: &mut Criterion) {
             let _ = ch.check(p);
         }
         let ours = t0.elapsed().as_secs_f64() * 1000.0 / n as f64;
-        let (verdicts, z3_secs) = if queries.is_empty() { (Vec::new(), 0.0) } else { z3::decide(&queries) };
+        let (verdicts, z3_secs) = if queries.is_empty() {
+            (Vec::new(), 0.0)
+        } else {
+            z3::decide(&queries)
+        };
         for (v, o) in verdicts.iter().zip(&ours_sat) {
             assert!(
-                v.result == "unknown" || (v.result == "sat") == *o || (v.result == "bounded-unsat" && !*o),
+                v.result == "unknown"
+                    || (v.result == "sat") == *o
+                    || (v.result == "bounded-unsat" && !*o),
                 "Z3 disagrees on a query of {}",
                 p.display()
             );
@@ -70,7 +81,10 @@ fn bench(c: &mut Criterion) {
             if ours > 0.0 { z3_ms / ours } else { 0.0 }
         );
     }
-    println!("all properties | {tot_ours:.2} | | {tot_z3:.2} | {:.1}x", tot_z3 / tot_ours.max(1e-9));
+    println!(
+        "all properties | {tot_ours:.2} | | {tot_z3:.2} | {:.1}x",
+        tot_z3 / tot_ours.max(1e-9)
+    );
 }
 
 criterion_group! {

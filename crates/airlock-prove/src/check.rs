@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use airlock_policy::setup::{Setup, SetupPrincipalKind};
 use airlock_policy::{
-    Context, ContextValue, Decision, NamedPolicy, Policy, PolicyId, PolicyKind, Principal, Request, Resource,
+    Context, ContextValue, Decision, NamedPolicy, Policy, PolicyId, PolicyKind, Principal, Request,
+    Resource,
 };
 use serde::Serialize;
 
@@ -124,7 +125,9 @@ impl Property {
     pub fn display(&self) -> String {
         let list = |v: &[String]| v.join(",");
         let head = match self {
-            Property::OnlyPrincipals { principals, .. } => format!("only-principals={}", list(principals)),
+            Property::OnlyPrincipals { principals, .. } => {
+                format!("only-principals={}", list(principals))
+            }
             Property::OnlyViaVpce { endpoints, .. } => format!("only-via-vpce={}", list(endpoints)),
             Property::NotPublic { .. } => "not-public".into(),
             Property::NoActions { actions, .. } => format!("no-actions={}", list(actions)),
@@ -147,36 +150,71 @@ impl Property {
 
     /// Parses `NAME[=ARG,ARG...][;resources=..][;principals=..][;actions=..]`.
     pub fn parse(text: &str) -> Result<Property, PropertyError> {
-        let err = |m: &str| PropertyError { text: text.to_string(), message: m.to_string() };
+        let err = |m: &str| PropertyError {
+            text: text.to_string(),
+            message: m.to_string(),
+        };
         let mut parts = text.split(';');
         let head = parts.next().unwrap_or("").trim();
         let (name, args) = match head.split_once('=') {
-            Some((n, a)) => (n.trim(), a.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
+            Some((n, a)) => (
+                n.trim(),
+                a.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            ),
             None => (head, Vec::new()),
         };
         let mut scope = Scope::default();
         for p in parts {
-            let Some((k, v)) = p.split_once('=') else { return Err(err(&format!("`{p}` is not KEY=VALUES"))) };
-            let vals: Vec<String> = v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            let Some((k, v)) = p.split_once('=') else {
+                return Err(err(&format!("`{p}` is not KEY=VALUES")));
+            };
+            let vals: Vec<String> = v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
             match k.trim() {
                 "resources" | "resource" => scope.resources = vals,
                 "principals" | "principal" => scope.principals = vals,
                 "actions" | "action" => scope.actions = vals,
-                other => return Err(err(&format!("unknown qualifier `{other}` (resources, principals, actions)"))),
+                other => {
+                    return Err(err(&format!(
+                        "unknown qualifier `{other}` (resources, principals, actions)"
+                    )));
+                }
             }
         }
         let need = |args: &Vec<String>, what: &str| {
-            if args.is_empty() { Err(err(&format!("needs {what} after `=`"))) } else { Ok(args.clone()) }
+            if args.is_empty() {
+                Err(err(&format!("needs {what} after `=`")))
+            } else {
+                Ok(args.clone())
+            }
         };
         Ok(match name {
-            "only-principals" => Property::OnlyPrincipals { principals: need(&args, "principal ARNs")?, scope },
-            "only-via-vpce" => Property::OnlyViaVpce { endpoints: need(&args, "VPC endpoint ids")?, scope },
+            "only-principals" => Property::OnlyPrincipals {
+                principals: need(&args, "principal ARNs")?,
+                scope,
+            },
+            "only-via-vpce" => Property::OnlyViaVpce {
+                endpoints: need(&args, "VPC endpoint ids")?,
+                scope,
+            },
             "not-public" => Property::NotPublic { scope },
-            "no-actions" => Property::NoActions { actions: need(&args, "action patterns")?, scope },
+            "no-actions" => Property::NoActions {
+                actions: need(&args, "action patterns")?,
+                scope,
+            },
             "requires-tls" => Property::RequiresTls { scope },
             "requires-kms-key" => {
                 let a = need(&args, "a KMS key ARN")?;
-                Property::RequiresKmsKey { key: a[0].clone(), scope }
+                Property::RequiresKmsKey {
+                    key: a[0].clone(),
+                    scope,
+                }
             }
             other => {
                 return Err(err(&format!(
@@ -223,7 +261,11 @@ impl Counterexample {
         if ctx.is_empty() {
             ctx.push("no context keys".into());
         }
-        let assumed = if self.assumed_identity_policy.is_some() { " (with an IAM policy of its own allowing it)" } else { "" };
+        let assumed = if self.assumed_identity_policy.is_some() {
+            " (with an IAM policy of its own allowing it)"
+        } else {
+            ""
+        };
         format!(
             "{who}{assumed} {} {} [{}] -> {:?}",
             self.request.action,
@@ -304,7 +346,12 @@ impl<'s> Checker<'s> {
         let universe = Universe::new(setup);
         let pols = all_policies(setup);
         let fams = key_families(pols.iter().map(|p| &*p.policy));
-        Checker { universe, fams, recorded: Vec::new(), opts }
+        Checker {
+            universe,
+            fams,
+            recorded: Vec::new(),
+            opts,
+        }
     }
 
     /// The setup.
@@ -322,7 +369,9 @@ impl<'s> Checker<'s> {
                     default.contains(&t.kind)
                 } else {
                     scope.resources.iter().any(|r| {
-                        r == &t.arn || (t.kind == ResourceType::Object && r.strip_suffix("/*") == Some(t.arn.as_str()))
+                        r == &t.arn
+                            || (t.kind == ResourceType::Object
+                                && r.strip_suffix("/*") == Some(t.arn.as_str()))
                     })
                 }
             })
@@ -352,7 +401,12 @@ impl<'s> Checker<'s> {
                 let dec = match q.decision(None) {
                     Ok(d) => d,
                     Err(e) => {
-                        unknown.push(format!("{} on {}: {}", self.universe.classes[c].label, self.universe.targets[t].label(), e.0));
+                        unknown.push(format!(
+                            "{} on {}: {}",
+                            self.universe.classes[c].label,
+                            self.universe.targets[t].label(),
+                            e.0
+                        ));
                         continue;
                     }
                 };
@@ -388,13 +442,15 @@ impl<'s> Checker<'s> {
                         let cx = counterexample(&q, &m, Decision::Allow);
                         return (Ok(Some(cx)), queries);
                     }
-                    Err(e @ (SolveError::Unsupported(_) | SolveError::Budget(_) | SolveError::Internal(_))) => {
-                        unknown.push(format!(
-                            "{} on {}: {e}",
-                            self.universe.classes[c].label,
-                            self.universe.targets[t].label()
-                        ))
-                    }
+                    Err(
+                        e @ (SolveError::Unsupported(_)
+                        | SolveError::Budget(_)
+                        | SolveError::Internal(_)),
+                    ) => unknown.push(format!(
+                        "{} on {}: {e}",
+                        self.universe.classes[c].label,
+                        self.universe.targets[t].label()
+                    )),
                 }
             }
         }
@@ -446,156 +502,215 @@ impl<'s> Checker<'s> {
     pub fn check(&mut self, prop: &Property) -> PropertyResult {
         let start = Instant::now();
         let data = [ResourceType::Bucket, ResourceType::Object];
-        let all = [ResourceType::Bucket, ResourceType::Object, ResourceType::Key, ResourceType::Role];
+        let all = [
+            ResourceType::Bucket,
+            ResourceType::Object,
+            ResourceType::Key,
+            ResourceType::Role,
+        ];
         let scope = prop.scope().clone();
         let action_scope = scope.actions.clone();
         let with_actions = move |q: &mut Query<'_, '_>, f: Formula| -> Formula {
             if action_scope.is_empty() {
                 f
             } else {
-                let a = Formula::or(action_scope.iter().map(|p| q.action_glob(p)).collect::<Vec<_>>());
+                let a = Formula::or(
+                    action_scope
+                        .iter()
+                        .map(|p| q.action_glob(p))
+                        .collect::<Vec<_>>(),
+                );
                 Formula::and([a, f])
             }
         };
         let classes = self.classes_for_principals(&scope.principals);
-        let (res, queries, reason): (Result<Option<Counterexample>, String>, usize, String) = match prop {
-            Property::OnlyPrincipals { principals, .. } => {
-                let targets = self.targets_in(&scope, &data);
-                let ps = principals.clone();
-                let (r, n) = self.search(&targets, &classes, &|q| {
-                    let v = outside(q, &ps);
-                    Ok(with_actions(q, v))
-                });
-                (r, n, format!("a principal other than {} is allowed", principals.join(", ")))
-            }
-            Property::OnlyViaVpce { endpoints, .. } => {
-                let targets = self.targets_in(&scope, &data);
-                let eps = endpoints.clone();
-                let (r, n) = self.search(&targets, &classes, &|q| {
-                    let src = q.key_src("aws:sourcevpce", Fam::Str).map_err(|e| e.0)?;
-                    let via = match src {
-                        KeySrc::Var(v) => {
-                            let pr = q.p.present(v);
-                            let is = q.p.str_in(v, Re::lits(eps.iter().map(String::as_str)));
-                            Formula::and([pr, is])
-                        }
-                        _ => Formula::f(),
-                    };
-                    Ok(with_actions(q, via.not()))
-                });
-                (r, n, format!("a request not through {} is allowed", endpoints.join(", ")))
-            }
-            Property::NotPublic { .. } => {
-                let targets = self.targets_in(&scope, &all);
-                let outside_classes: Vec<usize> = classes
-                    .iter()
-                    .copied()
-                    .filter(|&c| {
-                        matches!(
-                            self.universe.classes[c].kind,
-                            ClassKind::Anonymous | ClassKind::Other { account: None, .. } | ClassKind::Root { account: None }
-                        )
-                    })
-                    .collect();
-                let (r, n) = self.search(&targets, &outside_classes, &|q| Ok(with_actions(q, Formula::t())));
-                // Amazon S3's syntactic definition, on the bucket policies in scope.
-                let mut public = Vec::new();
-                for &t in &targets {
-                    let tg = &self.universe.targets[t];
-                    if tg.kind == ResourceType::Bucket {
-                        if let Some(p) = &tg.policy {
-                            for s in airlock_policy::public::public_statements(&p.policy) {
-                                public.push(format!(
-                                    "{} statement {}{}: {}",
-                                    tg.arn,
-                                    s.index,
-                                    s.sid.map(|x| format!(" ({x})")).unwrap_or_default(),
-                                    s.reason
-                                ));
+        let (res, queries, reason): (Result<Option<Counterexample>, String>, usize, String) =
+            match prop {
+                Property::OnlyPrincipals { principals, .. } => {
+                    let targets = self.targets_in(&scope, &data);
+                    let ps = principals.clone();
+                    let (r, n) = self.search(&targets, &classes, &|q| {
+                        let v = outside(q, &ps);
+                        Ok(with_actions(q, v))
+                    });
+                    (
+                        r,
+                        n,
+                        format!(
+                            "a principal other than {} is allowed",
+                            principals.join(", ")
+                        ),
+                    )
+                }
+                Property::OnlyViaVpce { endpoints, .. } => {
+                    let targets = self.targets_in(&scope, &data);
+                    let eps = endpoints.clone();
+                    let (r, n) = self.search(&targets, &classes, &|q| {
+                        let src = q.key_src("aws:sourcevpce", Fam::Str).map_err(|e| e.0)?;
+                        let via = match src {
+                            KeySrc::Var(v) => {
+                                let pr = q.p.present(v);
+                                let is = q.p.str_in(v, Re::lits(eps.iter().map(String::as_str)));
+                                Formula::and([pr, is])
+                            }
+                            _ => Formula::f(),
+                        };
+                        Ok(with_actions(q, via.not()))
+                    });
+                    (
+                        r,
+                        n,
+                        format!("a request not through {} is allowed", endpoints.join(", ")),
+                    )
+                }
+                Property::NotPublic { .. } => {
+                    let targets = self.targets_in(&scope, &all);
+                    let outside_classes: Vec<usize> = classes
+                        .iter()
+                        .copied()
+                        .filter(|&c| {
+                            matches!(
+                                self.universe.classes[c].kind,
+                                ClassKind::Anonymous
+                                    | ClassKind::Other { account: None, .. }
+                                    | ClassKind::Root { account: None }
+                            )
+                        })
+                        .collect();
+                    let (r, n) = self.search(&targets, &outside_classes, &|q| {
+                        Ok(with_actions(q, Formula::t()))
+                    });
+                    // Amazon S3's syntactic definition, on the bucket policies in scope.
+                    let mut public = Vec::new();
+                    for &t in &targets {
+                        let tg = &self.universe.targets[t];
+                        if tg.kind == ResourceType::Bucket {
+                            if let Some(p) = &tg.policy {
+                                for s in airlock_policy::public::public_statements(&p.policy) {
+                                    public.push(format!(
+                                        "{} statement {}{}: {}",
+                                        tg.arn,
+                                        s.index,
+                                        s.sid.map(|x| format!(" ({x})")).unwrap_or_default(),
+                                        s.reason
+                                    ));
+                                }
                             }
                         }
                     }
+                    match r {
+                        Ok(None) if !public.is_empty() => {
+                            let elapsed = start.elapsed().as_secs_f64() * 1000.0;
+                            return PropertyResult {
+                                property: prop.display(),
+                                outcome: Outcome::Violated {
+                                    counterexample: None,
+                                    reason: format!(
+                                        "public by Amazon S3's definition: {}",
+                                        public.join("; ")
+                                    ),
+                                },
+                                millis: elapsed,
+                                queries: n,
+                            };
+                        }
+                        r => (
+                            r,
+                            n,
+                            "a caller outside the setup's accounts (or anonymous) is allowed"
+                                .to_string(),
+                        ),
+                    }
                 }
-                match r {
-                    Ok(None) if !public.is_empty() => {
-                        let elapsed = start.elapsed().as_secs_f64() * 1000.0;
-                        return PropertyResult {
-                            property: prop.display(),
-                            outcome: Outcome::Violated {
-                                counterexample: None,
-                                reason: format!("public by Amazon S3's definition: {}", public.join("; ")),
-                            },
-                            millis: elapsed,
-                            queries: n,
+                Property::NoActions { actions, .. } => {
+                    let targets = self.targets_in(&scope, &all);
+                    let acts = actions.clone();
+                    let (r, n) = self.search(&targets, &classes, &|q| {
+                        let a =
+                            Formula::or(acts.iter().map(|p| q.action_glob(p)).collect::<Vec<_>>());
+                        Ok(with_actions(q, a))
+                    });
+                    (
+                        r,
+                        n,
+                        format!("an action matching {} is allowed", actions.join(", ")),
+                    )
+                }
+                Property::RequiresTls { .. } => {
+                    let targets = self.targets_in(&scope, &data);
+                    let (r, n) = self.search(&targets, &classes, &|q| {
+                        let src = q
+                            .key_src("aws:securetransport", Fam::Str)
+                            .map_err(|e| e.0)?;
+                        let plain = match src {
+                            KeySrc::Var(v) => q.p.str_in(v, Re::lit("false")),
+                            _ => Formula::f(),
                         };
+                        Ok(with_actions(q, plain))
+                    });
+                    (
+                        r,
+                        n,
+                        "a request without TLS (aws:SecureTransport=false) is allowed".to_string(),
+                    )
+                }
+                Property::RequiresKmsKey { key, .. } => {
+                    let targets: Vec<usize> = self
+                        .targets_in(&scope, &data)
+                        .into_iter()
+                        .filter(|&t| self.universe.targets[t].kind == ResourceType::Object)
+                        .collect();
+                    let mut accepted = vec![key.clone()];
+                    if let Some(id) = key.rsplit('/').next() {
+                        accepted.push(id.to_string());
                     }
-                    r => (r, n, "a caller outside the setup's accounts (or anonymous) is allowed".to_string()),
-                }
-            }
-            Property::NoActions { actions, .. } => {
-                let targets = self.targets_in(&scope, &all);
-                let acts = actions.clone();
-                let (r, n) = self.search(&targets, &classes, &|q| {
-                    let a = Formula::or(acts.iter().map(|p| q.action_glob(p)).collect::<Vec<_>>());
-                    Ok(with_actions(q, a))
-                });
-                (r, n, format!("an action matching {} is allowed", actions.join(", ")))
-            }
-            Property::RequiresTls { .. } => {
-                let targets = self.targets_in(&scope, &data);
-                let (r, n) = self.search(&targets, &classes, &|q| {
-                    let src = q.key_src("aws:securetransport", Fam::Str).map_err(|e| e.0)?;
-                    let plain = match src {
-                        KeySrc::Var(v) => q.p.str_in(v, Re::lit("false")),
-                        _ => Formula::f(),
-                    };
-                    Ok(with_actions(q, plain))
-                });
-                (r, n, "a request without TLS (aws:SecureTransport=false) is allowed".to_string())
-            }
-            Property::RequiresKmsKey { key, .. } => {
-                let targets: Vec<usize> = self
-                    .targets_in(&scope, &data)
-                    .into_iter()
-                    .filter(|&t| self.universe.targets[t].kind == ResourceType::Object)
-                    .collect();
-                let mut accepted = vec![key.clone()];
-                if let Some(id) = key.rsplit('/').next() {
-                    accepted.push(id.to_string());
-                }
-                if let Some(r) = self.setup().resource(key) {
-                    for a in &r.aliases {
-                        accepted.push(a.clone());
-                        if let Some(prefix) = key.split(":key/").next() {
-                            accepted.push(format!("{prefix}:{a}"));
+                    if let Some(r) = self.setup().resource(key) {
+                        for a in &r.aliases {
+                            accepted.push(a.clone());
+                            if let Some(prefix) = key.split(":key/").next() {
+                                accepted.push(format!("{prefix}:{a}"));
+                            }
                         }
                     }
+                    let (r, n) = self.search(&targets, &classes, &|q| {
+                        let put = q.action_in(&["s3:PutObject"]);
+                        let kid = q
+                            .key_src("s3:x-amz-server-side-encryption-aws-kms-key-id", Fam::Str)
+                            .map_err(|e| e.0)?;
+                        let sse = q
+                            .key_src("s3:x-amz-server-side-encryption", Fam::Str)
+                            .map_err(|e| e.0)?;
+                        let other_key = match kid {
+                            KeySrc::Var(v) => {
+                                let pr = q.p.present(v);
+                                let ok =
+                                    q.p.str_in(v, Re::lits(accepted.iter().map(String::as_str)));
+                                Formula::and([pr, ok.not()])
+                            }
+                            _ => Formula::f(),
+                        };
+                        let other_alg = match sse {
+                            KeySrc::Var(v) => {
+                                let pr = q.p.present(v);
+                                let ok = q.p.str_in(v, Re::lits(["aws:kms", "aws:kms:dsse"]));
+                                Formula::and([pr, ok.not()])
+                            }
+                            _ => Formula::f(),
+                        };
+                        Ok(with_actions(
+                            q,
+                            Formula::and([put, Formula::or([other_key, other_alg])]),
+                        ))
+                    });
+                    (
+                        r,
+                        n,
+                        format!(
+                            "a PutObject asking for encryption other than with {key} is allowed"
+                        ),
+                    )
                 }
-                let (r, n) = self.search(&targets, &classes, &|q| {
-                    let put = q.action_in(&["s3:PutObject"]);
-                    let kid = q.key_src("s3:x-amz-server-side-encryption-aws-kms-key-id", Fam::Str).map_err(|e| e.0)?;
-                    let sse = q.key_src("s3:x-amz-server-side-encryption", Fam::Str).map_err(|e| e.0)?;
-                    let other_key = match kid {
-                        KeySrc::Var(v) => {
-                            let pr = q.p.present(v);
-                            let ok = q.p.str_in(v, Re::lits(accepted.iter().map(String::as_str)));
-                            Formula::and([pr, ok.not()])
-                        }
-                        _ => Formula::f(),
-                    };
-                    let other_alg = match sse {
-                        KeySrc::Var(v) => {
-                            let pr = q.p.present(v);
-                            let ok = q.p.str_in(v, Re::lits(["aws:kms", "aws:kms:dsse"]));
-                            Formula::and([pr, ok.not()])
-                        }
-                        _ => Formula::f(),
-                    };
-                    Ok(with_actions(q, Formula::and([put, Formula::or([other_key, other_alg])])))
-                });
-                (r, n, format!("a PutObject asking for encryption other than with {key} is allowed"))
-            }
-        };
+            };
         let outcome = match res {
             Ok(None) => Outcome::Proved,
             Ok(Some(cx)) => {
@@ -609,12 +724,20 @@ impl<'s> Checker<'s> {
                         ),
                     }
                 } else {
-                    Outcome::Violated { counterexample: Some(Box::new(cx)), reason }
+                    Outcome::Violated {
+                        counterexample: Some(Box::new(cx)),
+                        reason,
+                    }
                 }
             }
             Err(e) => Outcome::Unknown { reason: e },
         };
-        PropertyResult { property: prop.display(), outcome, millis: start.elapsed().as_secs_f64() * 1000.0, queries }
+        PropertyResult {
+            property: prop.display(),
+            outcome,
+            millis: start.elapsed().as_secs_f64() * 1000.0,
+            queries,
+        }
     }
 }
 
@@ -661,7 +784,9 @@ fn var_value(q: &Query<'_, '_>, m: &Model, v: crate::logic::VarId) -> Option<Con
         (Value::Absent, _) => return None,
         (Value::Str(s), _) => ContextValue::Single(s.clone()),
         (Value::Set(xs), _) => ContextValue::Multi(xs.clone()),
-        (Value::Num(Some(x)), Sort::Date) => ContextValue::Single(crate::dates::render_date(*x as i128)),
+        (Value::Num(Some(x)), Sort::Date) => {
+            ContextValue::Single(crate::dates::render_date(*x as i128))
+        }
         (Value::Num(Some(x)), _) => ContextValue::Single(format!("{x}")),
         (Value::Num(None), _) | (Value::Ip(None), _) => ContextValue::Single("not-a-value".into()),
         (Value::Ip(Some((f, x))), _) => ContextValue::Single(render_ip(*f, *x)),
@@ -674,12 +799,19 @@ pub fn counterexample(q: &Query<'_, '_>, m: &Model, decision: Decision) -> Count
     let setup = u.setup;
     let t = q.target();
     let sv = |v: Option<crate::logic::VarId>| v.and_then(|v| m.str(v)).unwrap_or("").to_string();
-    let acct = q.caller.acct.as_ref().and_then(|a| term_value(m, a)).unwrap_or_default();
+    let acct = q
+        .caller
+        .acct
+        .as_ref()
+        .and_then(|a| term_value(m, a))
+        .unwrap_or_default();
     let principal = match &u.classes[q.class].kind {
         ClassKind::Known(i) => {
             let sp = &setup.principals()[*i];
             match sp.kind {
-                SetupPrincipalKind::Root => Principal::Root { account: sp.account.clone() },
+                SetupPrincipalKind::Root => Principal::Root {
+                    account: sp.account.clone(),
+                },
                 SetupPrincipalKind::User => Principal::User {
                     account: sp.account.clone(),
                     name: sp.name.clone(),
@@ -699,10 +831,20 @@ pub fn counterexample(q: &Query<'_, '_>, m: &Model, decision: Decision) -> Count
             }
         }
         ClassKind::Other { user, .. } => {
-            let tags: BTreeMap<String, String> =
-                q.vars.tags.iter().filter_map(|(k, v)| m.str(*v).map(|s| (k.clone(), s.to_string()))).collect();
+            let tags: BTreeMap<String, String> = q
+                .vars
+                .tags
+                .iter()
+                .filter_map(|(k, v)| m.str(*v).map(|s| (k.clone(), s.to_string())))
+                .collect();
             if *user {
-                Principal::User { account: acct, name: sv(q.vars.name), path: sv(q.vars.path), id: sv(q.vars.uid), tags }
+                Principal::User {
+                    account: acct,
+                    name: sv(q.vars.name),
+                    path: sv(q.vars.path),
+                    id: sv(q.vars.uid),
+                    tags,
+                }
             } else {
                 Principal::RoleSession {
                     account: acct,
@@ -711,14 +853,20 @@ pub fn counterexample(q: &Query<'_, '_>, m: &Model, decision: Decision) -> Count
                     role_id: sv(q.vars.uid),
                     session_name: sv(q.vars.session),
                     tags,
-                    source_identity: q.vars.source_identity.and_then(|v| m.str(v)).map(str::to_string),
+                    source_identity: q
+                        .vars
+                        .source_identity
+                        .and_then(|v| m.str(v))
+                        .map(str::to_string),
                 }
             }
         }
         ClassKind::Root { .. } => Principal::Root { account: acct },
         ClassKind::Anonymous => Principal::Anonymous,
         ClassKind::Service(Some(s)) => Principal::Service { name: s.clone() },
-        ClassKind::Service(None) => Principal::Service { name: sv(q.vars.svc) },
+        ClassKind::Service(None) => Principal::Service {
+            name: sv(q.vars.svc),
+        },
     };
     let action = sv(Some(q.vars.action));
     let arn = match q.vars.object_key {
@@ -742,7 +890,15 @@ pub fn counterexample(q: &Query<'_, '_>, m: &Model, decision: Decision) -> Count
             context.insert(k, v);
         }
     }
-    let request = Request { principal, action: action.clone(), resource: Resource { arn: arn.clone(), account: Some(t.account.clone()) }, context };
+    let request = Request {
+        principal,
+        action: action.clone(),
+        resource: Resource {
+            arn: arn.clone(),
+            account: Some(t.account.clone()),
+        },
+        context,
+    };
     let mut stmts = Vec::new();
     if m.flag(FLAG_ID_ALLOW) {
         stmts.push(serde_json::json!({"Effect": "Allow", "Action": action, "Resource": arn}));
@@ -772,7 +928,10 @@ pub fn replay(setup: &Setup, request: &Request, assumed: Option<&serde_json::Val
     if let Some(a) = assumed {
         if let Ok(p) = Policy::parse(&a.to_string(), PolicyKind::Identity) {
             set.identity.push(NamedPolicy {
-                id: PolicyId { kind: PolicyKind::Identity, name: "assumed identity policy of the caller".into() },
+                id: PolicyId {
+                    kind: PolicyKind::Identity,
+                    name: "assumed identity policy of the caller".into(),
+                },
                 policy: Arc::new(p),
             });
         }

@@ -71,7 +71,8 @@ impl Comparison {
                 Verdict::Equivalent => "equivalent (same decision on every request)".to_string(),
                 Verdict::More => format!("{first} allows more"),
                 Verdict::Less => format!("{first} allows less"),
-                Verdict::Incomparable => "incomparable (each allows something the other does not)".to_string(),
+                Verdict::Incomparable =>
+                    "incomparable (each allows something the other does not)".to_string(),
                 Verdict::Unknown => "unknown".to_string(),
             }
         );
@@ -82,7 +83,12 @@ impl Comparison {
                     w.caller_class,
                     w.request.action,
                     w.request.resource.arn,
-                    w.request.context.iter().map(|(k, v)| format!("{k}={v:?}")).collect::<Vec<_>>().join(", "),
+                    w.request
+                        .context
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     w.first,
                     w.second
                 ));
@@ -106,7 +112,8 @@ pub fn compare_setups(a: &Setup, b: &Setup) -> Comparison {
     let start = Instant::now();
     let ua = Universe::new(a);
     let ub = Universe::new(b);
-    let mut fams: BTreeMap<String, BTreeSet<Fam>> = key_families(all_policies(a).iter().map(|p| &*p.policy));
+    let mut fams: BTreeMap<String, BTreeSet<Fam>> =
+        key_families(all_policies(a).iter().map(|p| &*p.policy));
     for (k, v) in key_families(all_policies(b).iter().map(|p| &*p.policy)) {
         fams.entry(k).or_default().extend(v);
     }
@@ -114,13 +121,19 @@ pub fn compare_setups(a: &Setup, b: &Setup) -> Comparison {
     let mut only_second = Vec::new();
     let mut unknown = Vec::new();
     let tkey = |u: &Universe<'_>, t: usize| (u.targets[t].kind, u.targets[t].arn.clone());
-    let all_t: BTreeSet<(crate::catalog::ResourceType, String)> =
-        (0..ua.targets.len()).map(|t| tkey(&ua, t)).chain((0..ub.targets.len()).map(|t| tkey(&ub, t))).collect();
+    let all_t: BTreeSet<(crate::catalog::ResourceType, String)> = (0..ua.targets.len())
+        .map(|t| tkey(&ua, t))
+        .chain((0..ub.targets.len()).map(|t| tkey(&ub, t)))
+        .collect();
     for tk in all_t {
         let ta = (0..ua.targets.len()).find(|&t| tkey(&ua, t) == tk);
         let tb = (0..ub.targets.len()).find(|&t| tkey(&ub, t) == tk);
-        let labels: BTreeSet<String> =
-            ua.classes.iter().map(|c| c.label.clone()).chain(ub.classes.iter().map(|c| c.label.clone())).collect();
+        let labels: BTreeSet<String> = ua
+            .classes
+            .iter()
+            .map(|c| c.label.clone())
+            .chain(ub.classes.iter().map(|c| c.label.clone()))
+            .collect();
         let mut found_first = false;
         let mut found_second = false;
         for label in labels {
@@ -163,12 +176,21 @@ pub fn compare_setups(a: &Setup, b: &Setup) -> Comparison {
                 }
                 None => Formula::f(),
             };
-            let (fa, fb) = if first_is_base { (d_base, d_other) } else { (d_other, d_base) };
+            let (fa, fb) = if first_is_base {
+                (d_base, d_other)
+            } else {
+                (d_other, d_base)
+            };
             let ax = q.axioms();
-            for (want_first, f) in
-                [(true, Formula::and([fa.clone(), fb.clone().not(), ax.clone()])), (false, Formula::and([fb, fa.not(), ax]))]
-            {
-                if (want_first && found_first) || (!want_first && found_second) || f == Formula::f() {
+            for (want_first, f) in [
+                (
+                    true,
+                    Formula::and([fa.clone(), fb.clone().not(), ax.clone()]),
+                ),
+                (false, Formula::and([fb, fa.not(), ax])),
+            ] {
+                if (want_first && found_first) || (!want_first && found_second) || f == Formula::f()
+                {
                     continue;
                 }
                 let mut s = Solver::new(&q.p);
@@ -196,14 +218,24 @@ pub fn compare_setups(a: &Setup, b: &Setup) -> Comparison {
             }
         }
     }
-    let verdict = match (only_first.is_empty(), only_second.is_empty(), unknown.is_empty()) {
+    let verdict = match (
+        only_first.is_empty(),
+        only_second.is_empty(),
+        unknown.is_empty(),
+    ) {
         (_, _, false) if only_first.is_empty() || only_second.is_empty() => Verdict::Unknown,
         (true, true, _) => Verdict::Equivalent,
         (false, true, _) => Verdict::More,
         (true, false, _) => Verdict::Less,
         (false, false, _) => Verdict::Incomparable,
     };
-    Comparison { verdict, only_first, only_second, unknown, millis: start.elapsed().as_secs_f64() * 1000.0 }
+    Comparison {
+        verdict,
+        only_first,
+        only_second,
+        unknown,
+        millis: start.elapsed().as_secs_f64() * 1000.0,
+    }
 }
 
 /// The result of `no-new-access`.
@@ -222,7 +254,10 @@ pub struct NoNewAccess {
 impl NoNewAccess {
     /// Human form.
     pub fn to_text(&self, old: &str, new: &str) -> String {
-        let mut out = format!("no-new-access {old} -> {new} (replaced at {}): ", self.replaced_at.join(", "));
+        let mut out = format!(
+            "no-new-access {old} -> {new} (replaced at {}): ",
+            self.replaced_at.join(", ")
+        );
         if self.new_access.is_empty() && self.unknown.is_empty() {
             out.push_str("proved: the new policy grants nothing the old one does not\n");
         } else if self.new_access.is_empty() {
@@ -231,10 +266,16 @@ impl NoNewAccess {
             out.push_str("VIOLATED\n");
         }
         for w in &self.new_access {
-            out.push_str(&format!("  newly allowed: {} {} {} ({:?} -> {:?})\n", w.caller_class, w.request.action, w.request.resource.arn, w.first, w.second));
+            out.push_str(&format!(
+                "  newly allowed: {} {} {} ({:?} -> {:?})\n",
+                w.caller_class, w.request.action, w.request.resource.arn, w.first, w.second
+            ));
         }
         for w in &self.removed_access {
-            out.push_str(&format!("  no longer allowed: {} {} {}\n", w.caller_class, w.request.action, w.request.resource.arn));
+            out.push_str(&format!(
+                "  no longer allowed: {} {} {}\n",
+                w.caller_class, w.request.action, w.request.resource.arn
+            ));
         }
         for u in &self.unknown {
             out.push_str(&format!("  unknown: {u}\n"));
@@ -256,7 +297,9 @@ pub enum ChangeError {
         source: airlock_policy::ParseError,
     },
     /// The old policy is not used by the setup.
-    #[error("the old policy is not a policy of the setup (no identity, trust, resource, endpoint or organization policy equals it)")]
+    #[error(
+        "the old policy is not a policy of the setup (no identity, trust, resource, endpoint or organization policy equals it)"
+    )]
     NotFound,
     /// The changed setup does not load.
     #[error("the setup with the new policy is invalid: {0}")]
@@ -270,7 +313,14 @@ fn replace_in(v: &mut Value, old: &Policy, new: &Value, path: &str, hits: &mut V
     if let Value::Object(m) = v {
         if m.contains_key("Statement") {
             let text = v.to_string();
-            for kind in [PolicyKind::Identity, PolicyKind::Resource, PolicyKind::Trust, PolicyKind::Key, PolicyKind::Endpoint, PolicyKind::ServiceControl] {
+            for kind in [
+                PolicyKind::Identity,
+                PolicyKind::Resource,
+                PolicyKind::Trust,
+                PolicyKind::Key,
+                PolicyKind::Endpoint,
+                PolicyKind::ServiceControl,
+            ] {
                 if Policy::parse(&text, kind).ok().as_ref() == Some(old) {
                     *v = new.clone();
                     hits.push(path.to_string());
@@ -299,13 +349,21 @@ fn replace_in(v: &mut Value, old: &Policy, new: &Value, path: &str, hits: &mut V
 pub fn no_new_access(setup: &Setup, old: &str, new: &str) -> Result<NoNewAccess, ChangeError> {
     let parse_any = |t: &str, which: &'static str| {
         let mut last = None;
-        for kind in [PolicyKind::Identity, PolicyKind::Resource, PolicyKind::Trust, PolicyKind::Key] {
+        for kind in [
+            PolicyKind::Identity,
+            PolicyKind::Resource,
+            PolicyKind::Trust,
+            PolicyKind::Key,
+        ] {
             match Policy::parse(t, kind) {
                 Ok(p) => return Ok(p),
                 Err(e) => last = Some(e),
             }
         }
-        Err(ChangeError::Policy { which, source: last.expect("at least one kind tried") })
+        Err(ChangeError::Policy {
+            which,
+            source: last.expect("at least one kind tried"),
+        })
     };
     let old_p = parse_any(old, "old")?;
     let _ = parse_any(new, "new")?;
@@ -319,5 +377,10 @@ pub fn no_new_access(setup: &Setup, old: &str, new: &str) -> Result<NoNewAccess,
     let doc: SetupDocument = serde_json::from_value(doc)?;
     let changed = Setup::from_document(doc)?;
     let c = compare_setups(setup, &changed);
-    Ok(NoNewAccess { replaced_at: hits, new_access: c.only_second, removed_access: c.only_first, unknown: c.unknown })
+    Ok(NoNewAccess {
+        replaced_at: hits,
+        new_access: c.only_second,
+        removed_access: c.only_first,
+        unknown: c.unknown,
+    })
 }

@@ -72,8 +72,16 @@ pub fn parse_date(s: &str) -> Option<i128> {
         Some(b'Z' | b'z') if i + 1 == b.len() => Some(ms),
         Some(&sign @ (b'+' | b'-')) => {
             let oh = num(i + 1, 2)?;
-            let om = if b.get(i + 3) == Some(&b':') { num(i + 4, 2)? } else { num(i + 3, 2)? };
-            let end = if b.get(i + 3) == Some(&b':') { i + 6 } else { i + 5 };
+            let om = if b.get(i + 3) == Some(&b':') {
+                num(i + 4, 2)?
+            } else {
+                num(i + 3, 2)?
+            };
+            let end = if b.get(i + 3) == Some(&b':') {
+                i + 6
+            } else {
+                i + 5
+            };
             if end != b.len() || oh > 23 || om > 59 {
                 return None;
             }
@@ -123,7 +131,12 @@ pub fn render_date(ms: i128) -> String {
     let rem = ms.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days as i64);
     if (0..=9999).contains(&y) {
-        let (h, mi, s, f) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+        let (h, mi, s, f) = (
+            rem / 3_600_000,
+            rem / 60_000 % 60,
+            rem / 1000 % 60,
+            rem % 1000,
+        );
         format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{f:03}Z")
     } else {
         format!("{}", ms.div_euclid(1000))
@@ -135,7 +148,14 @@ mod tests {
     use super::*;
     #[test]
     fn round_trip() {
-        for ms in [0i128, 1, 999, 1_582_977_600_500, -86_400_001, 253_402_300_799_999] {
+        for ms in [
+            0i128,
+            1,
+            999,
+            1_582_977_600_500,
+            -86_400_001,
+            253_402_300_799_999,
+        ] {
             assert_eq!(parse_date(&render_date(ms)), Some(ms), "{ms}");
         }
     }

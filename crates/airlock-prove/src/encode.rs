@@ -12,8 +12,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use airlock_policy::model::{
-    ActionClause, Condition, Effect, OperatorKind as O, PrincipalClause, PrincipalEntry, Principals, ResourceClause,
-    SetQualifier, Statement, Version,
+    ActionClause, Condition, Effect, OperatorKind as O, PrincipalClause, PrincipalEntry,
+    Principals, ResourceClause, SetQualifier, Statement, Version,
 };
 use airlock_policy::setup::SetupPrincipalKind;
 use airlock_policy::{NamedPolicy, Policy, PolicyKind};
@@ -197,12 +197,16 @@ fn fam(k: O) -> Fam {
 }
 
 /// Which operator families each (lower-cased) condition key is used with across policies.
-pub fn key_families<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> BTreeMap<String, BTreeSet<Fam>> {
+pub fn key_families<'a>(
+    policies: impl IntoIterator<Item = &'a Policy>,
+) -> BTreeMap<String, BTreeSet<Fam>> {
     let mut m: BTreeMap<String, BTreeSet<Fam>> = BTreeMap::new();
     for p in policies {
         for st in &p.statements {
             for c in &st.conditions {
-                m.entry(c.key_lower()).or_default().insert(fam(c.operator.kind));
+                m.entry(c.key_lower())
+                    .or_default()
+                    .insert(fam(c.operator.kind));
             }
         }
     }
@@ -211,7 +215,9 @@ pub fn key_families<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> BTree
 
 /// IAM name characters (`[\w+=,.@-]`).
 pub fn name_chars() -> CharSet {
-    let mut s = CharSet::range('a', 'z').union(&CharSet::range('A', 'Z')).union(&CharSet::range('0', '9'));
+    let mut s = CharSet::range('a', 'z')
+        .union(&CharSet::range('A', 'Z'))
+        .union(&CharSet::range('0', '9'));
     for c in ['_', '+', '=', ',', '.', '@', '-'] {
         s = s.union(&CharSet::single(c));
     }
@@ -337,7 +343,11 @@ pub fn ascii_ci_re(p: &str) -> Re {
 
 fn parse_number(s: &str) -> Option<f64> {
     let s = s.trim();
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E')) {
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+    {
         return None;
     }
     s.parse::<f64>().ok().filter(|f| f.is_finite())
@@ -366,7 +376,9 @@ fn parse_cidr(s: &str) -> Option<(std::net::IpAddr, u32)> {
 /// The addresses a policy CIDR matches (the engine's `ip_in`).
 pub fn cidr_set(p: &str) -> IpSet {
     use std::net::IpAddr;
-    let Some((net, prefix)) = parse_cidr(p) else { return IpSet::default() };
+    let Some((net, prefix)) = parse_cidr(p) else {
+        return IpSet::default();
+    };
     match net {
         IpAddr::V4(n) => IpSet::cidr(Family::V4, u32::from(n) as u128, prefix),
         IpAddr::V6(n) => {
@@ -383,9 +395,14 @@ pub fn cidr_set(p: &str) -> IpSet {
 
 /// The base64 strings the engine's `BinaryEquals` matches against policy value `p`.
 pub fn binary_re(p: &str) -> Re {
-    let Some(bytes) = base64_decode(p) else { return Re::lit(p) };
+    let Some(bytes) = base64_decode(p) else {
+        return Re::lit(p);
+    };
     // The encoding has k characters with k mod 4 != 1; trailing '=' are ignored.
-    let bits: Vec<u8> = bytes.iter().flat_map(|b| (0..8).rev().map(move |i| (b >> i) & 1)).collect();
+    let bits: Vec<u8> = bytes
+        .iter()
+        .flat_map(|b| (0..8).rev().map(move |i| (b >> i) & 1))
+        .collect();
     let k = (bits.len() + 5) / 6;
     let mut parts = Vec::new();
     for i in 0..k {
@@ -483,7 +500,10 @@ impl<'u, 's> Query<'u, 's> {
         let (resource, object_key) = match t.kind {
             ResourceType::Object => {
                 let k = p.var("object-key", Sort::Str, false, Re::any_char().plus());
-                (StrSrc::Term(vec![Part::Lit(format!("{}/", t.arn)), Part::Var(k)]), Some(k))
+                (
+                    StrSrc::Term(vec![Part::Lit(format!("{}/", t.arn)), Part::Var(k)]),
+                    Some(k),
+                )
             }
             _ => (StrSrc::Const(t.arn.clone()), None),
         };
@@ -503,16 +523,25 @@ impl<'u, 's> Query<'u, 's> {
         let setup = u.setup;
         let name_dom = Re::Set(name_chars()).plus();
         let path_dom = Re::lit("/").then(Re::Star(Box::new(
-            Re::Set(CharSet::range('!', '~').and_not('/')).plus().then(Re::lit("/")),
+            Re::Set(CharSet::range('!', '~').and_not('/'))
+                .plus()
+                .then(Re::lit("/")),
         )));
         let acct_var = |p: &mut Problem, vars: &mut Vars| {
             let known: Vec<&str> = u.known_accounts.iter().map(String::as_str).collect();
-            let v = p.var("principal.account", Sort::Str, false, digits12().and(Re::lits(known).not()));
+            let v = p.var(
+                "principal.account",
+                Sort::Str,
+                false,
+                digits12().and(Re::lits(known).not()),
+            );
             vars.acct = Some(v);
             StrSrc::Term(vec![Part::Var(v)])
         };
         let scps_of = |a: &Option<String>| -> Vec<Vec<NamedPolicy>> {
-            a.as_ref().map(|a| setup.scp_levels(a).to_vec()).unwrap_or_default()
+            a.as_ref()
+                .map(|a| setup.scp_levels(a).to_vec())
+                .unwrap_or_default()
         };
         let caller = match &u.classes[class].kind {
             ClassKind::Known(i) => {
@@ -525,7 +554,9 @@ impl<'u, 's> Query<'u, 's> {
                             "principal.session",
                             Sort::Str,
                             false,
-                            Re::Set(name_chars()).repeat(2).then(Re::Star(Box::new(Re::Set(name_chars())))),
+                            Re::Set(name_chars())
+                                .repeat(2)
+                                .then(Re::Star(Box::new(Re::Set(name_chars())))),
                         );
                         vars.session = Some(s);
                         (PKind::Role, Some(s))
@@ -552,7 +583,11 @@ impl<'u, 's> Query<'u, 's> {
                     Some(a) => StrSrc::Const(a.clone()),
                     None => acct_var(&mut p, &mut vars),
                 };
-                let kind_s = if *user { SetupPrincipalKind::User } else { SetupPrincipalKind::Role };
+                let kind_s = if *user {
+                    SetupPrincipalKind::User
+                } else {
+                    SetupPrincipalKind::Role
+                };
                 let taken: Vec<String> = setup
                     .principals()
                     .iter()
@@ -563,11 +598,14 @@ impl<'u, 's> Query<'u, 's> {
                     "principal.name",
                     Sort::Str,
                     false,
-                    name_dom.clone().and(Re::lits(taken.iter().map(String::as_str)).not()),
+                    name_dom
+                        .clone()
+                        .and(Re::lits(taken.iter().map(String::as_str)).not()),
                 );
                 let path = p.var("principal.path", Sort::Str, false, path_dom.clone());
-                let idre = Re::lit(if *user { "AIDA" } else { "AROA" })
-                    .then(Re::Set(CharSet::range('A', 'Z').union(&CharSet::range('0', '9'))).plus());
+                let idre = Re::lit(if *user { "AIDA" } else { "AROA" }).then(
+                    Re::Set(CharSet::range('A', 'Z').union(&CharSet::range('0', '9'))).plus(),
+                );
                 let uid = p.var("principal.id", Sort::Str, false, idre);
                 vars.name = Some(name);
                 vars.path = Some(path);
@@ -579,7 +617,9 @@ impl<'u, 's> Query<'u, 's> {
                         "principal.session",
                         Sort::Str,
                         false,
-                        Re::Set(name_chars()).repeat(2).then(Re::Star(Box::new(Re::Set(name_chars())))),
+                        Re::Set(name_chars())
+                            .repeat(2)
+                            .then(Re::Star(Box::new(Re::Set(name_chars())))),
                     );
                     vars.session = Some(s);
                     Some(s)
@@ -626,10 +666,14 @@ impl<'u, 's> Query<'u, 's> {
                     ClassKind::Service(Some(s)) => Some(StrSrc::Const(s.clone())),
                     ClassKind::Service(None) => {
                         let known: Vec<&str> = u.services.iter().map(String::as_str).collect();
-                        let dom = Re::Set(CharSet::range('a', 'z').union(&CharSet::range('0', '9')).union(&CharSet::single('-')))
-                            .plus()
-                            .then(Re::lit(".amazonaws.com"))
-                            .and(Re::lits(known).not());
+                        let dom = Re::Set(
+                            CharSet::range('a', 'z')
+                                .union(&CharSet::range('0', '9'))
+                                .union(&CharSet::single('-')),
+                        )
+                        .plus()
+                        .then(Re::lit(".amazonaws.com"))
+                        .and(Re::lits(known).not());
                         let v = p.var("principal.service", Sort::Str, false, dom);
                         vars.svc = Some(v);
                         Some(StrSrc::Term(vec![Part::Var(v)]))
@@ -637,7 +681,11 @@ impl<'u, 's> Query<'u, 's> {
                     _ => None,
                 };
                 Caller_ {
-                    kind: if svc.is_some() { PKind::Service } else { PKind::Anonymous },
+                    kind: if svc.is_some() {
+                        PKind::Service
+                    } else {
+                        PKind::Anonymous
+                    },
                     acct: None,
                     path: StrSrc::Const("/".into()),
                     name: StrSrc::Const(String::new()),
@@ -653,7 +701,16 @@ impl<'u, 's> Query<'u, 's> {
                 }
             }
         };
-        Ok(Query { u, class, target, p, vars, caller, resource, key_families })
+        Ok(Query {
+            u,
+            class,
+            target,
+            p,
+            vars,
+            caller,
+            resource,
+            key_families,
+        })
     }
 
     /// Points the query at the same caller class and target of another universe (another setup),
@@ -791,7 +848,10 @@ impl<'u, 's> Query<'u, 's> {
     /// Where a condition key's value comes from.
     pub fn key_src(&mut self, lower: &str, fam_hint: Fam) -> R<KeySrc> {
         let t = Formula::t();
-        let cs = |v: StrSrc| KeySrc::Str { present: Formula::t(), val: v };
+        let cs = |v: StrSrc| KeySrc::Str {
+            present: Formula::t(),
+            val: v,
+        };
         let c = self.caller.clone();
         Ok(match lower {
             "aws:principalarn" => self.principal_arn().map(cs).unwrap_or(KeySrc::Absent),
@@ -800,7 +860,9 @@ impl<'u, 's> Query<'u, 's> {
                 PKind::Root => cs(c.acct.clone().unwrap_or(StrSrc::Const(String::new()))),
                 PKind::User => cs(c.uid.clone()),
                 PKind::Role => {
-                    let sess = StrSrc::Term(vec![Part::Var(c.session.ok_or_else(|| Unsupported("no session".into()))?)]);
+                    let sess = StrSrc::Term(vec![Part::Var(
+                        c.session.ok_or_else(|| Unsupported("no session".into()))?,
+                    )]);
                     cs(Self::concat(&[&c.uid, &sess], &["", ":"]))
                 }
                 PKind::Anonymous => cs(StrSrc::Const("anonymous".into())),
@@ -826,7 +888,9 @@ impl<'u, 's> Query<'u, 's> {
             "aws:resourceaccount" => cs(StrSrc::Const(self.target().account.clone())),
             "aws:sourceidentity" => {
                 if c.source_identity {
-                    let v = self.p.var("principal.source-identity", Sort::Str, true, Re::any());
+                    let v = self
+                        .p
+                        .var("principal.source-identity", Sort::Str, true, Re::any());
                     self.vars.source_identity = Some(v);
                     KeySrc::Var(v)
                 } else {
@@ -842,7 +906,9 @@ impl<'u, 's> Query<'u, 's> {
                         .map(|(_, v)| cs(StrSrc::Const(v.clone())))
                         .unwrap_or(KeySrc::Absent),
                     Tags::Symbolic => {
-                        let v = self.p.var(&format!("principal.tag/{tag}"), Sort::Str, true, Re::any());
+                        let v =
+                            self.p
+                                .var(&format!("principal.tag/{tag}"), Sort::Str, true, Re::any());
                         self.vars.tags.insert(tag.to_string(), v);
                         KeySrc::Var(v)
                     }
@@ -851,7 +917,10 @@ impl<'u, 's> Query<'u, 's> {
             "kms:calleraccount" => match &c.acct {
                 Some(a) => {
                     let present = self.action_glob("kms:*");
-                    let src = KeySrc::Str { present, val: a.clone() };
+                    let src = KeySrc::Str {
+                        present,
+                        val: a.clone(),
+                    };
                     self.vars.context.insert(lower.to_string(), src.clone());
                     src
                 }
@@ -903,17 +972,26 @@ impl<'u, 's> Query<'u, 's> {
             .collect();
         let multi = catalog::key_type(lower) == Some(KeyType::StrList);
         if fams.len() > 1 {
-            return Err(Unsupported(format!("condition key {lower} is compared with operators of different types ({fams:?})")));
+            return Err(Unsupported(format!(
+                "condition key {lower} is compared with operators of different types ({fams:?})"
+            )));
         }
-        let f = fams.into_iter().next().unwrap_or(match catalog::key_type(lower) {
-            Some(KeyType::Num) => Fam::Num,
-            Some(KeyType::Date) => Fam::Date,
-            Some(KeyType::Ip) => Fam::Ip,
-            _ => Fam::Str,
-        });
+        let f = fams
+            .into_iter()
+            .next()
+            .unwrap_or(match catalog::key_type(lower) {
+                Some(KeyType::Num) => Fam::Num,
+                Some(KeyType::Date) => Fam::Date,
+                Some(KeyType::Ip) => Fam::Ip,
+                _ => Fam::Str,
+            });
         let sort = match (f, multi) {
             (Fam::Str | Fam::Null, true) => Sort::StrSet,
-            (_, true) => return Err(Unsupported(format!("multi-valued key {lower} compared as {f:?}"))),
+            (_, true) => {
+                return Err(Unsupported(format!(
+                    "multi-valued key {lower} compared as {f:?}"
+                )));
+            }
             (Fam::Str | Fam::Null, false) => Sort::Str,
             (Fam::Num, false) => Sort::Num,
             (Fam::Date, false) => Sort::Date,
@@ -954,15 +1032,26 @@ impl<'u, 's> Query<'u, 's> {
                     let (key, default) = match inner.split_once(',') {
                         Some((k, d)) => {
                             let d = d.trim();
-                            (k.trim(), d.strip_prefix('\'').and_then(|d| d.strip_suffix('\'')).map(str::to_string))
+                            (
+                                k.trim(),
+                                d.strip_prefix('\'')
+                                    .and_then(|d| d.strip_suffix('\''))
+                                    .map(str::to_string),
+                            )
                         }
                         None => (inner.trim(), None),
                     };
                     let src = self.key_src(&key.to_ascii_lowercase(), Fam::Str)?;
                     let val = match src {
                         KeySrc::Absent => None,
-                        KeySrc::Str { present: Formula::Const(true), val: StrSrc::Const(v) } => Some(v),
-                        KeySrc::Str { present: Formula::Const(false), .. } => None,
+                        KeySrc::Str {
+                            present: Formula::Const(true),
+                            val: StrSrc::Const(v),
+                        } => Some(v),
+                        KeySrc::Str {
+                            present: Formula::Const(false),
+                            ..
+                        } => None,
                         _ => {
                             return Err(Unsupported(format!(
                                 "policy variable ${{{key}}} relates the request's {key} to another request value"
@@ -1007,7 +1096,9 @@ impl<'u, 's> Query<'u, 's> {
         };
         Ok(Some(match kind {
             O::StringEquals | O::StringNotEquals => Re::lit(&lit_text(&toks)),
-            O::StringEqualsIgnoreCase | O::StringNotEqualsIgnoreCase => ignore_case_re(&lit_text(&toks)),
+            O::StringEqualsIgnoreCase | O::StringNotEqualsIgnoreCase => {
+                ignore_case_re(&lit_text(&toks))
+            }
             O::StringLike | O::StringNotLike => glob_re(&toks),
             O::ArnEquals | O::ArnNotEquals | O::ArnLike | O::ArnNotLike => arn_re(&toks),
             O::Bool => ascii_ci_re(p),
@@ -1051,7 +1142,9 @@ impl<'u, 's> Query<'u, 's> {
             KeySrc::Absent => Formula::f(),
             KeySrc::Str { val, .. } => {
                 let val = val.clone();
-                let Some(l) = self.union_lang(c, version)? else { return Ok(None) };
+                let Some(l) = self.union_lang(c, version)? else {
+                    return Ok(None);
+                };
                 let m = self.str_in(&val, l);
                 if negated { m.not() } else { m }
             }
@@ -1059,14 +1152,18 @@ impl<'u, 's> Query<'u, 's> {
                 let v = *v;
                 match self.p.decl(v).sort {
                     Sort::Str => {
-                        let Some(l) = self.union_lang(c, version)? else { return Ok(None) };
+                        let Some(l) = self.union_lang(c, version)? else {
+                            return Ok(None);
+                        };
                         let m = self.p.str_in(v, l);
                         if negated { m.not() } else { m }
                     }
                     Sort::StrSet => match op.qualifier {
                         None => Formula::f(),
                         Some(q) => {
-                            let Some(l) = self.union_lang(c, version)? else { return Ok(None) };
+                            let Some(l) = self.union_lang(c, version)? else {
+                                return Ok(None);
+                            };
                             let l = if negated { l.not() } else { l };
                             match q {
                                 SetQualifier::ForAnyValue => self.p.atom(Atom::SetAny(v, l)),
@@ -1078,27 +1175,49 @@ impl<'u, 's> Query<'u, 's> {
                         let date = self.p.decl(v).sort == Sort::Date;
                         let mut s = NumSet(Vec::new());
                         for pv in &c.values {
-                            let x = if date { parse_date(pv).map(|x| x as f64) } else { parse_number(pv) };
+                            let x = if date {
+                                parse_date(pv).map(|x| x as f64)
+                            } else {
+                                parse_number(pv)
+                            };
                             let Some(x) = x else { continue };
                             let part = match op.kind {
-                                O::NumericEquals | O::NumericNotEquals | O::DateEquals | O::DateNotEquals => NumSet::point(x),
+                                O::NumericEquals
+                                | O::NumericNotEquals
+                                | O::DateEquals
+                                | O::DateNotEquals => NumSet::point(x),
                                 O::NumericLessThan | O::DateLessThan => NumSet::below(x, false),
-                                O::NumericLessThanEquals | O::DateLessThanEquals => NumSet::below(x, true),
-                                O::NumericGreaterThan | O::DateGreaterThan => NumSet::above(x, false),
-                                O::NumericGreaterThanEquals | O::DateGreaterThanEquals => NumSet::above(x, true),
-                                _ => return Err(Unsupported(format!("{:?} on a numeric key", op.kind))),
+                                O::NumericLessThanEquals | O::DateLessThanEquals => {
+                                    NumSet::below(x, true)
+                                }
+                                O::NumericGreaterThan | O::DateGreaterThan => {
+                                    NumSet::above(x, false)
+                                }
+                                O::NumericGreaterThanEquals | O::DateGreaterThanEquals => {
+                                    NumSet::above(x, true)
+                                }
+                                _ => {
+                                    return Err(Unsupported(format!(
+                                        "{:?} on a numeric key",
+                                        op.kind
+                                    )));
+                                }
                             };
                             s = s.union(&part);
                         }
                         if (fam(op.kind) == Fam::Date) != date {
-                            return Err(Unsupported(format!("key {key} compared as number and as date")));
+                            return Err(Unsupported(format!(
+                                "key {key} compared as number and as date"
+                            )));
                         }
                         let m = self.p.atom(Atom::Num(v, s));
                         if negated { m.not() } else { m }
                     }
                     Sort::Ip => {
                         if fam(op.kind) != Fam::Ip {
-                            return Err(Unsupported(format!("key {key} compared as IP address and otherwise")));
+                            return Err(Unsupported(format!(
+                                "key {key} compared as IP address and otherwise"
+                            )));
                         }
                         let mut s = IpSet::default();
                         for pv in &c.values {
@@ -1130,33 +1249,66 @@ impl<'u, 's> Query<'u, 's> {
     fn entry_pm(&mut self, e: &PrincipalEntry) -> PM {
         let f = Formula::f;
         let c = self.caller.clone();
-        let none = PM { direct: f(), role: f(), account: f() };
+        let none = PM {
+            direct: f(),
+            role: f(),
+            account: f(),
+        };
         match e {
-            PrincipalEntry::AwsAny => PM { direct: Formula::t(), ..none },
+            PrincipalEntry::AwsAny => PM {
+                direct: Formula::t(),
+                ..none
+            },
             PrincipalEntry::Account(a) => match (c.kind, &c.acct) {
-                (PKind::Root, Some(acct)) => PM { direct: self.str_eq(acct, a), ..none },
-                (PKind::User | PKind::Role, Some(acct)) => PM { account: self.str_eq(acct, a), ..none },
+                (PKind::Root, Some(acct)) => PM {
+                    direct: self.str_eq(acct, a),
+                    ..none
+                },
+                (PKind::User | PKind::Role, Some(acct)) => PM {
+                    account: self.str_eq(acct, a),
+                    ..none
+                },
                 _ => none,
             },
             PrincipalEntry::Arn(arn) => match c.kind {
                 PKind::User => {
-                    let Some(pa) = self.principal_arn() else { return none };
-                    PM { direct: self.str_eq(&pa, arn), ..none }
+                    let Some(pa) = self.principal_arn() else {
+                        return none;
+                    };
+                    PM {
+                        direct: self.str_eq(&pa, arn),
+                        ..none
+                    }
                 }
                 PKind::Role => {
                     let direct = self.session_arn_match(arn);
-                    let Some(pa) = self.principal_arn() else { return none };
-                    PM { direct, role: self.str_eq(&pa, arn), ..none }
+                    let Some(pa) = self.principal_arn() else {
+                        return none;
+                    };
+                    PM {
+                        direct,
+                        role: self.str_eq(&pa, arn),
+                        ..none
+                    }
                 }
                 _ => none,
             },
             PrincipalEntry::UniqueId(id) => match c.kind {
-                PKind::User => PM { direct: self.str_eq(&c.uid, id), ..none },
-                PKind::Role => PM { role: self.str_eq(&c.uid, id), ..none },
+                PKind::User => PM {
+                    direct: self.str_eq(&c.uid, id),
+                    ..none
+                },
+                PKind::Role => PM {
+                    role: self.str_eq(&c.uid, id),
+                    ..none
+                },
                 _ => none,
             },
             PrincipalEntry::Service(s) => match (&c.kind, &c.svc) {
-                (PKind::Service, Some(n)) => PM { direct: self.str_eq(n, s), ..none },
+                (PKind::Service, Some(n)) => PM {
+                    direct: self.str_eq(n, s),
+                    ..none
+                },
                 _ => none,
             },
             PrincipalEntry::Federated(_) | PrincipalEntry::CanonicalUser(_) => none,
@@ -1166,13 +1318,23 @@ impl<'u, 's> Query<'u, 's> {
     /// `arn:aws:sts::ACCT:assumed-role/NAME/SESSION` names this caller's session.
     fn session_arn_match(&mut self, arn: &str) -> Formula {
         let c = self.caller.clone();
-        let Some(rest) = arn.strip_prefix("arn:aws:sts::") else { return Formula::f() };
-        let (Some(acct), Some(sess)) = (&c.acct, c.session) else { return Formula::f() };
+        let Some(rest) = arn.strip_prefix("arn:aws:sts::") else {
+            return Formula::f();
+        };
+        let (Some(acct), Some(sess)) = (&c.acct, c.session) else {
+            return Formula::f();
+        };
         // account: the text up to the first ':' must equal the caller's account (12 digits)
-        let Some((a, rest)) = rest.split_once(':') else { return Formula::f() };
-        let Some(rest) = rest.strip_prefix("assumed-role/") else { return Formula::f() };
+        let Some((a, rest)) = rest.split_once(':') else {
+            return Formula::f();
+        };
+        let Some(rest) = rest.strip_prefix("assumed-role/") else {
+            return Formula::f();
+        };
         // the role name has no '/', the session name neither (both name characters)
-        let Some((n, s)) = rest.split_once('/') else { return Formula::f() };
+        let Some((n, s)) = rest.split_once('/') else {
+            return Formula::f();
+        };
         let fa = self.str_eq(acct, a);
         let fn_ = self.str_eq(&c.name, n);
         let fs = self.p.str_in(sess, Re::lit(s));
@@ -1181,7 +1343,11 @@ impl<'u, 's> Query<'u, 's> {
 
     fn principal_pm(&mut self, p: &Principals) -> PM {
         match p {
-            Principals::Any => PM { direct: Formula::t(), role: Formula::f(), account: Formula::f() },
+            Principals::Any => PM {
+                direct: Formula::t(),
+                role: Formula::f(),
+                account: Formula::f(),
+            },
             Principals::Listed(es) => {
                 let mut d = Vec::new();
                 let mut r = Vec::new();
@@ -1192,7 +1358,11 @@ impl<'u, 's> Query<'u, 's> {
                     r.push(pm.role);
                     a.push(pm.account);
                 }
-                PM { direct: Formula::or(d), role: Formula::or(r), account: Formula::or(a) }
+                PM {
+                    direct: Formula::or(d),
+                    role: Formula::or(r),
+                    account: Formula::or(a),
+                }
             }
         }
     }
@@ -1220,7 +1390,10 @@ impl<'u, 's> Query<'u, 's> {
         match c.kind {
             PKind::Anonymous => Formula::f(),
             PKind::Root => account_named,
-            PKind::User => Formula::and([account_named, Formula::or(pms.iter().map(|m| m.direct.clone()))]),
+            PKind::User => Formula::and([
+                account_named,
+                Formula::or(pms.iter().map(|m| m.direct.clone())),
+            ]),
             PKind::Role => {
                 let role = Formula::or(pms.iter().map(|m| m.role.clone()));
                 let mut sess = Vec::new();
@@ -1235,22 +1408,51 @@ impl<'u, 's> Query<'u, 's> {
         }
     }
 
-    fn resource_hit(&mut self, pats: &[airlock_policy::ResourcePattern], version: Version) -> R<Option<Formula>> {
+    fn resource_hit(
+        &mut self,
+        pats: &[airlock_policy::ResourcePattern],
+        version: Version,
+    ) -> R<Option<Formula>> {
         let mut alts = Vec::new();
         let res = self.resource.clone();
         for p in pats {
-            let Some(toks) = self.expand(&p.0, version)? else { return Ok(None) };
+            let Some(toks) = self.expand(&p.0, version)? else {
+                return Ok(None);
+            };
             alts.push(self.str_in(&res, arn_re(&toks)));
         }
         Ok(Some(Formula::or(alts)))
     }
 
     /// Whether a statement applies, and how its principal clause matched.
-    fn statement(&mut self, st: &Statement, version: Version, boundary_present: bool) -> R<(Formula, PM)> {
-        let void = || (Formula::f(), PM { direct: Formula::f(), role: Formula::f(), account: Formula::f() });
+    fn statement(
+        &mut self,
+        st: &Statement,
+        version: Version,
+        boundary_present: bool,
+    ) -> R<(Formula, PM)> {
+        let void = || {
+            (
+                Formula::f(),
+                PM {
+                    direct: Formula::f(),
+                    role: Formula::f(),
+                    account: Formula::f(),
+                },
+            )
+        };
         let act = match &st.action {
-            ActionClause::Action(ps) => Formula::or(ps.iter().map(|p| self.action_glob(&p.0)).collect::<Vec<_>>()),
-            ActionClause::NotAction(ps) => Formula::or(ps.iter().map(|p| self.action_glob(&p.0)).collect::<Vec<_>>()).not(),
+            ActionClause::Action(ps) => Formula::or(
+                ps.iter()
+                    .map(|p| self.action_glob(&p.0))
+                    .collect::<Vec<_>>(),
+            ),
+            ActionClause::NotAction(ps) => Formula::or(
+                ps.iter()
+                    .map(|p| self.action_glob(&p.0))
+                    .collect::<Vec<_>>(),
+            )
+            .not(),
         };
         if act == Formula::f() {
             return Ok(void());
@@ -1270,12 +1472,24 @@ impl<'u, 's> Query<'u, 's> {
             return Ok(void());
         }
         let pm = match &st.principal {
-            None => PM { direct: Formula::t(), role: Formula::f(), account: Formula::f() },
+            None => PM {
+                direct: Formula::t(),
+                role: Formula::f(),
+                account: Formula::f(),
+            },
             Some(PrincipalClause::Principal(p)) => self.principal_pm(p),
             Some(PrincipalClause::NotPrincipal(p)) => {
                 let forced = st.effect == Effect::Deny && boundary_present;
-                let d = if forced { Formula::t() } else { self.not_principal_excludes(p).not() };
-                PM { direct: d, role: Formula::f(), account: Formula::f() }
+                let d = if forced {
+                    Formula::t()
+                } else {
+                    self.not_principal_excludes(p).not()
+                };
+                PM {
+                    direct: d,
+                    role: Formula::f(),
+                    account: Formula::f(),
+                }
             }
         };
         let mut conds = Vec::new();
@@ -1292,7 +1506,11 @@ impl<'u, 's> Query<'u, 's> {
         let mut out = Vec::new();
         for st in &policy.statements {
             let (applies, pm) = self.statement(st, policy.version, boundary_present)?;
-            out.push(Hit { effect: st.effect, applies, pm });
+            out.push(Hit {
+                effect: st.effect,
+                applies,
+                pm,
+            });
         }
         Ok(out)
     }
@@ -1305,10 +1523,18 @@ impl<'u, 's> Query<'u, 's> {
     }
 
     fn allows(hits: &[Hit]) -> Formula {
-        Formula::or(hits.iter().filter(|h| h.effect == Effect::Allow).map(|h| Formula::and([h.applies.clone(), h.pm.any()])))
+        Formula::or(
+            hits.iter()
+                .filter(|h| h.effect == Effect::Allow)
+                .map(|h| Formula::and([h.applies.clone(), h.pm.any()])),
+        )
     }
     fn denies(hits: &[Hit]) -> Formula {
-        Formula::or(hits.iter().filter(|h| h.effect == Effect::Deny).map(|h| Formula::and([h.applies.clone(), h.pm.any()])))
+        Formula::or(
+            hits.iter()
+                .filter(|h| h.effect == Effect::Deny)
+                .map(|h| Formula::and([h.applies.clone(), h.pm.any()])),
+        )
     }
 
     /// The resource policy as the setup assembles it for this caller (RestrictPublicBuckets).
@@ -1318,7 +1544,9 @@ impl<'u, 's> Query<'u, 's> {
         if matches!(t.kind, ResourceType::Bucket | ResourceType::Object) {
             let setup = self.u.setup;
             let r = &setup.resources()[t.index];
-            if setup.effective_public_access_block(r).restrict_public_buckets
+            if setup
+                .effective_public_access_block(r)
+                .restrict_public_buckets
                 && airlock_policy::public::is_public(&pol.policy)
             {
                 let inside = match self.caller.kind {
@@ -1330,12 +1558,21 @@ impl<'u, 's> Query<'u, 's> {
                     let denies = Policy {
                         version: pol.policy.version,
                         id: pol.policy.id.clone(),
-                        statements: pol.policy.statements.iter().filter(|s| s.effect == Effect::Deny).cloned().collect(),
+                        statements: pol
+                            .policy
+                            .statements
+                            .iter()
+                            .filter(|s| s.effect == Effect::Deny)
+                            .cloned()
+                            .collect(),
                     };
                     return Some(NamedPolicy {
                         id: airlock_policy::PolicyId {
                             kind: pol.id.kind,
-                            name: format!("{} (RestrictPublicBuckets: allows ignored)", pol.id.name),
+                            name: format!(
+                                "{} (RestrictPublicBuckets: allows ignored)",
+                                pol.id.name
+                            ),
                         },
                         policy: std::sync::Arc::new(denies),
                     });
@@ -1427,19 +1664,38 @@ impl<'u, 's> Query<'u, 's> {
         let (res_direct, res_role, res_acct, res_deny) = match &resource_policy {
             Some(rp) => {
                 let hits = self.scan(&rp.policy, boundary_present)?;
-                let allow_hits: Vec<&Hit> = hits.iter().filter(|h| h.effect == Effect::Allow).collect();
-                let d = Formula::or(allow_hits.iter().map(|h| Formula::and([h.applies.clone(), h.pm.direct.clone()])));
-                let r = Formula::or(allow_hits.iter().map(|h| Formula::and([h.applies.clone(), h.pm.role.clone()])));
-                let a = Formula::or(allow_hits.iter().map(|h| Formula::and([h.applies.clone(), h.pm.account.clone()])));
+                let allow_hits: Vec<&Hit> =
+                    hits.iter().filter(|h| h.effect == Effect::Allow).collect();
+                let d = Formula::or(
+                    allow_hits
+                        .iter()
+                        .map(|h| Formula::and([h.applies.clone(), h.pm.direct.clone()])),
+                );
+                let r = Formula::or(
+                    allow_hits
+                        .iter()
+                        .map(|h| Formula::and([h.applies.clone(), h.pm.role.clone()])),
+                );
+                let a = Formula::or(
+                    allow_hits
+                        .iter()
+                        .map(|h| Formula::and([h.applies.clone(), h.pm.account.clone()])),
+                );
                 (d, r, a, Self::denies(&hits))
             }
             None => (Formula::f(), Formula::f(), Formula::f(), Formula::f()),
         };
         // the bucket owner's root may always manage the bucket policy
         let root_exc = if c.kind == PKind::Root
-            && matches!(resource_policy.as_ref().map(|p| p.id.kind), Some(PolicyKind::Resource))
-        {
-            let a = self.action_in(&["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"]);
+            && matches!(
+                resource_policy.as_ref().map(|p| p.id.kind),
+                Some(PolicyKind::Resource)
+            ) {
+            let a = self.action_in(&[
+                "s3:GetBucketPolicy",
+                "s3:PutBucketPolicy",
+                "s3:DeleteBucketPolicy",
+            ]);
             Formula::and([cross.clone().not(), a])
         } else {
             Formula::f()
@@ -1450,7 +1706,10 @@ impl<'u, 's> Query<'u, 's> {
         let identity_side = Formula::and([identity_allows, boundary_ok.clone()]);
         let res_some = Formula::or([res_direct.clone(), res_role.clone(), res_acct]);
         let res_direct_ok = Formula::or([res_direct, Formula::and([res_role, boundary_ok])]);
-        let root_of_trust = matches!(resource_policy.as_ref().map(|p| p.id.kind), Some(PolicyKind::Key | PolicyKind::Trust));
+        let root_of_trust = matches!(
+            resource_policy.as_ref().map(|p| p.id.kind),
+            Some(PolicyKind::Key | PolicyKind::Trust)
+        );
         let core = match caller {
             Caller::ResourceOnly => res_some.clone(),
             _ => {
@@ -1460,10 +1719,18 @@ impl<'u, 's> Query<'u, 's> {
                 } else {
                     Formula::or([identity_side, res_direct_ok])
                 };
-                Formula::or([Formula::and([cross.clone(), cross_rule]), Formula::and([cross.not(), same_rule])])
+                Formula::or([
+                    Formula::and([cross.clone(), cross_rule]),
+                    Formula::and([cross.not(), same_rule]),
+                ])
             }
         };
-        let allow = Formula::and([deny.clone().not(), Formula::and(scp_ok), Formula::and(ep_ok), core]);
+        let allow = Formula::and([
+            deny.clone().not(),
+            Formula::and(scp_ok),
+            Formula::and(ep_ok),
+            core,
+        ]);
         Ok(DecisionF { allow, deny })
     }
 
@@ -1475,7 +1742,11 @@ impl<'u, 's> Query<'u, 's> {
             .vars
             .iter()
             .enumerate()
-            .filter_map(|(i, d)| d.name.strip_prefix("ctx:").map(|k| (k.to_string(), VarId(i as u32))))
+            .filter_map(|(i, d)| {
+                d.name
+                    .strip_prefix("ctx:")
+                    .map(|k| (k.to_string(), VarId(i as u32)))
+            })
             .collect();
         let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
         let vpce = get("aws:sourcevpce");
@@ -1519,10 +1790,11 @@ impl<'u, 's> Query<'u, 's> {
             let present = self.p.present(*v);
             if let Some(svc) = catalog::key_service(k) {
                 let only: Option<&[&str]> = match k.as_str() {
-                    "s3:x-amz-server-side-encryption" | "s3:x-amz-server-side-encryption-aws-kms-key-id" => {
-                        Some(&["s3:PutObject"])
+                    "s3:x-amz-server-side-encryption"
+                    | "s3:x-amz-server-side-encryption-aws-kms-key-id" => Some(&["s3:PutObject"]),
+                    "s3:prefix" | "s3:delimiter" | "s3:max-keys" => {
+                        Some(&["s3:ListBucket", "s3:ListBucketVersions"])
                     }
-                    "s3:prefix" | "s3:delimiter" | "s3:max-keys" => Some(&["s3:ListBucket", "s3:ListBucketVersions"]),
                     _ => None,
                 };
                 let cond = match only {

@@ -3,9 +3,13 @@
 //! administrators locked out, missing TLS deny), the rest by inspecting the policies against the
 //! action and condition-key catalogue.
 
-use airlock_policy::model::{ActionClause, OperatorKind, PrincipalClause, PrincipalEntry, Principals, ResourceClause};
+use airlock_policy::model::{
+    ActionClause, OperatorKind, PrincipalClause, PrincipalEntry, Principals, ResourceClause,
+};
 use airlock_policy::setup::{SetupPrincipalKind, SetupResourceKind};
-use airlock_policy::{Context, Decision, Effect, NamedPolicy, PolicyId, Principal, Request, Resource};
+use airlock_policy::{
+    Context, Decision, Effect, NamedPolicy, PolicyId, Principal, Request, Resource,
+};
 use serde::Serialize;
 
 use crate::catalog::{self, ResourceType};
@@ -83,34 +87,102 @@ pub struct Finding {
 
 /// The rules, for SARIF's rule table: (id, name, description).
 pub const RULES: &[(&str, &str, &str)] = &[
-    ("AL001", "trust-wider-than-consumers", "A role's trust policy lets principals assume it beyond the principals meant to use it."),
-    ("AL002", "key-grants-unused-account", "A KMS key policy grants an account none of whose principals uses the key."),
-    ("AL003", "missing-tls-deny", "The bucket allows requests without TLS: no Deny on aws:SecureTransport=false."),
-    ("AL004", "admins-locked-out", "A VPC-endpoint Deny leaves the bucket owner's administrators unable to change the bucket policy from outside the VPC; only the root user can recover."),
-    ("AL005", "mixed-bucket-object-resources", "A statement grants bucket-level and object-level actions on both bucket and object ARNs."),
-    ("AL006", "principal-star-unconditioned", "An Allow with Principal \"*\" and no condition that fixes the caller or network."),
-    ("AL007", "notprincipal-allow", "NotPrincipal with Allow grants everyone not listed."),
-    ("AL008", "condition-key-never-present", "A condition key that can never be present on the statement's requests."),
-    ("AL009", "unknown-action", "An action (pattern) that matches no action of the service."),
-    ("AL010", "unknown-condition-key", "A condition key AWS does not define."),
-    ("AL011", "no-deny-other-kms-key", "The bucket allows PutObject requests that ask for another KMS key (or SSE-S3)."),
-    ("AL012", "bucket-hardening-undeclared", "Object ownership (BucketOwnerEnforced), versioning and a data-event trail are not declared by the setup."),
+    (
+        "AL001",
+        "trust-wider-than-consumers",
+        "A role's trust policy lets principals assume it beyond the principals meant to use it.",
+    ),
+    (
+        "AL002",
+        "key-grants-unused-account",
+        "A KMS key policy grants an account none of whose principals uses the key.",
+    ),
+    (
+        "AL003",
+        "missing-tls-deny",
+        "The bucket allows requests without TLS: no Deny on aws:SecureTransport=false.",
+    ),
+    (
+        "AL004",
+        "admins-locked-out",
+        "A VPC-endpoint Deny leaves the bucket owner's administrators unable to change the bucket policy from outside the VPC; only the root user can recover.",
+    ),
+    (
+        "AL005",
+        "mixed-bucket-object-resources",
+        "A statement grants bucket-level and object-level actions on both bucket and object ARNs.",
+    ),
+    (
+        "AL006",
+        "principal-star-unconditioned",
+        "An Allow with Principal \"*\" and no condition that fixes the caller or network.",
+    ),
+    (
+        "AL007",
+        "notprincipal-allow",
+        "NotPrincipal with Allow grants everyone not listed.",
+    ),
+    (
+        "AL008",
+        "condition-key-never-present",
+        "A condition key that can never be present on the statement's requests.",
+    ),
+    (
+        "AL009",
+        "unknown-action",
+        "An action (pattern) that matches no action of the service.",
+    ),
+    (
+        "AL010",
+        "unknown-condition-key",
+        "A condition key AWS does not define.",
+    ),
+    (
+        "AL011",
+        "no-deny-other-kms-key",
+        "The bucket allows PutObject requests that ask for another KMS key (or SSE-S3).",
+    ),
+    (
+        "AL012",
+        "bucket-hardening-undeclared",
+        "Object ownership (BucketOwnerEnforced), versioning and a data-event trail are not declared by the setup.",
+    ),
 ];
 
 fn rule(id: &str) -> (&'static str, &'static str) {
-    RULES.iter().find(|r| r.0 == id).map(|r| (r.0, r.1)).unwrap_or(("AL000", "unknown"))
+    RULES
+        .iter()
+        .find(|r| r.0 == id)
+        .map(|r| (r.0, r.1))
+        .unwrap_or(("AL000", "unknown"))
 }
 
 fn loc(p: &NamedPolicy, idx: Option<usize>) -> Location {
     Location {
         policy: p.id.clone(),
         statement: idx,
-        sid: idx.and_then(|i| p.policy.statements.get(i)).and_then(|s| s.sid.clone()),
+        sid: idx
+            .and_then(|i| p.policy.statements.get(i))
+            .and_then(|s| s.sid.clone()),
     }
 }
 
-fn finding(id: &'static str, severity: Severity, message: String, fix: &str, location: Option<Location>) -> Finding {
-    Finding { id: rule(id).0, name: rule(id).1, severity, message, fix: fix.to_string(), location, counterexample: None }
+fn finding(
+    id: &'static str,
+    severity: Severity,
+    message: String,
+    fix: &str,
+    location: Option<Location>,
+) -> Finding {
+    Finding {
+        id: rule(id).0,
+        name: rule(id).1,
+        severity,
+        message,
+        fix: fix.to_string(),
+        location,
+        counterexample: None,
+    }
 }
 
 /// Runs every lint on a setup.
@@ -124,26 +196,43 @@ pub fn lint(checker: &mut Checker<'_>) -> Vec<Finding> {
 }
 
 /// The statement of `policy` that decided a replayed request (first deciding statement).
-fn deciding(checker: &Checker<'_>, cx: &Counterexample, kind: airlock_policy::PolicyKind) -> Option<(NamedPolicy, usize)> {
+fn deciding(
+    checker: &Checker<'_>,
+    cx: &Counterexample,
+    kind: airlock_policy::PolicyKind,
+) -> Option<(NamedPolicy, usize)> {
     let setup = checker.setup();
     let mut set = setup.policy_set(&cx.request);
     if let Some(a) = &cx.assumed_identity_policy {
-        if let Ok(p) = airlock_policy::Policy::parse(&a.to_string(), airlock_policy::PolicyKind::Identity) {
+        if let Ok(p) =
+            airlock_policy::Policy::parse(&a.to_string(), airlock_policy::PolicyKind::Identity)
+        {
             set.identity.push(NamedPolicy {
-                id: PolicyId { kind: airlock_policy::PolicyKind::Identity, name: "assumed".into() },
+                id: PolicyId {
+                    kind: airlock_policy::PolicyKind::Identity,
+                    name: "assumed".into(),
+                },
                 policy: std::sync::Arc::new(p),
             });
         }
     }
     let ev = airlock_policy::evaluate(&cx.request, &set);
-    let r = ev.explanation.deciding.iter().find(|r| r.policy.kind == kind)?;
+    let r = ev
+        .explanation
+        .deciding
+        .iter()
+        .find(|r| r.policy.kind == kind)?;
     let pol = set.resource.clone().filter(|p| p.id == r.policy)?;
     Some((pol, r.index))
 }
 
 fn trust_wider(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
     let setup = checker.setup();
-    for role in setup.principals().iter().filter(|p| p.kind == SetupPrincipalKind::Role) {
+    for role in setup
+        .principals()
+        .iter()
+        .filter(|p| p.kind == SetupPrincipalKind::Role)
+    {
         let Some(trust) = &role.trust else { continue };
         // consumers: listed principals whose own policies grant sts:AssumeRole on this role
         let mut consumers = Vec::new();
@@ -151,15 +240,23 @@ fn trust_wider(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
             if p.arn == role.arn || p.kind == SetupPrincipalKind::Root {
                 continue;
             }
-            let Ok(principal) = setup.request_principal(&p.arn, "consumer-check") else { continue };
+            let Ok(principal) = setup.request_principal(&p.arn, "consumer-check") else {
+                continue;
+            };
             let req = Request {
                 principal,
                 action: "sts:AssumeRole".into(),
                 // decided as if same-account: only the caller's own policies matter here
-                resource: Resource { arn: role.arn.clone(), account: Some(p.account.clone()) },
+                resource: Resource {
+                    arn: role.arn.clone(),
+                    account: Some(p.account.clone()),
+                },
                 context: Context::new(),
             };
-            let set = airlock_policy::PolicySet { identity: p.identity.clone(), ..Default::default() };
+            let set = airlock_policy::PolicySet {
+                identity: p.identity.clone(),
+                ..Default::default()
+            };
             let names_role = p.identity.iter().any(|ip| {
                 ip.policy.statements.iter().any(|s| {
                     s.effect == Effect::Allow
@@ -175,11 +272,20 @@ fn trust_wider(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
         }
         let prop = Property::OnlyPrincipals {
             principals: consumers.clone(),
-            scope: Scope { resources: vec![role.arn.clone()], actions: vec!["sts:AssumeRole".into()], principals: vec![] },
+            scope: Scope {
+                resources: vec![role.arn.clone()],
+                actions: vec!["sts:AssumeRole".into()],
+                principals: vec![],
+            },
         };
         let r = checker.check(&prop);
-        if let Outcome::Violated { counterexample: Some(cx), .. } = r.outcome {
-            let at = deciding(checker, &cx, airlock_policy::PolicyKind::Trust).map(|(p, i)| loc(&p, Some(i)));
+        if let Outcome::Violated {
+            counterexample: Some(cx),
+            ..
+        } = r.outcome
+        {
+            let at = deciding(checker, &cx, airlock_policy::PolicyKind::Trust)
+                .map(|(p, i)| loc(&p, Some(i)));
             let mut f = finding(
                 "AL001",
                 Severity::Error,
@@ -200,14 +306,26 @@ fn trust_wider(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
 
 fn key_unused_account(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
     let setup = checker.setup();
-    let uses = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo"];
-    for key in setup.resources().iter().filter(|r| r.kind == SetupResourceKind::KmsKey) {
+    let uses = [
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+    ];
+    for key in setup
+        .resources()
+        .iter()
+        .filter(|r| r.kind == SetupResourceKind::KmsKey)
+    {
         let Some(kp) = &key.policy else { continue };
         for (i, st) in kp.policy.statements.iter().enumerate() {
             if st.effect != Effect::Allow {
                 continue;
             }
-            let Some(PrincipalClause::Principal(Principals::Listed(es))) = &st.principal else { continue };
+            let Some(PrincipalClause::Principal(Principals::Listed(es))) = &st.principal else {
+                continue;
+            };
             for e in es {
                 let acct = match e {
                     PrincipalEntry::Account(a) => a.clone(),
@@ -249,9 +367,17 @@ fn glob_ci(pat: &str, s: &str) -> bool {
 
 fn bucket_rules(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
     let setup = checker.setup();
-    let buckets: Vec<_> = setup.resources().iter().filter(|r| r.kind == SetupResourceKind::S3Bucket).cloned().collect();
+    let buckets: Vec<_> = setup
+        .resources()
+        .iter()
+        .filter(|r| r.kind == SetupResourceKind::S3Bucket)
+        .cloned()
+        .collect();
     for b in buckets {
-        let scope = Scope { resources: vec![b.arn.clone()], ..Scope::default() };
+        let scope = Scope {
+            resources: vec![b.arn.clone()],
+            ..Scope::default()
+        };
         // AL003 missing TLS deny (the bucket owner's root may always manage the bucket policy,
         // whatever it denies: those three actions are not held against the policy)
         let targets: Vec<usize> = checker
@@ -259,16 +385,25 @@ fn bucket_rules(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
             .targets
             .iter()
             .enumerate()
-            .filter(|(_, t)| matches!(t.kind, ResourceType::Bucket | ResourceType::Object) && t.arn == b.arn)
+            .filter(|(_, t)| {
+                matches!(t.kind, ResourceType::Bucket | ResourceType::Object) && t.arn == b.arn
+            })
             .map(|(i, _)| i)
             .collect();
         let classes: Vec<usize> = (0..checker.universe.classes.len()).collect();
         let (res, _) = checker.search(&targets, &classes, &|q| {
-            let plain = match q.key_src("aws:securetransport", Fam::Str).map_err(|e| e.0)? {
+            let plain = match q
+                .key_src("aws:securetransport", Fam::Str)
+                .map_err(|e| e.0)?
+            {
                 KeySrc::Var(v) => q.p.str_in(v, Re::lit("false")),
                 _ => Formula::f(),
             };
-            let exc = q.action_in(&["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"]);
+            let exc = q.action_in(&[
+                "s3:GetBucketPolicy",
+                "s3:PutBucketPolicy",
+                "s3:DeleteBucketPolicy",
+            ]);
             Ok(Formula::and([plain, exc.not()]))
         });
         if let Ok(Some(cx)) = res {
@@ -283,13 +418,23 @@ fn bucket_rules(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
             out.push(f);
         }
         // AL011 PUTs naming another key
-        if let Some(key) = setup.resources().iter().find(|k| k.kind == SetupResourceKind::KmsKey && k.account == b.account) {
-            let r = checker.check(&Property::RequiresKmsKey { key: key.arn.clone(), scope: scope.clone() });
+        if let Some(key) = setup
+            .resources()
+            .iter()
+            .find(|k| k.kind == SetupResourceKind::KmsKey && k.account == b.account)
+        {
+            let r = checker.check(&Property::RequiresKmsKey {
+                key: key.arn.clone(),
+                scope: scope.clone(),
+            });
             if let Outcome::Violated { counterexample, .. } = r.outcome {
                 let mut f = finding(
                     "AL011",
                     Severity::Warning,
-                    format!("{} accepts PutObject requests that ask for a KMS key other than {} (or SSE-S3)", b.arn, key.arn),
+                    format!(
+                        "{} accepts PutObject requests that ask for a KMS key other than {} (or SSE-S3)",
+                        b.arn, key.arn
+                    ),
                     "Deny `s3:PutObject` when `s3:x-amz-server-side-encryption-aws-kms-key-id` is present and not the bucket's key (StringNotEqualsIfExists), and when `s3:x-amz-server-side-encryption` is not `aws:kms`.",
                     b.policy.as_ref().map(|p| loc(p, None)),
                 );
@@ -309,7 +454,8 @@ fn bucket_rules(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
                 s.effect == Effect::Deny
                     && s.conditions.iter().any(|c| {
                         let k = c.key_lower();
-                        (k == "aws:sourcevpce" || k == "aws:sourcevpc") && c.operator.kind.is_negated()
+                        (k == "aws:sourcevpce" || k == "aws:sourcevpc")
+                            && c.operator.kind.is_negated()
                     })
             })
             .map(|(i, _)| i)
@@ -328,7 +474,9 @@ fn bucket_rules(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
                     let p = &setup.principals()[*i];
                     p.account == owner && p.kind != SetupPrincipalKind::Root
                 }
-                ClassKind::Other { account: Some(a), .. } => *a == owner,
+                ClassKind::Other {
+                    account: Some(a), ..
+                } => *a == owner,
                 _ => false,
             })
             .map(|(i, _)| i)
@@ -351,16 +499,18 @@ fn bucket_rules(checker: &mut Checker<'_>, out: &mut Vec<Finding>) {
         });
         if let Ok(None) = res {
             // demonstrate with the owner's administrator, if the setup lists one
-            let admin = setup
-                .principals()
-                .iter()
-                .find(|p| p.account == owner && p.kind != SetupPrincipalKind::Root && !p.identity.is_empty());
+            let admin = setup.principals().iter().find(|p| {
+                p.account == owner && p.kind != SetupPrincipalKind::Root && !p.identity.is_empty()
+            });
             let cx = admin.and_then(|a| {
                 let principal = setup.request_principal(&a.arn, "console").ok()?;
                 let request = Request {
                     principal,
                     action: "s3:PutBucketPolicy".into(),
-                    resource: Resource { arn: b.arn.clone(), account: Some(owner.clone()) },
+                    resource: Resource {
+                        arn: b.arn.clone(),
+                        account: Some(owner.clone()),
+                    },
                     context: Context::new().with("aws:SecureTransport", "true"),
                 };
                 let d = setup.evaluate(&request).decision;
@@ -409,15 +559,33 @@ fn static_rules(checker: &Checker<'_>, out: &mut Vec<Finding>) {
         for (i, st) in pol.policy.statements.iter().enumerate() {
             // AL005 mixed bucket/object resources
             if st.effect == Effect::Allow {
-                if let (ActionClause::Action(acts), Some(ResourceClause::Resource(res))) = (&st.action, &st.resource) {
-                    let matched: Vec<&str> =
-                        actions.iter().copied().filter(|a| acts.iter().any(|p| glob_ci(&p.0, a))).collect();
+                if let (ActionClause::Action(acts), Some(ResourceClause::Resource(res))) =
+                    (&st.action, &st.resource)
+                {
+                    let matched: Vec<&str> = actions
+                        .iter()
+                        .copied()
+                        .filter(|a| acts.iter().any(|p| glob_ci(&p.0, a)))
+                        .collect();
                     let bucket_acts = matched.iter().any(|a| catalog::S3_BUCKET.contains(a));
                     let object_acts = matched.iter().any(|a| catalog::S3_OBJECT.contains(a));
-                    let s3res: Vec<&str> = res.iter().map(|r| r.0.as_str()).filter(|r| r.starts_with("arn:aws:s3:::")).collect();
-                    let bucket_res = s3res.iter().any(|r| !r["arn:aws:s3:::".len()..].contains('/'));
-                    let object_res = s3res.iter().any(|r| r["arn:aws:s3:::".len()..].contains('/'));
-                    if bucket_acts && object_acts && bucket_res && object_res && acts.iter().all(|a| a.0 != "*" && a.0 != "s3:*") {
+                    let s3res: Vec<&str> = res
+                        .iter()
+                        .map(|r| r.0.as_str())
+                        .filter(|r| r.starts_with("arn:aws:s3:::"))
+                        .collect();
+                    let bucket_res = s3res
+                        .iter()
+                        .any(|r| !r["arn:aws:s3:::".len()..].contains('/'));
+                    let object_res = s3res
+                        .iter()
+                        .any(|r| r["arn:aws:s3:::".len()..].contains('/'));
+                    if bucket_acts
+                        && object_acts
+                        && bucket_res
+                        && object_res
+                        && acts.iter().all(|a| a.0 != "*" && a.0 != "s3:*")
+                    {
                         out.push(finding(
                             "AL005",
                             Severity::Note,
@@ -479,12 +647,23 @@ fn static_rules(checker: &Checker<'_>, out: &mut Vec<Finding>) {
             }
             // AL010 unknown keys, AL008 keys never present
             let acts_matched: Vec<&str> = match &st.action {
-                ActionClause::Action(p) => actions.iter().copied().filter(|a| p.iter().any(|x| glob_ci(&x.0, a))).collect(),
-                ActionClause::NotAction(p) => actions.iter().copied().filter(|a| !p.iter().any(|x| glob_ci(&x.0, a))).collect(),
+                ActionClause::Action(p) => actions
+                    .iter()
+                    .copied()
+                    .filter(|a| p.iter().any(|x| glob_ci(&x.0, a)))
+                    .collect(),
+                ActionClause::NotAction(p) => actions
+                    .iter()
+                    .copied()
+                    .filter(|a| !p.iter().any(|x| glob_ci(&x.0, a)))
+                    .collect(),
             };
             let via_service = st.conditions.iter().any(|c| {
                 c.key_lower() == "kms:viaservice"
-                    && matches!(c.operator.kind, OperatorKind::StringEquals | OperatorKind::StringLike)
+                    && matches!(
+                        c.operator.kind,
+                        OperatorKind::StringEquals | OperatorKind::StringLike
+                    )
                     && !c.operator.if_exists
             });
             for c in &st.conditions {
@@ -503,9 +682,15 @@ fn static_rules(checker: &Checker<'_>, out: &mut Vec<Finding>) {
                     continue;
                 }
                 let never = if let Some(svc) = catalog::key_service(&k) {
-                    !acts_matched.is_empty() && !acts_matched.iter().any(|a| a.to_ascii_lowercase().starts_with(&format!("{svc}:")))
+                    !acts_matched.is_empty()
+                        && !acts_matched
+                            .iter()
+                            .any(|a| a.to_ascii_lowercase().starts_with(&format!("{svc}:")))
                 } else {
-                    matches!(k.as_str(), "aws:sourcevpce" | "aws:sourcevpc" | "aws:vpceaccount") && via_service
+                    matches!(
+                        k.as_str(),
+                        "aws:sourcevpce" | "aws:sourcevpc" | "aws:vpceaccount"
+                    ) && via_service
                 };
                 if never {
                     out.push(finding(

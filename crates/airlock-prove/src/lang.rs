@@ -256,7 +256,11 @@ impl Re {
                 Re::Set(cs) if cs.ranges().len() == 1 && cs.ranges()[0].0 == cs.ranges()[0].1 => {
                     char::from_u32(cs.ranges()[0].0).map(|c| c.to_string())
                 }
-                Re::Concat(v) => v.iter().map(lit).collect::<Option<Vec<_>>>().map(|v| v.concat()),
+                Re::Concat(v) => v
+                    .iter()
+                    .map(lit)
+                    .collect::<Option<Vec<_>>>()
+                    .map(|v| v.concat()),
                 _ => None,
             }
         }
@@ -453,7 +457,10 @@ impl Alphabet {
     /// The standard alphabet: one class per printable ASCII character and per given extra
     /// character, ranges in between. Problems whose sets it refines share compiled automata.
     pub fn standard(extra: &[char]) -> Alphabet {
-        let mut sets: Vec<CharSet> = (0x20u32..0x7f).filter_map(char::from_u32).map(CharSet::single).collect();
+        let mut sets: Vec<CharSet> = (0x20u32..0x7f)
+            .filter_map(char::from_u32)
+            .map(CharSet::single)
+            .collect();
         sets.extend(extra.iter().map(|&c| CharSet::single(c)));
         Alphabet::new(&sets)
     }
@@ -463,7 +470,11 @@ impl Alphabet {
             let ca = self.lo.binary_search(&a).is_ok();
             let cb = match self.lo.binary_search(&b) {
                 Ok(i) | Err(i) => {
-                    let i = if self.lo.get(i) == Some(&b) { i } else { i.saturating_sub(1) };
+                    let i = if self.lo.get(i) == Some(&b) {
+                        i
+                    } else {
+                        i.saturating_sub(1)
+                    };
                     self.hi[i] == b
                 }
             };
@@ -911,7 +922,12 @@ pub fn intersect_witness(alpha: &Alphabet, parts: &[(&Dfa, bool)]) -> Option<Str
     }
     let ncls = alpha.len();
     let k = parts.len();
-    let acc = |st: &[u32]| parts.iter().zip(st).all(|((d, pos), &q)| d.is_accepting(q) == *pos);
+    let acc = |st: &[u32]| {
+        parts
+            .iter()
+            .zip(st)
+            .all(|((d, pos), &q)| d.is_accepting(q) == *pos)
+    };
     // states stored flat: node i occupies states[i*k..(i+1)*k]
     let mut states: Vec<u32> = parts.iter().map(|(d, _)| d.start).collect();
     let mut parent: Vec<(usize, usize)> = vec![(usize::MAX, 0)];
@@ -921,7 +937,13 @@ pub fn intersect_witness(alpha: &Alphabet, parts: &[(&Dfa, bool)]) -> Option<Str
     let mut cls_order: Vec<usize> = (0..ncls).collect();
     cls_order.sort_by_key(|&c| {
         let r = alpha.representative(c);
-        (!r.is_ascii_lowercase(), !r.is_ascii_digit(), !r.is_ascii_alphanumeric(), !r.is_ascii_graphic(), c)
+        (
+            !r.is_ascii_lowercase(),
+            !r.is_ascii_digit(),
+            !r.is_ascii_alphanumeric(),
+            !r.is_ascii_graphic(),
+            c,
+        )
     });
     // A class leads nowhere new if every part's dead-state test says so; prune by live states.
     let mut i = 0;

@@ -29,10 +29,21 @@ pub struct Report {
 /// objects are encrypted with that key; the principals a bucket policy allows claim to be its
 /// only users and to be unable to delete; a role's trust claims to admit only its consumers.
 pub fn default_properties(setup: &Setup) -> Vec<Property> {
-    let mut out = vec![Property::NotPublic { scope: Scope::default() }];
-    for b in setup.resources().iter().filter(|r| r.kind == SetupResourceKind::S3Bucket) {
-        let scope = Scope { resources: vec![b.arn.clone()], ..Scope::default() };
-        out.push(Property::RequiresTls { scope: scope.clone() });
+    let mut out = vec![Property::NotPublic {
+        scope: Scope::default(),
+    }];
+    for b in setup
+        .resources()
+        .iter()
+        .filter(|r| r.kind == SetupResourceKind::S3Bucket)
+    {
+        let scope = Scope {
+            resources: vec![b.arn.clone()],
+            ..Scope::default()
+        };
+        out.push(Property::RequiresTls {
+            scope: scope.clone(),
+        });
         let Some(pol) = &b.policy else { continue };
         let mut vpces: Vec<String> = Vec::new();
         let mut allowed: Vec<String> = Vec::new();
@@ -59,24 +70,53 @@ pub fn default_properties(setup: &Setup) -> Vec<Property> {
             out.push(Property::OnlyViaVpce {
                 endpoints: vpces.clone(),
                 scope: Scope {
-                    actions: vec!["s3:GetObject*".into(), "s3:PutObject*".into(), "s3:List*".into(), "s3:DeleteObject*".into()],
+                    actions: vec![
+                        "s3:GetObject*".into(),
+                        "s3:PutObject*".into(),
+                        "s3:List*".into(),
+                        "s3:DeleteObject*".into(),
+                    ],
                     ..scope.clone()
                 },
             });
-            out.push(Property::OnlyViaVpce { endpoints: vpces, scope: scope.clone() });
+            out.push(Property::OnlyViaVpce {
+                endpoints: vpces,
+                scope: scope.clone(),
+            });
         }
-        if let Some(key) = setup.resources().iter().find(|k| k.kind == SetupResourceKind::KmsKey && k.account == b.account) {
-            out.push(Property::RequiresKmsKey { key: key.arn.clone(), scope: scope.clone() });
+        if let Some(key) = setup
+            .resources()
+            .iter()
+            .find(|k| k.kind == SetupResourceKind::KmsKey && k.account == b.account)
+        {
+            out.push(Property::RequiresKmsKey {
+                key: key.arn.clone(),
+                scope: scope.clone(),
+            });
         }
         if !allowed.is_empty() {
-            out.push(Property::OnlyPrincipals { principals: allowed.clone(), scope: scope.clone() });
+            out.push(Property::OnlyPrincipals {
+                principals: allowed.clone(),
+                scope: scope.clone(),
+            });
             out.push(Property::NoActions {
-                actions: vec!["s3:Delete*".into(), "s3:PutBucketPolicy".into(), "s3:PutLifecycleConfiguration".into()],
-                scope: Scope { principals: allowed, ..scope.clone() },
+                actions: vec![
+                    "s3:Delete*".into(),
+                    "s3:PutBucketPolicy".into(),
+                    "s3:PutLifecycleConfiguration".into(),
+                ],
+                scope: Scope {
+                    principals: allowed,
+                    ..scope.clone()
+                },
             });
         }
     }
-    for role in setup.principals().iter().filter(|p| p.kind == SetupPrincipalKind::Role) {
+    for role in setup
+        .principals()
+        .iter()
+        .filter(|p| p.kind == SetupPrincipalKind::Role)
+    {
         let consumers: Vec<String> = setup
             .principals()
             .iter()
@@ -94,7 +134,11 @@ pub fn default_properties(setup: &Setup) -> Vec<Property> {
         if !consumers.is_empty() {
             out.push(Property::OnlyPrincipals {
                 principals: consumers,
-                scope: Scope { resources: vec![role.arn.clone()], actions: vec!["sts:AssumeRole".into()], principals: vec![] },
+                scope: Scope {
+                    resources: vec![role.arn.clone()],
+                    actions: vec!["sts:AssumeRole".into()],
+                    principals: vec![],
+                },
             });
         }
     }
@@ -105,16 +149,31 @@ pub fn default_properties(setup: &Setup) -> Vec<Property> {
 pub fn run(setup: &Setup, name: &str, props: &[Property], lints: bool) -> Report {
     let start = std::time::Instant::now();
     let mut checker = Checker::new(setup, CheckOptions::default());
-    let props = if props.is_empty() { default_properties(setup) } else { props.to_vec() };
+    let props = if props.is_empty() {
+        default_properties(setup)
+    } else {
+        props.to_vec()
+    };
     let properties = props.iter().map(|p| checker.check(p)).collect();
-    let findings = if lints { lint(&mut checker) } else { Vec::new() };
-    Report { setup: name.to_string(), properties, findings, millis: start.elapsed().as_secs_f64() * 1000.0 }
+    let findings = if lints {
+        lint(&mut checker)
+    } else {
+        Vec::new()
+    };
+    Report {
+        setup: name.to_string(),
+        properties,
+        findings,
+        millis: start.elapsed().as_secs_f64() * 1000.0,
+    }
 }
 
 impl Report {
     /// True if a property failed or was undecided, or a finding reaches `threshold`.
     pub fn failed(&self, threshold: Severity) -> bool {
-        self.properties.iter().any(|p| !matches!(p.outcome, Outcome::Proved))
+        self.properties
+            .iter()
+            .any(|p| !matches!(p.outcome, Outcome::Proved))
             || self.findings.iter().any(|f| f.severity >= threshold)
     }
 
@@ -125,17 +184,38 @@ impl Report {
 
     /// The human table.
     pub fn to_table(&self) -> String {
-        let mut rows: Vec<[String; 4]> = vec![["PROPERTY".into(), "RESULT".into(), "TIME".into(), "COUNTEREXAMPLE / REASON".into()]];
+        let mut rows: Vec<[String; 4]> = vec![[
+            "PROPERTY".into(),
+            "RESULT".into(),
+            "TIME".into(),
+            "COUNTEREXAMPLE / REASON".into(),
+        ]];
         for p in &self.properties {
             let (res, detail) = match &p.outcome {
                 Outcome::Proved => ("proved".to_string(), String::new()),
-                Outcome::Violated { counterexample: Some(cx), .. } => ("VIOLATED".into(), cx.summary()),
-                Outcome::Violated { counterexample: None, reason } => ("VIOLATED".into(), reason.clone()),
+                Outcome::Violated {
+                    counterexample: Some(cx),
+                    ..
+                } => ("VIOLATED".into(), cx.summary()),
+                Outcome::Violated {
+                    counterexample: None,
+                    reason,
+                } => ("VIOLATED".into(), reason.clone()),
                 Outcome::Unknown { reason } => ("unknown".into(), reason.clone()),
             };
-            rows.push([p.property.clone(), res, format!("{:.1} ms", p.millis), detail]);
+            rows.push([
+                p.property.clone(),
+                res,
+                format!("{:.1} ms", p.millis),
+                detail,
+            ]);
         }
-        let w0 = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0).min(70);
+        let w0 = rows
+            .iter()
+            .map(|r| r[0].chars().count())
+            .max()
+            .unwrap_or(0)
+            .min(70);
         let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0);
         let w2 = rows.iter().map(|r| r[2].len()).max().unwrap_or(0);
         let mut out = String::new();
@@ -144,7 +224,10 @@ impl Report {
             if name.chars().count() > w0 {
                 name = name.chars().take(w0 - 1).collect::<String>() + "…";
             }
-            out.push_str(&format!("{name:<w0$}  {:<w1$}  {:>w2$}  {}\n", r[1], r[2], r[3]));
+            out.push_str(&format!(
+                "{name:<w0$}  {:<w1$}  {:>w2$}  {}\n",
+                r[1], r[2], r[3]
+            ));
         }
         if !self.findings.is_empty() {
             out.push_str(&format!("\nFINDINGS ({})\n", self.findings.len()));
@@ -161,18 +244,36 @@ impl Report {
                         format!("{}{st}", l.policy.name)
                     })
                     .unwrap_or_default();
-                out.push_str(&format!("{} {:<7} {}: {}\n    at:  {}\n    fix: {}\n", f.id, f.severity.as_str(), f.name, f.message, at, f.fix));
+                out.push_str(&format!(
+                    "{} {:<7} {}: {}\n    at:  {}\n    fix: {}\n",
+                    f.id,
+                    f.severity.as_str(),
+                    f.name,
+                    f.message,
+                    at,
+                    f.fix
+                ));
                 if let Some(cx) = &f.counterexample {
                     out.push_str(&format!("    e.g. {}\n", cx.summary()));
                 }
             }
         }
-        let proved = self.properties.iter().filter(|p| matches!(p.outcome, Outcome::Proved)).count();
+        let proved = self
+            .properties
+            .iter()
+            .filter(|p| matches!(p.outcome, Outcome::Proved))
+            .count();
         out.push_str(&format!(
             "\n{} properties: {proved} proved, {} violated, {} unknown; {} findings; {:.1} ms\n",
             self.properties.len(),
-            self.properties.iter().filter(|p| matches!(p.outcome, Outcome::Violated { .. })).count(),
-            self.properties.iter().filter(|p| matches!(p.outcome, Outcome::Unknown { .. })).count(),
+            self.properties
+                .iter()
+                .filter(|p| matches!(p.outcome, Outcome::Violated { .. }))
+                .count(),
+            self.properties
+                .iter()
+                .filter(|p| matches!(p.outcome, Outcome::Unknown { .. }))
+                .count(),
             self.findings.len(),
             self.millis
         ));
@@ -191,14 +292,24 @@ impl Report {
             .iter()
             .map(|(id, name, desc)| json!({"id": id, "name": name, "shortDescription": {"text": desc}}))
             .collect();
-        for name in ["only-principals", "only-via-vpce", "not-public", "no-actions", "requires-tls", "requires-kms-key"] {
+        for name in [
+            "only-principals",
+            "only-via-vpce",
+            "not-public",
+            "no-actions",
+            "requires-tls",
+            "requires-kms-key",
+        ] {
             rules.push(json!({"id": format!("property/{name}"), "name": name, "shortDescription": {"text": format!("airlock property {name}")}}));
         }
         let mut results = Vec::new();
         for p in &self.properties {
             let (level, text, cx) = match &p.outcome {
                 Outcome::Proved => continue,
-                Outcome::Violated { counterexample, reason } => ("error", reason.clone(), counterexample.clone()),
+                Outcome::Violated {
+                    counterexample,
+                    reason,
+                } => ("error", reason.clone(), counterexample.clone()),
                 Outcome::Unknown { reason } => ("warning", format!("undecided: {reason}"), None),
             };
             let name = p.property.split(['=', ';']).next().unwrap_or("");
@@ -206,7 +317,18 @@ impl Report {
             if let Some(cx) = &cx {
                 msg.push_str(&format!(". Counterexample: {}", cx.summary()));
             }
-            let needle = cx.as_ref().map(|c| c.request.resource.arn.split('/').next().unwrap_or("").to_string()).unwrap_or_default();
+            let needle = cx
+                .as_ref()
+                .map(|c| {
+                    c.request
+                        .resource
+                        .arn
+                        .split('/')
+                        .next()
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .unwrap_or_default();
             results.push(json!({
                 "ruleId": format!("property/{name}"),
                 "level": level,
@@ -223,8 +345,13 @@ impl Report {
                         .as_ref()
                         .map(|s| line_of(&format!("\"{s}\"")))
                         .filter(|&n| n > 1)
-                        .unwrap_or_else(|| line_of(l.policy.name.split(['/', ' ']).next().unwrap_or("")));
-                    let st = l.statement.map(|i| format!("/Statement[{i}]")).unwrap_or_default();
+                        .unwrap_or_else(|| {
+                            line_of(l.policy.name.split(['/', ' ']).next().unwrap_or(""))
+                        });
+                    let st = l
+                        .statement
+                        .map(|i| format!("/Statement[{i}]"))
+                        .unwrap_or_default();
                     (line, format!("{}{st}", l.policy.name))
                 }
                 None => (1, String::new()),
@@ -253,5 +380,10 @@ impl Report {
 
 /// A request as a one-liner (for callers of the library).
 pub fn request_line(r: &Request) -> String {
-    format!("{} {} {}", r.principal.arn().unwrap_or_else(|| "anonymous".into()), r.action, r.resource.arn)
+    format!(
+        "{} {} {}",
+        r.principal.arn().unwrap_or_else(|| "anonymous".into()),
+        r.action,
+        r.resource.arn
+    )
 }

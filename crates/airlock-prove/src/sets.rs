@@ -202,7 +202,11 @@ impl NumSet {
                 continue;
             }
             let lo = if i.lo.is_infinite() {
-                if i.hi.is_infinite() { 0.0 } else { i.hi.floor() - 1.0 }
+                if i.hi.is_infinite() {
+                    0.0
+                } else {
+                    i.hi.floor() - 1.0
+                }
             } else {
                 let c = i.lo.ceil();
                 if i.lo_open && c == i.lo { c + 1.0 } else { c }

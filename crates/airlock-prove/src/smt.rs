@@ -74,7 +74,19 @@ pub fn to_smtlib(p: &Problem, f: &Formula) -> String {
         match d.sort {
             Sort::Str => {
                 let _ = writeln!(out, "(declare-const {v} String)");
-                let _ = writeln!(out, "(assert (str.in_re {v} {}))", d.domain.to_smt());
+                match d.domain.as_literals() {
+                    // a finite domain (the action catalogue) as equalities, which Z3 splits on
+                    Some(lits) => {
+                        let eqs: Vec<String> = lits
+                            .iter()
+                            .map(|l| format!("(= {v} {})", smt_string(l)))
+                            .collect();
+                        let _ = writeln!(out, "(assert (or {}))", eqs.join(" "));
+                    }
+                    None => {
+                        let _ = writeln!(out, "(assert (str.in_re {v} {}))", d.domain.to_smt());
+                    }
+                }
             }
             Sort::StrSet => {
                 for k in 0..set_sizes[i].max(1) {
@@ -84,7 +96,11 @@ pub fn to_smtlib(p: &Problem, f: &Formula) -> String {
                 }
             }
             Sort::Num | Sort::Date => {
-                let _ = writeln!(out, "(declare-const {v} {})", if d.sort == Sort::Date { "Int" } else { "Real" });
+                let _ = writeln!(
+                    out,
+                    "(declare-const {v} {})",
+                    if d.sort == Sort::Date { "Int" } else { "Real" }
+                );
                 let _ = writeln!(out, "(declare-const {v}_n Bool)");
             }
             Sort::Ip => {

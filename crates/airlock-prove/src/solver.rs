@@ -128,7 +128,11 @@ impl<'p> Solver<'p> {
         extra.sort();
         extra.dedup();
         let std_alpha = Alphabet::standard(&extra);
-        let alpha = if sets.iter().all(|s| std_alpha.refines(s)) { std_alpha } else { Alphabet::new(&sets) };
+        let alpha = if sets.iter().all(|s| std_alpha.refines(s)) {
+            std_alpha
+        } else {
+            Alphabet::new(&sets)
+        };
         let mut s = Solver {
             p,
             alpha,
@@ -139,7 +143,11 @@ impl<'p> Solver<'p> {
             atom_n: vec![None; p.atoms.len()],
             var_satoms: vec![Vec::new(); p.vars.len()],
             cache: Default::default(),
-            finite: p.vars.iter().map(|v| v.domain.as_literals_cached()).collect(),
+            finite: p
+                .vars
+                .iter()
+                .map(|v| v.domain.as_literals_cached())
+                .collect(),
             stats: Stats::default(),
             budget: 2_000_000,
         };
@@ -404,7 +412,11 @@ impl<'p> Solver<'p> {
             return Err(SolveError::Budget(st.decisions));
         }
         // Absent context keys make the plainest counterexamples: try absence first.
-        let order = if matches!(self.satoms[a as usize], SAtom::Present(_)) { [false, true] } else { [val, !val] };
+        let order = if matches!(self.satoms[a as usize], SAtom::Present(_)) {
+            [false, true]
+        } else {
+            [val, !val]
+        };
         for v in order {
             let m2 = st.trail.len();
             if self.assign(st, a, v) && self.search(n, st)? {

@@ -125,8 +125,10 @@ fn scan_text(s: &str, accounts: &mut BTreeSet<String>) {
 
 fn scan_policy(p: &Policy, accounts: &mut BTreeSet<String>, services: &mut BTreeSet<String>) {
     for st in &p.statements {
-        if let Some(PrincipalClause::Principal(Principals::Listed(es)) | PrincipalClause::NotPrincipal(Principals::Listed(es))) =
-            &st.principal
+        if let Some(
+            PrincipalClause::Principal(Principals::Listed(es))
+            | PrincipalClause::NotPrincipal(Principals::Listed(es)),
+        ) = &st.principal
         {
             for e in es {
                 match e {
@@ -142,14 +144,17 @@ fn scan_policy(p: &Policy, accounts: &mut BTreeSet<String>, services: &mut BTree
         for c in &st.conditions {
             for v in &c.values {
                 scan_text(v, accounts);
-                if c.key.eq_ignore_ascii_case("aws:PrincipalServiceName") || c.key.eq_ignore_ascii_case("kms:ViaService") {
+                if c.key.eq_ignore_ascii_case("aws:PrincipalServiceName")
+                    || c.key.eq_ignore_ascii_case("kms:ViaService")
+                {
                     // not principals
                 }
             }
         }
         if let Some(r) = &st.resource {
             let pats = match r {
-                airlock_policy::ResourceClause::Resource(p) | airlock_policy::ResourceClause::NotResource(p) => p,
+                airlock_policy::ResourceClause::Resource(p)
+                | airlock_policy::ResourceClause::NotResource(p) => p,
             };
             for p in pats {
                 scan_text(&p.0, accounts);
@@ -179,64 +184,142 @@ impl<'s> Universe<'s> {
                 SetupPrincipalKind::Role => format!("{} (any session)", p.arn),
                 _ => p.arn.clone(),
             };
-            classes.push(Class { kind: ClassKind::Known(i), label });
+            classes.push(Class {
+                kind: ClassKind::Known(i),
+                label,
+            });
         }
         for a in &setup_accounts {
-            if !setup.principals().iter().any(|p| p.kind == SetupPrincipalKind::Root && &p.account == a) {
-                classes.push(Class { kind: ClassKind::Root { account: Some(a.clone()) }, label: format!("arn:aws:iam::{a}:root") });
+            if !setup
+                .principals()
+                .iter()
+                .any(|p| p.kind == SetupPrincipalKind::Root && &p.account == a)
+            {
+                classes.push(Class {
+                    kind: ClassKind::Root {
+                        account: Some(a.clone()),
+                    },
+                    label: format!("arn:aws:iam::{a}:root"),
+                });
             }
             classes.push(Class {
-                kind: ClassKind::Other { account: Some(a.clone()), user: false },
+                kind: ClassKind::Other {
+                    account: Some(a.clone()),
+                    user: false,
+                },
                 label: format!("any other role session of {a}"),
             });
             classes.push(Class {
-                kind: ClassKind::Other { account: Some(a.clone()), user: true },
+                kind: ClassKind::Other {
+                    account: Some(a.clone()),
+                    user: true,
+                },
                 label: format!("any other IAM user of {a}"),
             });
         }
         // Accounts mentioned by policies but absent from the setup are "other accounts" too, yet
         // they may be named explicitly: give each its own classes so that grants to them show.
         for a in accounts.iter().filter(|a| !setup_accounts.contains(a)) {
-            classes.push(Class { kind: ClassKind::Root { account: Some(a.clone()) }, label: format!("arn:aws:iam::{a}:root") });
             classes.push(Class {
-                kind: ClassKind::Other { account: Some(a.clone()), user: false },
+                kind: ClassKind::Root {
+                    account: Some(a.clone()),
+                },
+                label: format!("arn:aws:iam::{a}:root"),
+            });
+            classes.push(Class {
+                kind: ClassKind::Other {
+                    account: Some(a.clone()),
+                    user: false,
+                },
                 label: format!("any role session of {a}"),
             });
             classes.push(Class {
-                kind: ClassKind::Other { account: Some(a.clone()), user: true },
+                kind: ClassKind::Other {
+                    account: Some(a.clone()),
+                    user: true,
+                },
                 label: format!("any IAM user of {a}"),
             });
         }
-        classes.push(Class { kind: ClassKind::Root { account: None }, label: "the root user of any other account".into() });
         classes.push(Class {
-            kind: ClassKind::Other { account: None, user: false },
+            kind: ClassKind::Root { account: None },
+            label: "the root user of any other account".into(),
+        });
+        classes.push(Class {
+            kind: ClassKind::Other {
+                account: None,
+                user: false,
+            },
             label: "any role session of any other account".into(),
         });
-        classes.push(Class { kind: ClassKind::Other { account: None, user: true }, label: "any IAM user of any other account".into() });
-        classes.push(Class { kind: ClassKind::Anonymous, label: "anonymous".into() });
+        classes.push(Class {
+            kind: ClassKind::Other {
+                account: None,
+                user: true,
+            },
+            label: "any IAM user of any other account".into(),
+        });
+        classes.push(Class {
+            kind: ClassKind::Anonymous,
+            label: "anonymous".into(),
+        });
         for s in &services {
-            classes.push(Class { kind: ClassKind::Service(Some(s.clone())), label: format!("service {s}") });
+            classes.push(Class {
+                kind: ClassKind::Service(Some(s.clone())),
+                label: format!("service {s}"),
+            });
         }
-        classes.push(Class { kind: ClassKind::Service(None), label: "any other service principal".into() });
+        classes.push(Class {
+            kind: ClassKind::Service(None),
+            label: "any other service principal".into(),
+        });
 
         let mut targets = Vec::new();
         for (i, r) in setup.resources().iter().enumerate() {
             match r.kind {
                 SetupResourceKind::S3Bucket => {
-                    targets.push(Target { kind: ResourceType::Bucket, arn: r.arn.clone(), account: r.account.clone(), policy: r.policy.clone(), index: i });
-                    targets.push(Target { kind: ResourceType::Object, arn: r.arn.clone(), account: r.account.clone(), policy: r.policy.clone(), index: i });
+                    targets.push(Target {
+                        kind: ResourceType::Bucket,
+                        arn: r.arn.clone(),
+                        account: r.account.clone(),
+                        policy: r.policy.clone(),
+                        index: i,
+                    });
+                    targets.push(Target {
+                        kind: ResourceType::Object,
+                        arn: r.arn.clone(),
+                        account: r.account.clone(),
+                        policy: r.policy.clone(),
+                        index: i,
+                    });
                 }
-                SetupResourceKind::KmsKey => {
-                    targets.push(Target { kind: ResourceType::Key, arn: r.arn.clone(), account: r.account.clone(), policy: r.policy.clone(), index: i })
-                }
+                SetupResourceKind::KmsKey => targets.push(Target {
+                    kind: ResourceType::Key,
+                    arn: r.arn.clone(),
+                    account: r.account.clone(),
+                    policy: r.policy.clone(),
+                    index: i,
+                }),
                 SetupResourceKind::Other => {}
             }
         }
         for (i, p) in setup.principals().iter().enumerate() {
             if p.kind == SetupPrincipalKind::Role {
-                targets.push(Target { kind: ResourceType::Role, arn: p.arn.clone(), account: p.account.clone(), policy: p.trust.clone(), index: i });
+                targets.push(Target {
+                    kind: ResourceType::Role,
+                    arn: p.arn.clone(),
+                    account: p.account.clone(),
+                    policy: p.trust.clone(),
+                    index: i,
+                });
             }
         }
-        Universe { setup, known_accounts: accounts.into_iter().collect(), classes, targets, services: services.into_iter().collect() }
+        Universe {
+            setup,
+            known_accounts: accounts.into_iter().collect(),
+            classes,
+            targets,
+            services: services.into_iter().collect(),
+        }
     }
 }

@@ -11,7 +11,9 @@ pub fn inverse_lower_table() -> &'static HashMap<String, Vec<char>> {
     T.get_or_init(|| {
         let mut m: HashMap<String, Vec<char>> = HashMap::new();
         for cp in 0..=0x10_FFFFu32 {
-            let Some(c) = char::from_u32(cp) else { continue };
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
             let mut it = c.to_lowercase();
             if it.len() == 1 && it.next() == Some(c) {
                 continue;

@@ -16,7 +16,8 @@ const KEY: &str = "arn:aws:kms:us-east-1:222222222222:key/12345678-1234-1234-123
 const VPCE: &str = "vpce-0a1b2c3d4e5f6g7h8";
 
 fn load(rel: &str) -> Setup {
-    let text = std::fs::read_to_string(format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"))).expect("setup file");
+    let text = std::fs::read_to_string(format!("{}/{rel}", env!("CARGO_MANIFEST_DIR")))
+        .expect("setup file");
     Setup::from_json(&text).expect("valid setup")
 }
 fn seed() -> Setup {
@@ -29,16 +30,31 @@ fn hardened() -> Setup {
 fn check(setup: &Setup, p: &str) -> Outcome {
     let mut c = Checker::new(setup, CheckOptions::default());
     let r = c.check(&Property::parse(p).expect("property parses"));
-    if let Outcome::Violated { counterexample: Some(cx), .. } = &r.outcome {
-        assert_eq!(cx.replayed, cx.decision, "replay disagrees: {}", cx.summary());
-        assert_eq!(airlock_prove::check::replay(setup, &cx.request, cx.assumed_identity_policy.as_ref()), Decision::Allow);
+    if let Outcome::Violated {
+        counterexample: Some(cx),
+        ..
+    } = &r.outcome
+    {
+        assert_eq!(
+            cx.replayed,
+            cx.decision,
+            "replay disagrees: {}",
+            cx.summary()
+        );
+        assert_eq!(
+            airlock_prove::check::replay(setup, &cx.request, cx.assumed_identity_policy.as_ref()),
+            Decision::Allow
+        );
     }
     r.outcome
 }
 
 fn violated(o: &Outcome) -> &airlock_prove::check::Counterexample {
     match o {
-        Outcome::Violated { counterexample: Some(cx), .. } => cx,
+        Outcome::Violated {
+            counterexample: Some(cx),
+            ..
+        } => cx,
         other => panic!("expected a violation with a counterexample, got {other:?}"),
     }
 }
@@ -55,12 +71,26 @@ fn seed_claims_that_hold_are_proved() {
     let s = seed();
     assert_eq!(check(&s, "not-public"), Outcome::Proved);
     assert_eq!(
-        check(&s, &format!("only-via-vpce={VPCE};resources={BUCKET};actions=s3:GetObject*,s3:PutObject*,s3:List*,s3:DeleteObject*")),
+        check(
+            &s,
+            &format!(
+                "only-via-vpce={VPCE};resources={BUCKET};actions=s3:GetObject*,s3:PutObject*,s3:List*,s3:DeleteObject*"
+            )
+        ),
         Outcome::Proved
     );
-    assert_eq!(check(&s, &format!("no-actions=s3:Delete*,s3:PutBucketPolicy;principals={ROLE}")), Outcome::Proved);
+    assert_eq!(
+        check(
+            &s,
+            &format!("no-actions=s3:Delete*,s3:PutBucketPolicy;principals={ROLE}")
+        ),
+        Outcome::Proved
+    );
     // the EC2 instance role itself reads nothing: Test 2 of the checklist
-    assert_eq!(check(&s, &format!("no-actions=s3:*;principals={EC2}")), Outcome::Proved);
+    assert_eq!(
+        check(&s, &format!("no-actions=s3:*;principals={EC2}")),
+        Outcome::Proved
+    );
 }
 
 #[test]
@@ -68,13 +98,19 @@ fn seed_flaws_are_violations_with_counterexamples() {
     let s = seed();
     // no TLS deny
     let o = check(&s, &format!("requires-tls;resources={BUCKET}"));
-    assert_eq!(ctx(violated(&o), "aws:SecureTransport").as_deref(), Some("false"));
+    assert_eq!(
+        ctx(violated(&o), "aws:SecureTransport").as_deref(),
+        Some("false")
+    );
     // no deny of PUTs naming another key
     let o = check(&s, &format!("requires-kms-key={KEY}"));
     let cx = violated(&o);
     assert_eq!(cx.request.action, "s3:PutObject");
     // the trust admits any principal of account A with sts:AssumeRole, not only the EC2 role
-    let o = check(&s, &format!("only-principals={EC2};resources={ROLE};actions=sts:AssumeRole"));
+    let o = check(
+        &s,
+        &format!("only-principals={EC2};resources={ROLE};actions=sts:AssumeRole"),
+    );
     let cx = violated(&o);
     assert_eq!(cx.request.principal.account(), Some("111111111111"));
     assert_ne!(cx.request.principal.principal_arn().as_deref(), Some(EC2));
@@ -91,7 +127,10 @@ fn seed_flaws_are_violations_with_counterexamples() {
             "only-principals={ROLE},arn:aws:iam::222222222222:user/admin,arn:aws:iam::222222222222:root;resources={KEY};actions=kms:Decrypt"
         ),
     );
-    assert_eq!(violated(&o).request.principal.account(), Some("111111111111"));
+    assert_eq!(
+        violated(&o).request.principal.account(),
+        Some("111111111111")
+    );
 }
 
 fn ids(r: &Report) -> Vec<&str> {
@@ -103,20 +142,43 @@ fn seed_findings_cover_section_5() {
     let s = seed();
     let r = run(&s, "seed-as-written.json", &[], true);
     let ids = ids(&r);
-    for id in ["AL001", "AL002", "AL003", "AL004", "AL005", "AL011", "AL012"] {
+    for id in [
+        "AL001", "AL002", "AL003", "AL004", "AL005", "AL011", "AL012",
+    ] {
         assert!(ids.contains(&id), "missing {id} in {ids:?}");
     }
-    assert_eq!(ids.iter().filter(|i| **i == "AL005").count(), 2, "both mixed statements");
+    assert_eq!(
+        ids.iter().filter(|i| **i == "AL005").count(),
+        2,
+        "both mixed statements"
+    );
     for f in &r.findings {
         if let Some(cx) = &f.counterexample {
             assert_eq!(cx.replayed, cx.decision, "{}: {}", f.id, cx.summary());
         }
     }
-    let al004 = r.findings.iter().find(|f| f.id == "AL004").expect("lockout finding");
-    assert_eq!(al004.location.as_ref().and_then(|l| l.sid.as_deref()), Some("DenyAllExceptVPCEndpoint"));
-    assert_eq!(al004.counterexample.as_ref().map(|c| c.decision), Some(Decision::ExplicitDeny));
-    let al002 = r.findings.iter().find(|f| f.id == "AL002").expect("key finding");
-    assert_eq!(al002.location.as_ref().and_then(|l| l.sid.as_deref()), Some("Allow Account A to use the key"));
+    let al004 = r
+        .findings
+        .iter()
+        .find(|f| f.id == "AL004")
+        .expect("lockout finding");
+    assert_eq!(
+        al004.location.as_ref().and_then(|l| l.sid.as_deref()),
+        Some("DenyAllExceptVPCEndpoint")
+    );
+    assert_eq!(
+        al004.counterexample.as_ref().map(|c| c.decision),
+        Some(Decision::ExplicitDeny)
+    );
+    let al002 = r
+        .findings
+        .iter()
+        .find(|f| f.id == "AL002")
+        .expect("key finding");
+    assert_eq!(
+        al002.location.as_ref().and_then(|l| l.sid.as_deref()),
+        Some("Allow Account A to use the key")
+    );
     assert!(r.failed(Severity::Warning));
     // SARIF
     let sarif = r.to_sarif(None);
@@ -130,14 +192,33 @@ fn seed_findings_cover_section_5() {
 fn hardened_seed_proves_the_fixed_claims() {
     let h = hardened();
     assert_eq!(check(&h, "not-public"), Outcome::Proved);
-    assert_eq!(check(&h, &format!("requires-kms-key={KEY}")), Outcome::Proved);
-    assert_eq!(check(&h, &format!("only-principals={EC2};resources={ROLE};actions=sts:AssumeRole")), Outcome::Proved);
     assert_eq!(
-        check(&h, &format!("requires-tls;resources={BUCKET};actions=s3:GetObject*,s3:PutObject*,s3:List*")),
+        check(&h, &format!("requires-kms-key={KEY}")),
         Outcome::Proved
     );
     assert_eq!(
-        check(&h, &format!("only-via-vpce={VPCE};resources={BUCKET};actions=s3:GetObject*,s3:PutObject*,s3:List*,s3:DeleteObject*")),
+        check(
+            &h,
+            &format!("only-principals={EC2};resources={ROLE};actions=sts:AssumeRole")
+        ),
+        Outcome::Proved
+    );
+    assert_eq!(
+        check(
+            &h,
+            &format!(
+                "requires-tls;resources={BUCKET};actions=s3:GetObject*,s3:PutObject*,s3:List*"
+            )
+        ),
+        Outcome::Proved
+    );
+    assert_eq!(
+        check(
+            &h,
+            &format!(
+                "only-via-vpce={VPCE};resources={BUCKET};actions=s3:GetObject*,s3:PutObject*,s3:List*,s3:DeleteObject*"
+            )
+        ),
         Outcome::Proved
     );
     let r = run(&h, "seed-hardened.json", &[], true);

@@ -48,7 +48,8 @@ pub struct Args {
 }
 
 fn load(path: &PathBuf) -> anyhow::Result<(Setup, String)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let setup = Setup::from_json(&text).with_context(|| format!("loading {}", path.display()))?;
     Ok((setup, text))
 }
@@ -56,14 +57,25 @@ fn load(path: &PathBuf) -> anyhow::Result<(Setup, String)> {
 /// Runs `airlock check`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(b) = &args.blueprint {
-        bail!("blueprint `{b}`: blueprints are not available yet; check a setup document with --setup FILE.json");
+        bail!(
+            "blueprint `{b}`: blueprints are not available yet; check a setup document with --setup FILE.json"
+        );
     }
-    let Some(path) = &args.setup else { bail!("give the setup document to check: --setup FILE.json") };
+    let Some(path) = &args.setup else {
+        bail!("give the setup document to check: --setup FILE.json")
+    };
     let Some(threshold) = Severity::parse(&args.fail_on) else {
-        bail!("--fail-on must be note, warning or error, not `{}`", args.fail_on)
+        bail!(
+            "--fail-on must be note, warning or error, not `{}`",
+            args.fail_on
+        )
     };
     let (setup, text) = load(path)?;
-    let props: Vec<Property> = args.properties.iter().map(|p| Property::parse(p)).collect::<Result<_, _>>()?;
+    let props: Vec<Property> = args
+        .properties
+        .iter()
+        .map(|p| Property::parse(p))
+        .collect::<Result<_, _>>()?;
     let name = path.display().to_string();
 
     if let Some(other) = &args.compare {
@@ -74,10 +86,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             print!("{}", cmp.to_text(&name, &other.display().to_string()));
         }
-        return Ok(if cmp.verdict == airlock_prove::compare::Verdict::Equivalent { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        return Ok(
+            if cmp.verdict == airlock_prove::compare::Verdict::Equivalent {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            },
+        );
     }
     if let Some(pair) = &args.no_new_access {
-        let Some((old, new)) = pair.split_once(',') else { bail!("--no-new-access takes OLD.json,NEW.json") };
+        let Some((old, new)) = pair.split_once(',') else {
+            bail!("--no-new-access takes OLD.json,NEW.json")
+        };
         let read = |p: &str| std::fs::read_to_string(p).with_context(|| format!("reading {p}"));
         let (old_t, new_t) = (read(old)?, read(new)?);
         let r = airlock_prove::compare::no_new_access(&setup, &old_t, &new_t)?;
@@ -86,16 +106,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } else {
             print!("{}", r.to_text(old, new));
         }
-        return Ok(if r.new_access.is_empty() && r.unknown.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        return Ok(if r.new_access.is_empty() && r.unknown.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
 
     let rep = report::run(&setup, &name, &props, !args.no_lints);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rep.to_json())?);
     } else if args.sarif {
-        println!("{}", serde_json::to_string_pretty(&rep.to_sarif(Some(&text)))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rep.to_sarif(Some(&text)))?
+        );
     } else {
         print!("{}", rep.to_table());
     }
-    Ok(if rep.failed(threshold) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if rep.failed(threshold) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -8,7 +8,11 @@ fn airlock(args: &[&str]) -> (i32, String, String) {
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .output()
         .expect("run airlock");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 const SEED: &str = "examples/seed-as-written.json";
@@ -17,7 +21,10 @@ const SEED: &str = "examples/seed-as-written.json";
 fn seed_table_reports_flaws_and_proofs() {
     let (code, out, err) = airlock(&["check", "--setup", SEED]);
     assert_eq!(code, 1, "violations exit 1: {err}");
-    assert!(out.contains("not-public") && out.contains("proved"), "{out}");
+    assert!(
+        out.contains("not-public") && out.contains("proved"),
+        "{out}"
+    );
     assert!(out.contains("VIOLATED"), "{out}");
     for id in ["AL001", "AL002", "AL003", "AL004", "AL005", "AL011"] {
         assert!(out.contains(id), "{id} missing:\n{out}");
@@ -40,7 +47,14 @@ fn a_proved_property_exits_zero() {
 
 #[test]
 fn json_and_sarif() {
-    let (code, out, _) = airlock(&["check", "--setup", SEED, "--json", "--property", "requires-tls"]);
+    let (code, out, _) = airlock(&[
+        "check",
+        "--setup",
+        SEED,
+        "--json",
+        "--property",
+        "requires-tls",
+    ]);
     assert_eq!(code, 1);
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(v["properties"][0]["result"], "violated");
@@ -48,7 +62,11 @@ fn json_and_sarif() {
     let (_, out, _) = airlock(&["check", "--setup", SEED, "--sarif"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("SARIF JSON");
     assert_eq!(v["version"], "2.1.0");
-    assert!(v["runs"][0]["results"].as_array().is_some_and(|r| r.iter().any(|x| x["ruleId"] == "AL004")));
+    assert!(
+        v["runs"][0]["results"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x["ruleId"] == "AL004"))
+    );
 }
 
 #[test]
@@ -76,9 +94,21 @@ fn compare_and_no_new_access() {
         std::fs::write(dir.join(format!("{n}.json")), t).expect("write");
     }
     let p = |n: &str| dir.join(format!("{n}.json")).display().to_string();
-    let (code, out, err) = airlock(&["check", "--setup", SEED, "--no-new-access", &format!("{},{}", p("old"), p("narrower"))]);
+    let (code, out, err) = airlock(&[
+        "check",
+        "--setup",
+        SEED,
+        "--no-new-access",
+        &format!("{},{}", p("old"), p("narrower")),
+    ]);
     assert_eq!(code, 0, "{out}{err}");
-    let (code, out, err) = airlock(&["check", "--setup", SEED, "--no-new-access", &format!("{},{}", p("old"), p("wider"))]);
+    let (code, out, err) = airlock(&[
+        "check",
+        "--setup",
+        SEED,
+        "--no-new-access",
+        &format!("{},{}", p("old"), p("wider")),
+    ]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("333333333333"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);

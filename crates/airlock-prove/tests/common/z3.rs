@@ -39,8 +39,15 @@ pub struct Verdict {
 
 /// Decides every query in one Python process; returns verdicts in order and Z3's total time.
 pub fn decide(queries: &[String]) -> (Vec<Verdict>, f64) {
+    decide_with(queries, 8, 2000)
+}
+
+/// [`decide`] with the length bound of the fallback check and Z3's timeout per query.
+pub fn decide_with(queries: &[String], bound: usize, timeout_ms: u64) -> (Vec<Verdict>, f64) {
     let root = workspace_root();
     let mut child = Command::new(python())
+        .env("AIRLOCK_Z3_BOUND", bound.to_string())
+        .env("AIRLOCK_Z3_TIMEOUT_MS", timeout_ms.to_string())
         .arg(root.join("tests/z3/decide.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
