@@ -428,13 +428,13 @@ impl<'s> Checker<'s> {
                 queries += 1;
                 let mut solver = Solver::new(&q.p);
                 let r = solver.solve(&f);
-                if self.opts.record {
-                    if let Ok(r) = &r {
-                        self.recorded.push(RecordedQuery {
-                            smtlib: crate::smt::to_smtlib(&q.p, &f),
-                            sat: matches!(r, Sat::Sat(_)),
-                        });
-                    }
+                if self.opts.record
+                    && let Ok(r) = &r
+                {
+                    self.recorded.push(RecordedQuery {
+                        smtlib: crate::smt::to_smtlib(&q.p, &f),
+                        sat: matches!(r, Sat::Sat(_)),
+                    });
                 }
                 match r {
                     Ok(Sat::Unsat) => {}
@@ -584,17 +584,17 @@ impl<'s> Checker<'s> {
                     let mut public = Vec::new();
                     for &t in &targets {
                         let tg = &self.universe.targets[t];
-                        if tg.kind == ResourceType::Bucket {
-                            if let Some(p) = &tg.policy {
-                                for s in airlock_policy::public::public_statements(&p.policy) {
-                                    public.push(format!(
-                                        "{} statement {}{}: {}",
-                                        tg.arn,
-                                        s.index,
-                                        s.sid.map(|x| format!(" ({x})")).unwrap_or_default(),
-                                        s.reason
-                                    ));
-                                }
+                        if tg.kind == ResourceType::Bucket
+                            && let Some(p) = &tg.policy
+                        {
+                            for s in airlock_policy::public::public_statements(&p.policy) {
+                                public.push(format!(
+                                    "{} statement {}{}: {}",
+                                    tg.arn,
+                                    s.index,
+                                    s.sid.map(|x| format!(" ({x})")).unwrap_or_default(),
+                                    s.reason
+                                ));
                             }
                         }
                     }
@@ -925,16 +925,16 @@ pub fn counterexample(q: &Query<'_, '_>, m: &Model, decision: Decision) -> Count
 /// identity policy for a caller the setup does not list.
 pub fn replay(setup: &Setup, request: &Request, assumed: Option<&serde_json::Value>) -> Decision {
     let mut set = setup.policy_set(request);
-    if let Some(a) = assumed {
-        if let Ok(p) = Policy::parse(&a.to_string(), PolicyKind::Identity) {
-            set.identity.push(NamedPolicy {
-                id: PolicyId {
-                    kind: PolicyKind::Identity,
-                    name: "assumed identity policy of the caller".into(),
-                },
-                policy: Arc::new(p),
-            });
-        }
+    if let Some(a) = assumed
+        && let Ok(p) = Policy::parse(&a.to_string(), PolicyKind::Identity)
+    {
+        set.identity.push(NamedPolicy {
+            id: PolicyId {
+                kind: PolicyKind::Identity,
+                name: "assumed identity policy of the caller".into(),
+            },
+            policy: Arc::new(p),
+        });
     }
     airlock_policy::evaluate(request, &set).decision
 }

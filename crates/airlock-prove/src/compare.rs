@@ -310,22 +310,22 @@ pub enum ChangeError {
 }
 
 fn replace_in(v: &mut Value, old: &Policy, new: &Value, path: &str, hits: &mut Vec<String>) {
-    if let Value::Object(m) = v {
-        if m.contains_key("Statement") {
-            let text = v.to_string();
-            for kind in [
-                PolicyKind::Identity,
-                PolicyKind::Resource,
-                PolicyKind::Trust,
-                PolicyKind::Key,
-                PolicyKind::Endpoint,
-                PolicyKind::ServiceControl,
-            ] {
-                if Policy::parse(&text, kind).ok().as_ref() == Some(old) {
-                    *v = new.clone();
-                    hits.push(path.to_string());
-                    return;
-                }
+    if let Value::Object(m) = v
+        && m.contains_key("Statement")
+    {
+        let text = v.to_string();
+        for kind in [
+            PolicyKind::Identity,
+            PolicyKind::Resource,
+            PolicyKind::Trust,
+            PolicyKind::Key,
+            PolicyKind::Endpoint,
+            PolicyKind::ServiceControl,
+        ] {
+            if Policy::parse(&text, kind).ok().as_ref() == Some(old) {
+                *v = new.clone();
+                hits.push(path.to_string());
+                return;
             }
         }
     }

@@ -383,10 +383,10 @@ pub fn cidr_set(p: &str) -> IpSet {
         IpAddr::V4(n) => IpSet::cidr(Family::V4, u32::from(n) as u128, prefix),
         IpAddr::V6(n) => {
             let mut s = IpSet::cidr(Family::V6, u128::from(n), prefix);
-            if let Some(n4) = n.to_ipv4_mapped() {
-                if prefix >= 96 {
-                    s = s.union(&IpSet::cidr(Family::V4, u32::from(n4) as u128, prefix - 96));
-                }
+            if let Some(n4) = n.to_ipv4_mapped()
+                && prefix >= 96
+            {
+                s = s.union(&IpSet::cidr(Family::V4, u32::from(n4) as u128, prefix - 96));
             }
             s
         }
@@ -403,7 +403,7 @@ pub fn binary_re(p: &str) -> Re {
         .iter()
         .flat_map(|b| (0..8).rev().map(move |i| (b >> i) & 1))
         .collect();
-    let k = (bits.len() + 5) / 6;
+    let k = bits.len().div_ceil(6);
     let mut parts = Vec::new();
     for i in 0..k {
         let mut allowed = CharSet::empty();
@@ -786,10 +786,10 @@ impl<'u, 's> Query<'u, 's> {
         // interleave: lits[0] parts[0] lits[1] parts[1] ... ; all constant folds
         let mut out: Vec<Part> = Vec::new();
         for i in 0..lits.len().max(parts.len()) {
-            if let Some(l) = lits.get(i) {
-                if !l.is_empty() {
-                    out.push(Part::Lit((*l).to_string()));
-                }
+            if let Some(l) = lits.get(i)
+                && !l.is_empty()
+            {
+                out.push(Part::Lit((*l).to_string()));
             }
             if let Some(p) = parts.get(i) {
                 match p {

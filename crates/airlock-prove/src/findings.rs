@@ -203,18 +203,17 @@ fn deciding(
 ) -> Option<(NamedPolicy, usize)> {
     let setup = checker.setup();
     let mut set = setup.policy_set(&cx.request);
-    if let Some(a) = &cx.assumed_identity_policy {
-        if let Ok(p) =
+    if let Some(a) = &cx.assumed_identity_policy
+        && let Ok(p) =
             airlock_policy::Policy::parse(&a.to_string(), airlock_policy::PolicyKind::Identity)
-        {
-            set.identity.push(NamedPolicy {
-                id: PolicyId {
-                    kind: airlock_policy::PolicyKind::Identity,
-                    name: "assumed".into(),
-                },
-                policy: std::sync::Arc::new(p),
-            });
-        }
+    {
+        set.identity.push(NamedPolicy {
+            id: PolicyId {
+                kind: airlock_policy::PolicyKind::Identity,
+                name: "assumed".into(),
+            },
+            policy: std::sync::Arc::new(p),
+        });
     }
     let ev = airlock_policy::evaluate(&cx.request, &set);
     let r = ev
@@ -558,35 +557,35 @@ fn static_rules(checker: &Checker<'_>, out: &mut Vec<Finding>) {
         }
         for (i, st) in pol.policy.statements.iter().enumerate() {
             // AL005 mixed bucket/object resources
-            if st.effect == Effect::Allow {
-                if let (ActionClause::Action(acts), Some(ResourceClause::Resource(res))) =
+            if st.effect == Effect::Allow
+                && let (ActionClause::Action(acts), Some(ResourceClause::Resource(res))) =
                     (&st.action, &st.resource)
+            {
+                let matched: Vec<&str> = actions
+                    .iter()
+                    .copied()
+                    .filter(|a| acts.iter().any(|p| glob_ci(&p.0, a)))
+                    .collect();
+                let bucket_acts = matched.iter().any(|a| catalog::S3_BUCKET.contains(a));
+                let object_acts = matched.iter().any(|a| catalog::S3_OBJECT.contains(a));
+                let s3res: Vec<&str> = res
+                    .iter()
+                    .map(|r| r.0.as_str())
+                    .filter(|r| r.starts_with("arn:aws:s3:::"))
+                    .collect();
+                let bucket_res = s3res
+                    .iter()
+                    .any(|r| !r["arn:aws:s3:::".len()..].contains('/'));
+                let object_res = s3res
+                    .iter()
+                    .any(|r| r["arn:aws:s3:::".len()..].contains('/'));
+                if bucket_acts
+                    && object_acts
+                    && bucket_res
+                    && object_res
+                    && acts.iter().all(|a| a.0 != "*" && a.0 != "s3:*")
                 {
-                    let matched: Vec<&str> = actions
-                        .iter()
-                        .copied()
-                        .filter(|a| acts.iter().any(|p| glob_ci(&p.0, a)))
-                        .collect();
-                    let bucket_acts = matched.iter().any(|a| catalog::S3_BUCKET.contains(a));
-                    let object_acts = matched.iter().any(|a| catalog::S3_OBJECT.contains(a));
-                    let s3res: Vec<&str> = res
-                        .iter()
-                        .map(|r| r.0.as_str())
-                        .filter(|r| r.starts_with("arn:aws:s3:::"))
-                        .collect();
-                    let bucket_res = s3res
-                        .iter()
-                        .any(|r| !r["arn:aws:s3:::".len()..].contains('/'));
-                    let object_res = s3res
-                        .iter()
-                        .any(|r| r["arn:aws:s3:::".len()..].contains('/'));
-                    if bucket_acts
-                        && object_acts
-                        && bucket_res
-                        && object_res
-                        && acts.iter().all(|a| a.0 != "*" && a.0 != "s3:*")
-                    {
-                        out.push(finding(
+                    out.push(finding(
                             "AL005",
                             Severity::Note,
                             format!(
@@ -596,7 +595,6 @@ fn static_rules(checker: &Checker<'_>, out: &mut Vec<Finding>) {
                             "Split it: bucket actions (e.g. s3:ListBucket) on `arn:aws:s3:::BUCKET`, object actions (s3:GetObject, s3:PutObject) on `arn:aws:s3:::BUCKET/*`.",
                             Some(loc(&pol, Some(i))),
                         ));
-                    }
                 }
             }
             // AL006 / AL007

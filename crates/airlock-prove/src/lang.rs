@@ -86,11 +86,11 @@ impl CharSet {
             };
             for (a, b) in parts {
                 let b = b.min(MAX_CHAR);
-                if let Some(last) = out.last_mut() {
-                    if a <= last.1.saturating_add(1) {
-                        last.1 = last.1.max(b);
-                        continue;
-                    }
+                if let Some(last) = out.last_mut()
+                    && a <= last.1.saturating_add(1)
+                {
+                    last.1 = last.1.max(b);
+                    continue;
                 }
                 out.push((a, b));
             }
@@ -217,6 +217,7 @@ impl Re {
         Re::Concat(vec![self; n])
     }
     /// Complement.
+    #[allow(clippy::should_implement_trait)]
     pub fn not(self) -> Re {
         Re::Not(Box::new(self))
     }
@@ -527,10 +528,10 @@ impl Alphabet {
             (0xa1, 0xd7ff),
         ] {
             let x = a.max(pa);
-            if x <= b.min(pb) {
-                if let Some(c) = char::from_u32(x) {
-                    return c;
-                }
+            if x <= b.min(pb)
+                && let Some(c) = char::from_u32(x)
+            {
+                return c;
             }
         }
         char::from_u32(a).unwrap_or('x')
@@ -646,8 +647,10 @@ impl Nfa {
     }
 }
 
+type DfaCache = FxMap<(Vec<u32>, Re), Rc<Dfa>>;
+
 thread_local! {
-    static COMPILED: RefCell<FxMap<(Vec<u32>, Re), Rc<Dfa>>> = RefCell::new(FxMap::default());
+    static COMPILED: RefCell<DfaCache> = RefCell::new(FxMap::default());
 }
 
 impl Dfa {

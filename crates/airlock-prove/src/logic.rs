@@ -103,6 +103,7 @@ impl Formula {
         Formula::Const(false)
     }
     /// Negation with constant folding.
+    #[allow(clippy::should_implement_trait)]
     pub fn not(self) -> Formula {
         match self {
             Formula::Const(b) => Formula::Const(!b),
@@ -206,10 +207,10 @@ impl Problem {
     }
     /// Interns an atom and returns it as a formula. `Present` of a non-optional variable is `true`.
     pub fn atom(&mut self, a: Atom) -> Formula {
-        if let Atom::Present(v) = &a {
-            if !self.decl(*v).optional {
-                return Formula::t();
-            }
+        if let Atom::Present(v) = &a
+            && !self.decl(*v).optional
+        {
+            return Formula::t();
         }
         if let Some(&id) = self.atom_ids.get(&a) {
             return Formula::Atom(id);

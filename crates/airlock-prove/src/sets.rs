@@ -228,8 +228,6 @@ impl NumSet {
                 0.0
             } else if i.lo.is_infinite() {
                 (i.hi - 1.0).floor().min(i.hi)
-            } else if i.hi.is_infinite() {
-                i.lo.floor() + 1.0
             } else {
                 i.lo.floor() + 1.0
             };
@@ -322,10 +320,10 @@ impl IpSet {
                 if f != fam {
                     continue;
                 }
-                if let Some(n) = next {
-                    if a > n {
-                        out.push((fam, n, a - 1));
-                    }
+                if let Some(n) = next
+                    && a > n
+                {
+                    out.push((fam, n, a - 1));
                 }
                 next = if b == fam.max() { None } else { Some(b + 1) };
             }
@@ -339,11 +337,12 @@ impl IpSet {
         self.0.sort();
         let mut out: Vec<(Family, u128, u128)> = Vec::new();
         for (f, a, b) in self.0 {
-            if let Some(l) = out.last_mut() {
-                if l.0 == f && (a <= l.2 || a == l.2.saturating_add(1)) {
-                    l.2 = l.2.max(b);
-                    continue;
-                }
+            if let Some(l) = out.last_mut()
+                && l.0 == f
+                && (a <= l.2 || a == l.2.saturating_add(1))
+            {
+                l.2 = l.2.max(b);
+                continue;
             }
             out.push((f, a, b));
         }

@@ -183,7 +183,7 @@ impl<'p> Solver<'p> {
         i
     }
 
-    fn atom_to_n(&mut self, idx: usize) -> Result<N, SolveError> {
+    fn atom_nnf(&mut self, idx: usize) -> Result<N, SolveError> {
         if let Some(r) = &self.atom_n[idx] {
             return r.clone();
         }
@@ -268,18 +268,18 @@ impl<'p> Solver<'p> {
         }
     }
 
-    fn to_n(&mut self, f: &Formula, pos: bool) -> Result<N, SolveError> {
+    fn nnf(&mut self, f: &Formula, pos: bool) -> Result<N, SolveError> {
         Ok(match f {
             Formula::Const(b) => N::Const(*b == pos),
             Formula::Atom(a) => {
-                let n = self.atom_to_n(a.0 as usize)?;
+                let n = self.atom_nnf(a.0 as usize)?;
                 if pos { n } else { negate(n) }
             }
-            Formula::Not(x) => self.to_n(x, !pos)?,
+            Formula::Not(x) => self.nnf(x, !pos)?,
             Formula::And(v) | Formula::Or(v) => {
                 let mut out = Vec::with_capacity(v.len());
                 for x in v {
-                    out.push(self.to_n(x, pos)?);
+                    out.push(self.nnf(x, pos)?);
                 }
                 let is_and = matches!(f, Formula::And(_)) == pos;
                 if is_and { N::And(out) } else { N::Or(out) }
@@ -289,7 +289,7 @@ impl<'p> Solver<'p> {
 
     /// Decides a formula: a model (re-checked by evaluation) or unsatisfiable.
     pub fn solve(&mut self, f: &Formula) -> Result<Sat, SolveError> {
-        let n = self.to_n(f, true)?;
+        let n = self.nnf(f, true)?;
         let mut st = State {
             assign: vec![0; self.satoms.len()],
             trail: Vec::new(),
@@ -582,10 +582,10 @@ impl<'p> Solver<'p> {
             m.values.push(val);
         }
         for (i, a) in self.satoms.iter().enumerate() {
-            if let SAtom::Flag(name) = a {
-                if st.assign[i] > 0 {
-                    m.flags.push(name.clone());
-                }
+            if let SAtom::Flag(name) = a
+                && st.assign[i] > 0
+            {
+                m.flags.push(name.clone());
             }
         }
         Ok(m)

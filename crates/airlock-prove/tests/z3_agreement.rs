@@ -61,7 +61,7 @@ fn lang(r: &mut Rng) -> Re {
 
 fn atom(g: &mut Gen, r: &mut Rng) -> Formula {
     let a = match r.below(12) {
-        0 | 1 | 2 => {
+        0..=2 => {
             let v = g.strs[r.below(g.strs.len() as u64) as usize];
             Atom::In(vec![Part::Var(v)], lang(r))
         }

@@ -90,17 +90,17 @@ pub fn decide_with(queries: &[String], bound: usize, timeout_ms: u64) -> (Vec<Ve
                 total = r.parse().unwrap_or(0.0);
                 continue;
             }
-            if let Ok(i) = id.parse::<usize>() {
-                if i < verdicts.len() {
-                    verdicts[i] = Verdict {
-                        result: if r == "error" {
-                            format!("error {rest}")
-                        } else {
-                            r.to_string()
-                        },
-                        seconds: rest.parse().unwrap_or(0.0),
-                    };
-                }
+            if let Ok(i) = id.parse::<usize>()
+                && i < verdicts.len()
+            {
+                verdicts[i] = Verdict {
+                    result: if r == "error" {
+                        format!("error {rest}")
+                    } else {
+                        r.to_string()
+                    },
+                    seconds: rest.parse().unwrap_or(0.0),
+                };
             }
         }
         (verdicts, total)
