@@ -938,3 +938,28 @@ pub fn replay(setup: &Setup, request: &Request, assumed: Option<&serde_json::Val
     }
     airlock_policy::evaluate(request, &set).decision
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn property_syntax() {
+        let p = Property::parse("no-actions=s3:Delete*,s3:Put*;principals=arn:aws:iam::1:role/r;resources=arn:aws:s3:::b")
+            .expect("parses");
+        assert_eq!(Property::parse(&p.display()).expect("round trip"), p);
+        assert!(Property::parse("no-actions").is_err());
+        assert!(Property::parse("nope").is_err());
+        assert!(Property::parse("not-public;colour=blue").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_and_round_trips(s in ".{0,80}") {
+            if let Ok(p) = Property::parse(&s) {
+                prop_assert_eq!(Property::parse(&p.display()).ok(), Some(p));
+            }
+        }
+    }
+}

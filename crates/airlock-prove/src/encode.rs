@@ -1840,3 +1840,66 @@ impl AndNot for CharSet {
 pub fn parse_date(s: &str) -> Option<i128> {
     crate::dates::parse_date(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arn(p: &str, s: &str) -> bool {
+        arn_re(&toks_plain(p)).matches(s)
+    }
+
+    #[test]
+    fn arn_fields_like_the_engine() {
+        // the engine's own cases (airlock-policy glob.rs)
+        assert!(arn("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket/a/b"));
+        assert!(!arn("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket"));
+        assert!(arn("arn:aws:s3:::bucket*", "arn:aws:s3:::bucket"));
+        assert!(arn(
+            "arn:aws:kms:*:222222222222:key/*",
+            "arn:aws:kms:us-east-1:222222222222:key/k"
+        ));
+        assert!(!arn(
+            "arn:aws:ec2:us-*:1:instance/x",
+            "arn:aws:ec2:us-east:1:1:instance/x"
+        ));
+        assert!(arn("arn:aws:iam::*", "arn:aws:iam::123456789012:role/x"));
+        assert!(arn(
+            "arn:aws:logs:us-east-1:1:log-group:*",
+            "arn:aws:logs:us-east-1:1:log-group:a:b"
+        ));
+        assert!(arn("*", "*"));
+        assert!(!arn("arn:aws:s3:::b", "*"));
+        assert!(!arn("arn:aws:s3:::Bucket/*", "arn:aws:s3:::bucket/x"));
+    }
+
+    #[test]
+    fn ignore_case_follows_unicode_lowercase() {
+        let r = ignore_case_re("Dev");
+        assert!(r.matches("dev") && r.matches("DEV") && !r.matches("de"));
+        // KELVIN SIGN lower-cases to 'k'
+        assert!(ignore_case_re("k").matches("\u{212A}"));
+    }
+
+    #[test]
+    fn binary_equals_accepts_every_encoding_of_the_bytes() {
+        let r = binary_re("QmluYXJ5VmFsdWU=");
+        assert!(
+            r.matches("QmluYXJ5VmFsdWU=")
+                && r.matches("QmluYXJ5VmFsdWU")
+                && r.matches("QmluYXJ5VmFsdWU==")
+        );
+        // the last character carries two unchecked bits (the engine ignores them too)
+        assert!(r.matches("QmluYXJ5VmFsdWV"));
+        assert!(!r.matches("QmluYXJ5VmFsdWZ"));
+        assert!(binary_re("!!").matches("!!"));
+    }
+
+    #[test]
+    fn cidr_sets_like_the_engine() {
+        assert!(cidr_set("10.0.0.0/8").contains(Family::V4, 0x0a01_0203));
+        assert!(cidr_set("::ffff:10.0.0.0/104").contains(Family::V4, 0x0a01_0203));
+        assert!(!cidr_set("2001:db8::/32").contains(Family::V4, 0x0a01_0203));
+        assert!(cidr_set("10.0.0.0/33").is_empty());
+    }
+}
