@@ -398,6 +398,16 @@ impl<'s> Checker<'s> {
                         continue;
                     }
                 };
+                let v = match violation(&mut q) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        unknown.push(e);
+                        continue;
+                    }
+                };
+                if v == Formula::f() {
+                    continue;
+                }
                 let dec = match q.decision(None) {
                     Ok(d) => d,
                     Err(e) => {
@@ -413,13 +423,6 @@ impl<'s> Checker<'s> {
                 if dec.allow == Formula::f() {
                     continue;
                 }
-                let v = match violation(&mut q) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        unknown.push(e);
-                        continue;
-                    }
-                };
                 let ax = q.axioms();
                 let f = Formula::and([dec.allow, v, ax]);
                 if f == Formula::f() {

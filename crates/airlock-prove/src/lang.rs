@@ -457,13 +457,27 @@ impl Alphabet {
     }
     /// The standard alphabet: one class per printable ASCII character and per given extra
     /// character, ranges in between. Problems whose sets it refines share compiled automata.
-    pub fn standard(extra: &[char]) -> Alphabet {
+    pub fn standard(extra: &[char]) -> Rc<Alphabet> {
+        thread_local! {
+            static STD: RefCell<FxMap<Vec<char>, Rc<Alphabet>>> = RefCell::new(FxMap::default());
+        }
+        if let Some(a) = STD.with(|c| c.borrow().get(extra).cloned()) {
+            return a;
+        }
         let mut sets: Vec<CharSet> = (0x20u32..0x7f)
             .filter_map(char::from_u32)
             .map(CharSet::single)
             .collect();
         sets.extend(extra.iter().map(|&c| CharSet::single(c)));
-        Alphabet::new(&sets)
+        let a = Rc::new(Alphabet::new(&sets));
+        STD.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() > 1000 {
+                c.clear();
+            }
+            c.insert(extra.to_vec(), a.clone());
+        });
+        a
     }
     /// Whether every range of the set starts and ends on class boundaries.
     pub fn refines(&self, s: &CharSet) -> bool {

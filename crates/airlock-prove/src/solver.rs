@@ -129,7 +129,7 @@ impl<'p> Solver<'p> {
         extra.dedup();
         let std_alpha = Alphabet::standard(&extra);
         let alpha = if sets.iter().all(|s| std_alpha.refines(s)) {
-            std_alpha
+            (*std_alpha).clone()
         } else {
             Alphabet::new(&sets)
         };
