@@ -87,6 +87,8 @@ pub struct Solver<'p> {
     var_satoms: Vec<Vec<u32>>,
     cache: crate::lang::FxMap<(u32, Vec<(u32, bool)>), bool>,
     finite: Vec<Option<Rc<Vec<String>>>>,
+    nonempty: Option<Rc<Dfa>>,
+    readable: std::cell::Cell<bool>,
     /// Counters.
     pub stats: Stats,
     /// Maximum branching decisions per query.
@@ -148,9 +150,12 @@ impl<'p> Solver<'p> {
                 .iter()
                 .map(|v| v.domain.as_literals_cached())
                 .collect(),
+            nonempty: None,
+            readable: std::cell::Cell::new(false),
             stats: Stats::default(),
             budget: 2_000_000,
         };
+        s.nonempty = Some(Dfa::compile_cached(&Re::any_char().plus(), &s.alpha));
         for (i, v) in p.vars.iter().enumerate() {
             if matches!(v.sort, Sort::Str | Sort::StrSet) {
                 let d = Dfa::compile_cached(&v.domain, &s.alpha);
@@ -503,7 +508,18 @@ impl<'p> Solver<'p> {
                         parts.push((&self.dfas[*d], pos));
                     }
                 }
-                intersect_witness(&self.alpha, &parts).map(Value::Str)
+                // Readable models: an empty string only when nothing else fits.
+                let nonempty = self.nonempty.as_ref().filter(|_| self.readable.get());
+                match nonempty {
+                    Some(ne) => {
+                        let mut with = parts.clone();
+                        with.push((ne, true));
+                        intersect_witness(&self.alpha, &with)
+                            .or_else(|| intersect_witness(&self.alpha, &parts))
+                            .map(Value::Str)
+                    }
+                    None => intersect_witness(&self.alpha, &parts).map(Value::Str),
+                }
             }
             Sort::StrSet => {
                 let dom = self.domain[v.0 as usize]?;
@@ -572,6 +588,13 @@ impl<'p> Solver<'p> {
     }
 
     fn model(&self, st: &State) -> Result<Model, SolveError> {
+        self.readable.set(true);
+        let m = self.model_inner(st);
+        self.readable.set(false);
+        m
+    }
+
+    fn model_inner(&self, st: &State) -> Result<Model, SolveError> {
         let mut m = Model::default();
         for i in 0..self.p.vars.len() {
             let v = VarId(i as u32);
