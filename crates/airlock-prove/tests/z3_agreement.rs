@@ -277,7 +277,7 @@ fn policy_queries_agree_with_z3() {
             let _ = std::fs::write(format!("{dir}/policy{i}.smt2"), q);
         }
     }
-    let (verdicts, z3_time) = common::z3::decide_with(&smt, 96, 10_000);
+    let (verdicts, z3_time) = common::z3::decide_with(&smt, 96, 5_000);
     let mut decided = 0;
     let mut undecided = 0;
     for (i, (v, o)) in verdicts.iter().zip(&ours).enumerate() {
