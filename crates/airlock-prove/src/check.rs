@@ -479,6 +479,7 @@ impl<'s> Checker<'s> {
             ClassKind::Root { .. } => 3,
             ClassKind::Anonymous => 4,
             ClassKind::Service(_) => 5,
+            ClassKind::Federated(_) => 6,
         };
         let mut v: Vec<usize> = (0..self.universe.classes.len()).collect();
         v.sort_by_key(|&i| rank(&self.universe.classes[i].kind));
@@ -575,6 +576,7 @@ impl<'s> Checker<'s> {
                             matches!(
                                 self.universe.classes[c].kind,
                                 ClassKind::Anonymous
+                                    | ClassKind::Federated(_)
                                     | ClassKind::Other { account: None, .. }
                                     | ClassKind::Root { account: None }
                             )
@@ -867,6 +869,12 @@ pub fn counterexample(q: &Query<'_, '_>, m: &Model, decision: Decision) -> Count
         ClassKind::Root { .. } => Principal::Root { account: acct },
         ClassKind::Anonymous => Principal::Anonymous,
         ClassKind::Service(Some(s)) => Principal::Service { name: s.clone() },
+        ClassKind::Federated(Some(f)) => Principal::Federated {
+            provider: f.clone(),
+        },
+        ClassKind::Federated(None) => Principal::Federated {
+            provider: sv(q.vars.svc),
+        },
         ClassKind::Service(None) => Principal::Service {
             name: sv(q.vars.svc),
         },

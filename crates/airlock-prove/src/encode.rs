@@ -74,6 +74,7 @@ enum PKind {
     Role,
     Anonymous,
     Service,
+    Federated,
 }
 
 #[derive(Debug, Clone)]
@@ -661,6 +662,37 @@ impl<'u, 's> Query<'u, 's> {
                     scps: scps_of(account),
                 }
             }
+            ClassKind::Federated(f) => {
+                let fed = match f {
+                    Some(f) => StrSrc::Const(f.clone()),
+                    None => {
+                        let known: Vec<&str> = u.federated.iter().map(String::as_str).collect();
+                        let v = p.var(
+                            "principal.provider",
+                            Sort::Str,
+                            false,
+                            Re::any_char().plus().and(Re::lits(known).not()),
+                        );
+                        vars.svc = Some(v);
+                        StrSrc::Term(vec![Part::Var(v)])
+                    }
+                };
+                Caller_ {
+                    kind: PKind::Federated,
+                    acct: None,
+                    path: StrSrc::Const("/".into()),
+                    name: StrSrc::Const(String::new()),
+                    session: None,
+                    uid: StrSrc::Const(String::new()),
+                    tags: Tags::Const(BTreeMap::new()),
+                    source_identity: false,
+                    svc: Some(fed),
+                    symbolic_identity: false,
+                    identity: Vec::new(),
+                    boundary: None,
+                    scps: Vec::new(),
+                }
+            }
             ClassKind::Anonymous | ClassKind::Service(_) => {
                 let svc = match &u.classes[class].kind {
                     ClassKind::Service(Some(s)) => Some(StrSrc::Const(s.clone())),
@@ -737,7 +769,7 @@ impl<'u, 's> Query<'u, 's> {
         match self.caller.kind {
             PKind::Root => Caller::Root,
             PKind::User | PKind::Role => Caller::Iam,
-            PKind::Anonymous | PKind::Service => Caller::ResourceOnly,
+            PKind::Anonymous | PKind::Service | PKind::Federated => Caller::ResourceOnly,
         }
     }
 
@@ -866,7 +898,7 @@ impl<'u, 's> Query<'u, 's> {
                     cs(Self::concat(&[&c.uid, &sess], &["", ":"]))
                 }
                 PKind::Anonymous => cs(StrSrc::Const("anonymous".into())),
-                PKind::Service => KeySrc::Absent,
+                PKind::Service | PKind::Federated => KeySrc::Absent,
             },
             "aws:username" => match c.kind {
                 PKind::User => cs(c.name.clone()),
@@ -877,14 +909,17 @@ impl<'u, 's> Query<'u, 's> {
                 PKind::User => cs(StrSrc::Const("User".into())),
                 PKind::Role => cs(StrSrc::Const("AssumedRole".into())),
                 PKind::Anonymous => cs(StrSrc::Const("Anonymous".into())),
-                PKind::Service => KeySrc::Absent,
+                PKind::Service | PKind::Federated => KeySrc::Absent,
             },
             "aws:principalisawsservice" => match c.kind {
                 PKind::Anonymous => KeySrc::Absent,
                 PKind::Service => cs(StrSrc::Const("true".into())),
                 _ => cs(StrSrc::Const("false".into())),
             },
-            "aws:principalservicename" => c.svc.clone().map(cs).unwrap_or(KeySrc::Absent),
+            "aws:principalservicename" => match c.kind {
+                PKind::Service => c.svc.clone().map(cs).unwrap_or(KeySrc::Absent),
+                _ => KeySrc::Absent,
+            },
             "aws:resourceaccount" => cs(StrSrc::Const(self.target().account.clone())),
             "aws:sourceidentity" => {
                 if c.source_identity {
@@ -1311,7 +1346,14 @@ impl<'u, 's> Query<'u, 's> {
                 },
                 _ => none,
             },
-            PrincipalEntry::Federated(_) | PrincipalEntry::CanonicalUser(_) => none,
+            PrincipalEntry::Federated(f) => match (&c.kind, &c.svc) {
+                (PKind::Federated, Some(n)) => PM {
+                    direct: self.str_eq(n, f),
+                    ..none
+                },
+                _ => none,
+            },
+            PrincipalEntry::CanonicalUser(_) => none,
         }
     }
 
@@ -1404,7 +1446,7 @@ impl<'u, 's> Query<'u, 's> {
                 }
                 Formula::and([account_named, role, Formula::or(sess)])
             }
-            PKind::Service => Formula::or(pms.iter().map(PM::any)),
+            PKind::Service | PKind::Federated => Formula::or(pms.iter().map(PM::any)),
         }
     }
 

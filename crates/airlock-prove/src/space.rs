@@ -32,6 +32,8 @@ pub enum ClassKind {
     Anonymous,
     /// A service principal: one named by some policy, or (`None`) any other.
     Service(Option<String>),
+    /// A web-identity or SAML federated caller: a provider named by some policy, or any other.
+    Federated(Option<String>),
 }
 
 /// A class of callers with a label for reports.
@@ -81,6 +83,8 @@ pub struct Universe<'s> {
     pub targets: Vec<Target>,
     /// Service principals named by policies.
     pub services: Vec<String>,
+    /// Federated providers named by policies.
+    pub federated: Vec<String>,
 }
 
 /// Every policy of a setup with the kind it plays.
@@ -123,7 +127,12 @@ fn scan_text(s: &str, accounts: &mut BTreeSet<String>) {
     }
 }
 
-fn scan_policy(p: &Policy, accounts: &mut BTreeSet<String>, services: &mut BTreeSet<String>) {
+fn scan_policy(
+    p: &Policy,
+    accounts: &mut BTreeSet<String>,
+    services: &mut BTreeSet<String>,
+    federated: &mut BTreeSet<String>,
+) {
     for st in &p.statements {
         if let Some(
             PrincipalClause::Principal(Principals::Listed(es))
@@ -136,6 +145,9 @@ fn scan_policy(p: &Policy, accounts: &mut BTreeSet<String>, services: &mut BTree
                     PrincipalEntry::Arn(a) => scan_text(a, accounts),
                     PrincipalEntry::Service(s) => {
                         services.insert(s.clone());
+                    }
+                    PrincipalEntry::Federated(f) => {
+                        federated.insert(f.clone());
                     }
                     _ => {}
                 }
@@ -168,8 +180,9 @@ impl<'s> Universe<'s> {
     pub fn new(setup: &'s Setup) -> Universe<'s> {
         let mut accounts: BTreeSet<String> = setup.accounts().map(|(a, _)| a.to_string()).collect();
         let mut services = BTreeSet::new();
+        let mut federated = BTreeSet::new();
         for p in all_policies(setup) {
-            scan_policy(&p.policy, &mut accounts, &mut services);
+            scan_policy(&p.policy, &mut accounts, &mut services, &mut federated);
         }
         for p in setup.principals() {
             accounts.insert(p.account.clone());
@@ -273,6 +286,16 @@ impl<'s> Universe<'s> {
             kind: ClassKind::Service(None),
             label: "any other service principal".into(),
         });
+        for f in &federated {
+            classes.push(Class {
+                kind: ClassKind::Federated(Some(f.clone())),
+                label: format!("federated caller of {f}"),
+            });
+        }
+        classes.push(Class {
+            kind: ClassKind::Federated(None),
+            label: "a federated caller of any other provider".into(),
+        });
 
         let mut targets = Vec::new();
         for (i, r) in setup.resources().iter().enumerate() {
@@ -320,6 +343,7 @@ impl<'s> Universe<'s> {
             classes,
             targets,
             services: services.into_iter().collect(),
+            federated: federated.into_iter().collect(),
         }
     }
 }

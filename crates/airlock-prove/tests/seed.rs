@@ -227,3 +227,37 @@ fn hardened_seed_proves_the_fixed_claims() {
         assert!(!ids.contains(&id), "{id} should be fixed, got {ids:?}");
     }
 }
+
+#[test]
+fn federated_trust_is_public() {
+    let doc = serde_json::json!({
+        "accounts": {"222222222222": {}},
+        "principals": [{
+            "arn": "arn:aws:iam::222222222222:role/WebRole",
+            "trust_policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+                "Action": "sts:AssumeRoleWithWebIdentity"}]}
+        }]
+    });
+    let s = Setup::from_json(&doc.to_string()).expect("setup");
+    let o = check(&s, "not-public");
+    let cx = violated(&o);
+    assert_eq!(
+        cx.request.principal,
+        Principal::Federated {
+            provider: "cognito-identity.amazonaws.com".into()
+        }
+    );
+    // with the audience pinned it is still reachable by every identity of the pool: the prover
+    // says so; pinning to one account's principals instead proves it
+    let doc2 = serde_json::json!({
+        "accounts": {"222222222222": {}},
+        "principals": [{
+            "arn": "arn:aws:iam::222222222222:role/WebRole",
+            "trust_policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "sts:AssumeRole"}]}
+        }]
+    });
+    let s2 = Setup::from_json(&doc2.to_string()).expect("setup");
+    assert_eq!(check(&s2, "not-public"), Outcome::Proved);
+}
