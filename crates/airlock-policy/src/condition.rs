@@ -21,14 +21,13 @@ use crate::eval::{Env, Val, has_variable, toks_to_string};
 use crate::glob;
 use crate::model::{Condition, OperatorKind as O, SetQualifier, Version};
 
-/// Evaluates one condition. `None` if a policy variable in a value cannot be resolved (the
-/// statement then does not apply).
-pub(crate) fn holds<'a>(c: &'a Condition, version: Version, env: &mut Env<'a>) -> Option<bool> {
+/// Evaluates one condition.
+pub(crate) fn holds<'a>(c: &'a Condition, version: Version, env: &mut Env<'a>) -> bool {
     let op = c.operator;
     let value = env.lookup(&c.key);
     if op.kind == O::Null {
         let present = value.is_some();
-        return Some(c.values.iter().any(|v| {
+        return c.values.iter().any(|v| {
             if v.eq_ignore_ascii_case("true") {
                 !present
             } else if v.eq_ignore_ascii_case("false") {
@@ -36,57 +35,50 @@ pub(crate) fn holds<'a>(c: &'a Condition, version: Version, env: &mut Env<'a>) -
             } else {
                 false
             }
-        }));
+        });
     }
     let Some(value) = value else {
         env.note_missing(&c.key);
-        return Some(match op.qualifier {
+        return match op.qualifier {
             _ if op.if_exists => true,
             Some(SetQualifier::ForAllValues) => true,
             Some(SetQualifier::ForAnyValue) => false,
             None => op.kind.is_negated(),
-        });
+        };
     };
     match (op.qualifier, value) {
-        (None, Val::One(v)) => base(c, version, &v, env),
-        (None, Val::Many(_)) => Some(false),
-        (Some(q), Val::One(v)) => base(c, version, &v, env).map(|r| match q {
-            SetQualifier::ForAllValues | SetQualifier::ForAnyValue => r,
-        }),
+        // A single value, with or without a set operator, is tested as it is.
+        (_, Val::One(v)) => base(c, version, &v, env),
+        (None, Val::Many(_)) => false,
         (Some(SetQualifier::ForAnyValue), Val::Many(vs)) => {
-            for v in vs {
-                if base(c, version, v, env)? {
-                    return Some(true);
-                }
-            }
-            Some(false)
+            vs.iter().any(|v| base(c, version, v, env))
         }
         (Some(SetQualifier::ForAllValues), Val::Many(vs)) => {
-            for v in vs {
-                if !base(c, version, v, env)? {
-                    return Some(false);
-                }
-            }
-            Some(true)
+            vs.iter().all(|v| base(c, version, v, env))
         }
     }
 }
 
 /// The base operator on one request value: positive operators hold if any policy value
-/// matches, negated ones if none does.
-fn base<'a>(c: &'a Condition, version: Version, v: &str, env: &mut Env<'a>) -> Option<bool> {
+/// matches, negated ones if none does. A policy value with an unresolvable variable can never
+/// be satisfied: it matches nothing, and it is not "not equal" to anything either, so a negated
+/// operator with such a value fails (as iam-simulate decides; AWS: "If AWS cannot resolve a
+/// variable this might cause the entire statement to be invalid").
+fn base<'a>(c: &'a Condition, version: Version, v: &str, env: &mut Env<'a>) -> bool {
     let kind = c.operator.kind;
-    let mut any = false;
+    let mut unresolved = false;
     for p in &c.values {
-        if matches_one(kind, version, p, v, env)? {
-            any = true;
-            break;
+        match matches_one(kind, version, p, v, env) {
+            Some(true) => return !kind.is_negated(),
+            Some(false) => {}
+            None => unresolved = true,
         }
     }
-    Some(if kind.is_negated() { !any } else { any })
+    kind.is_negated() && !unresolved
 }
 
-/// Whether request value `v` matches policy value `p` under the positive form of `kind`.
+/// Whether request value `v` matches policy value `p` under the positive form of `kind`;
+/// `None` if `p` has a variable that cannot be resolved.
 fn matches_one<'a>(
     kind: O,
     version: Version,
@@ -107,6 +99,7 @@ fn matches_one<'a>(
                 | O::ArnNotEquals
                 | O::ArnLike
                 | O::ArnNotLike
+                | O::Bool
         );
     Some(match kind {
         O::StringEquals | O::StringNotEquals => {
@@ -135,7 +128,12 @@ fn matches_one<'a>(
             // "ArnEquals, ArnLike: Case-sensitive matching of the ARN. Each of the six
             // colon-delimited components of the ARN is checked separately and each can include
             // multi-character match wildcards (*) or single-character match wildcards (?)."
-            if vars {
+            // So a value with fewer than six fields (even `*`) matches nothing here, unlike in
+            // `Resource`.
+            let six = |s: &str| s.bytes().filter(|&b| b == b':').count() >= 5;
+            if !six(p) || !six(v) {
+                false
+            } else if vars {
                 glob::arn_match(env.expand(p)?.as_slice(), v)
             } else {
                 glob::arn_match_str(p, v)
@@ -151,7 +149,17 @@ fn matches_one<'a>(
         O::DateLessThanEquals => date2(p, v, |a, b| b <= a),
         O::DateGreaterThan => date2(p, v, |a, b| b > a),
         O::DateGreaterThanEquals => date2(p, v, |a, b| b >= a),
-        O::Bool => p.eq_ignore_ascii_case(v),
+        // "true"/"false", ignoring case; anything else is not a boolean and never matches.
+        O::Bool => {
+            let p = if vars {
+                Cow::Owned(toks_to_string(&env.expand(p)?))
+            } else {
+                Cow::Borrowed(p)
+            };
+            let is_bool =
+                |s: &str| s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false");
+            is_bool(&p) && is_bool(v) && p.eq_ignore_ascii_case(v)
+        }
         O::BinaryEquals => match (base64_decode(p), base64_decode(v)) {
             (Some(a), Some(b)) => a == b,
             _ => p == v,

@@ -128,6 +128,21 @@ pub struct Explanation {
     pub missing_context_keys: Vec<String>,
     /// Whether principal and resource are in different accounts (AND rule instead of OR).
     pub cross_account: bool,
+    /// For an allow that no statement had to grant: why (the root user in its own account,
+    /// an action that needs no permission).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub implicit_grant: Option<ImplicitGrant>,
+}
+
+/// Why an allow needed no (or not every) statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImplicitGrant {
+    /// The root user has every permission of its account on the identity side; only SCPs,
+    /// resource policies and KMS key policies restrict it.
+    RootUser,
+    /// The action needs no permission (`sts:GetCallerIdentity`).
+    NoPermissionRequired,
 }
 
 /// An allow that the decision logic needed and did not find.

@@ -13,8 +13,8 @@
 use std::borrow::Cow;
 
 use crate::decision::{
-    Decision, Evaluation, Explanation, MissingAllow, NamedPolicy, PolicyKind, PolicySet,
-    StatementRef,
+    Decision, Evaluation, Explanation, ImplicitGrant, MissingAllow, NamedPolicy, PolicyKind,
+    PolicySet, StatementRef,
 };
 use crate::glob::{self, Tok};
 use crate::model::{
@@ -36,7 +36,10 @@ use crate::request::{ContextValue, Principal, Request, norm_path};
 /// Principals without identity policies in AWS (anonymous callers, service principals,
 /// federated providers) are decided by resource policies alone; identity, boundary and session
 /// policies in `policies` are ignored for them, as are SCPs (which bind only principals of
-/// member accounts). RCPs apply to everyone except service principals. The root user has every
+/// member accounts). RCPs apply to every caller, service principals included (AWS's RCP
+/// examples for confused-deputy protection target them with `aws:PrincipalIsAWSService`);
+/// their exemptions (service-linked roles, AWS managed keys, the management account) are for
+/// the caller to model by leaving `rcps` empty. The root user has every
 /// permission in its own account on the identity side; only SCPs, resource policies and KMS
 /// key policies can restrict it.
 pub fn evaluate(request: &Request, policies: &PolicySet) -> Evaluation {
@@ -209,10 +212,12 @@ impl<'a> Env<'a> {
     }
 
     /// Substitutes policy variables in `s` (2012-10-17 policies only). Returns `None` when a
-    /// variable cannot be resolved and has no default: AWS then treats the statement as not
-    /// matching ("If AWS cannot resolve a variable this might cause the entire statement to be
-    /// invalid", IAM User Guide, "IAM policy elements: Variables and tags"). Plain `*` and `?`
-    /// stay wildcards; substituted values and the escapes `${*}`, `${?}`, `${$}` are literal.
+    /// variable cannot be resolved and has no default; the value (resource pattern or condition
+    /// value) that contains it then matches nothing ("If AWS cannot resolve a variable this
+    /// might cause the entire statement to be invalid", IAM User Guide, "IAM policy elements:
+    /// Variables and tags": it does when the statement has no other value that matches). Plain
+    /// `*` and `?` stay wildcards; substituted values and the escapes `${*}`, `${?}`, `${$}` are
+    /// literal.
     pub(crate) fn expand(&mut self, s: &'a str) -> Option<Vec<Tok>> {
         let b = s.as_bytes();
         let mut out = Vec::with_capacity(b.len() + 16);
@@ -362,8 +367,9 @@ impl<'a> Evaluator<'a> {
         }
         let resource_ok = match &st.resource {
             None => true,
-            Some(ResourceClause::Resource(p)) => self.resources_hit(p, version)?,
-            Some(ResourceClause::NotResource(p)) => !self.resources_hit(p, version)?,
+            Some(ResourceClause::Resource(p)) => self.resources_hit(p, version) == Some(true),
+            // An unresolvable pattern cannot be "not matched" either.
+            Some(ResourceClause::NotResource(p)) => self.resources_hit(p, version) == Some(false),
         };
         if !resource_ok {
             return None;
@@ -384,32 +390,47 @@ impl<'a> Evaluator<'a> {
             }
         };
         for c in &st.conditions {
-            if !crate::condition::holds(c, version, &mut self.env)? {
+            if !crate::condition::holds(c, version, &mut self.env) {
                 return None;
             }
         }
         Some(pmatch)
     }
 
-    /// Whether any resource pattern matches; `None` if a policy variable is unresolvable.
+    /// Whether any resource pattern matches: `Some(true)` if one does, `Some(false)` if none
+    /// does, `None` if none does but one has an unresolvable policy variable.
     fn resources_hit(
         &mut self,
         pats: &'a [crate::model::ResourcePattern],
         version: Version,
     ) -> Option<bool> {
+        let mut unresolved = false;
         let arn = self.req.resource.arn.as_str();
         for p in pats {
-            let hit = if has_variable(version, &p.0) {
-                let toks = self.env.expand(&p.0)?;
-                glob::arn_match(toks.as_slice(), arn)
+            let pb = p.0.as_bytes();
+            let special = glob::first_special(pb);
+            let hit = if special == pb.len() {
+                // No wildcard, no variable: the common literal ARN.
+                p.0 == arn
+            } else if has_variable(version, &p.0[special..]) {
+                // Every `${` lies at or after the first special byte (`$` is one).
+                match self.env.expand(&p.0) {
+                    Some(toks) => glob::arn_match(toks.as_slice(), arn),
+                    None => {
+                        unresolved = true;
+                        false
+                    }
+                }
+            } else if pb == b"*" {
+                true
             } else {
-                glob::arn_match_str(&p.0, arn)
+                glob::arn_match_from(&p.0, arn, special)
             };
             if hit {
                 return Some(true);
             }
         }
-        Some(false)
+        (!unresolved).then_some(false)
     }
 
     fn any_allow(&self, slot: Slot) -> bool {
@@ -456,13 +477,13 @@ impl<'a> Evaluator<'a> {
                 decision: Decision::Allow,
                 explanation: Explanation {
                     cross_account,
+                    implicit_grant: Some(ImplicitGrant::NoPermissionRequired),
                     ..Explanation::default()
                 },
             };
         }
 
         let scps_apply = caller != Caller::ResourceOnly;
-        let rcps_apply = !matches!(req.principal, Principal::Service { .. });
         let session_present =
             !set.session.is_empty() && matches!(req.principal, Principal::RoleSession { .. });
 
@@ -486,11 +507,9 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
-        if rcps_apply {
-            for (level, pols) in set.rcps.iter().enumerate() {
-                for p in pols {
-                    self.scan(Slot::Rcp(level), p);
-                }
+        for (level, pols) in set.rcps.iter().enumerate() {
+            for p in pols {
+                self.scan(Slot::Rcp(level), p);
             }
         }
         if let Some(r) = &set.resource {
@@ -532,11 +551,9 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
-        if rcps_apply {
-            for level in 0..set.rcps.len() {
-                if !self.any_allow(Slot::Rcp(level)) {
-                    missing.push(MissingAllow::ResourceControl { level });
-                }
+        for level in 0..set.rcps.len() {
+            if !self.any_allow(Slot::Rcp(level)) {
+                missing.push(MissingAllow::ResourceControl { level });
             }
         }
         // 3. A VPC endpoint policy must allow.
@@ -643,6 +660,8 @@ impl<'a> Evaluator<'a> {
                     deciding,
                     missing_context_keys,
                     cross_account,
+                    implicit_grant: (caller == Caller::Root && use_identity)
+                        .then_some(ImplicitGrant::RootUser),
                     ..Explanation::default()
                 },
             }
@@ -661,10 +680,10 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The root user of the bucket owner can always get, put and delete the bucket policy,
-    /// whatever the bucket policy denies: "the root user of the account that owns the bucket
-    /// can always run GetBucketPolicy, PutBucketPolicy and DeleteBucketPolicy, even if the
-    /// policy explicitly denies the root user" (Amazon S3 User Guide, "Adding a bucket policy
-    /// by using the Amazon S3 console" / "Bucket policies for Amazon S3"). SCPs still apply.
+    /// whatever the bucket policy denies: "As a security precaution, the root user of the AWS
+    /// account that owns a bucket can always use this operation, even if the policy explicitly
+    /// denies the root user the ability to perform this action." (Amazon S3 API Reference,
+    /// GetBucketPolicy, PutBucketPolicy and DeleteBucketPolicy). SCPs still apply.
     fn root_bucket_policy_exception(&self, cross_account: bool) -> bool {
         matches!(self.req.principal, Principal::Root { .. })
             && !cross_account

@@ -3,7 +3,8 @@
 use std::fmt;
 
 use crate::decision::{
-    Decision, Evaluation, Explanation, MissingAllow, PolicyId, PolicyKind, StatementRef,
+    Decision, Evaluation, Explanation, ImplicitGrant, MissingAllow, PolicyId, PolicyKind,
+    StatementRef,
 };
 use crate::model::Effect;
 
@@ -120,12 +121,21 @@ impl fmt::Display for Explanation {
                 join_refs(f, &self.deciding)?;
             }
             Decision::Allow => {
-                if self.deciding.is_empty() {
-                    f.write_str("allow: this action needs no permission")?;
-                } else {
-                    f.write_str("allow: allowed by ")?;
-                    join_refs(f, &self.deciding)?;
+                f.write_str("allow: ")?;
+                match self.implicit_grant {
+                    Some(ImplicitGrant::NoPermissionRequired) => {
+                        f.write_str("the action needs no permission")?;
+                    }
+                    Some(ImplicitGrant::RootUser) => {
+                        f.write_str("the root user has every permission of its account")?;
+                        if !self.deciding.is_empty() {
+                            f.write_str(", and ")?;
+                        }
+                    }
+                    None if self.deciding.is_empty() => f.write_str("allowed")?,
+                    None => f.write_str("allowed by ")?,
                 }
+                join_refs(f, &self.deciding)?;
                 if self.cross_account {
                     f.write_str(" (cross-account: both sides allow)")?;
                 }

@@ -119,13 +119,8 @@ pub(crate) fn wild_match(pattern: &str, text: &str, fold: bool) -> bool {
     if pb == b"*" {
         return true;
     }
-    if !pb.iter().any(|&b| b == b'*' || b == b'?') {
-        return if fold {
-            pattern.eq_ignore_ascii_case(text)
-        } else {
-            pattern == text
-        };
-    }
+    // The glob itself fails fast on the first literal mismatch, which is how most patterns
+    // fail; no separate scan for wildcards is needed.
     glob(Wild(pb), text.as_bytes(), fold)
 }
 
@@ -159,25 +154,67 @@ pub(crate) fn arn_match<P: Pattern>(pat: P, arn: &str) -> bool {
     glob(pat.slice(ps, pat.len()), &text[ts..], false)
 }
 
-/// [`arn_match`] on policy text, with the common fast paths.
+/// Index of the first `*`, `?` or `$` in `b` (the bytes that make a pattern more than a
+/// literal), or `b.len()`. Eight bytes at a time.
+pub(crate) fn first_special(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has = |x: u64, byte: u8| {
+        let y = x ^ (ONES * u64::from(byte));
+        y.wrapping_sub(ONES) & !y & HIGHS
+    };
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let mut chunk = [0u8; 8];
+        chunk.copy_from_slice(&b[i..i + 8]);
+        let x = u64::from_le_bytes(chunk);
+        let m = has(x, b'*') | has(x, b'?') | has(x, b'$');
+        if m != 0 {
+            // The lowest flagged byte is exact (borrows only propagate upwards).
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() {
+        if matches!(b[i], b'*' | b'?' | b'$') {
+            return i;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// [`arn_match`] on policy text without policy variables, with the common fast paths.
 pub(crate) fn arn_match_str(pattern: &str, arn: &str) -> bool {
-    if pattern == "*" {
+    let pb = pattern.as_bytes();
+    if pb == b"*" {
         return true;
     }
+    arn_match_from(pattern, arn, first_special(pb))
+}
+
+/// [`arn_match_str`] when the caller already knows `first_special(pattern)`.
+pub(crate) fn arn_match_from(pattern: &str, arn: &str, special: usize) -> bool {
     let pb = pattern.as_bytes();
-    match pb.iter().position(|&b| b == b'*' || b == b'?') {
-        None => pattern == arn,
-        // A wildcard only at the very end, after the five field separators (the usual
-        // `arn:aws:s3:::bucket/*`): a prefix comparison.
-        Some(i)
-            if i == pb.len() - 1
-                && pb[i] == b'*'
-                && pb[..i].iter().filter(|&&b| b == b':').count() >= 5 =>
-        {
-            arn.as_bytes().starts_with(&pb[..i])
-        }
-        Some(_) => arn_match(Wild(pb), arn),
+    // The literal prefix (up to the first wildcard) must equal the ARN's start: most patterns
+    // that do not match differ there.
+    let mut k = special;
+    while k < pb.len() && pb[k] == b'$' {
+        // `$` is literal here; look for the first real wildcard after it.
+        k += 1 + first_special(&pb[k + 1..]);
     }
+    if k == pb.len() {
+        return pattern == arn;
+    }
+    if !arn.as_bytes().starts_with(&pb[..k]) {
+        return false;
+    }
+    // A single trailing `*` after the five field separators (the usual `arn:aws:s3:::bucket/*`)
+    // matches whatever follows the prefix.
+    if k == pb.len() - 1 && pb[k] == b'*' && pb[..k].iter().filter(|&&b| b == b':').count() >= 5 {
+        return true;
+    }
+    arn_match(Wild(pb), arn)
 }
 
 #[cfg(test)]
@@ -198,6 +235,26 @@ mod tests {
         assert!(wild_match("", "", false));
         assert!(!wild_match("", "a", false));
         assert!(wild_match("**", "", false));
+    }
+
+    #[test]
+    fn first_special_finds_the_first_wildcard_or_dollar() {
+        for (s, i) in [
+            ("", 0),
+            ("abc", 3),
+            ("*", 0),
+            ("arn:aws:s3:::bucket-name/x?", 26),
+            ("arn:aws:s3:::bucket-name/${aws:username}/*", 25),
+            ("0123456789abcdef*", 16),
+            ("0123456*", 7),
+        ] {
+            assert_eq!(first_special(s.as_bytes()), i, "{s}");
+        }
+        for n in 0..40 {
+            let mut s = "a".repeat(n);
+            s.push('?');
+            assert_eq!(first_special(s.as_bytes()), n);
+        }
     }
 
     #[test]

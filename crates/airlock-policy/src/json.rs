@@ -5,6 +5,8 @@
 //! reader builds a tree whose nodes carry their byte offset. It is iterative where input
 //! controls the depth (arrays and objects nest at most [`MAX_DEPTH`] levels) and never panics.
 
+use std::borrow::Cow;
+
 use crate::error::{ParseError, ParseErrorKind};
 
 /// Policies nest five levels deep at most (`Statement` → statement → `Condition` → operator →
@@ -53,8 +55,8 @@ impl Value {
 
 /// One segment of a JSON pointer.
 #[derive(Debug, Clone)]
-pub(crate) enum Seg {
-    Key(String),
+pub(crate) enum Seg<'a> {
+    Key(Cow<'a, str>),
     Index(usize),
 }
 
@@ -137,7 +139,7 @@ struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
-    path: Vec<Seg>,
+    path: Vec<Seg<'static>>,
 }
 
 impl Parser<'_> {
@@ -405,9 +407,14 @@ impl Parser<'_> {
                 return Err(self.unexpected("`:`"));
             }
             self.pos += 1;
-            self.path.push(Seg::Key(key.clone()));
+            // The key lives in the path while its value is parsed (for error locations), and
+            // is taken back afterwards: no copy.
+            self.path.push(Seg::Key(Cow::Owned(key)));
             let node = self.value(depth + 1)?;
-            self.path.pop();
+            let key = match self.path.pop() {
+                Some(Seg::Key(k)) => k.into_owned(),
+                _ => String::new(),
+            };
             members.push(Member {
                 key,
                 key_offset,

@@ -62,6 +62,38 @@
 //! assert_eq!(evaluation.explanation.missing_context_keys, ["aws:SourceVpce"]);
 //! println!("{evaluation}");
 //! ```
+//!
+//! ## Fidelity notes
+//!
+//! The rules come from AWS's documentation, cited next to the code that implements them. Where
+//! the documentation is silent or ambiguous, these are the choices made (and where they differ
+//! from `@cloud-copilot/iam-simulate`, the differential oracle):
+//!
+//! - **Unresolvable policy variables** (`${aws:username}` for a role session, a multi-valued
+//!   key) make the resource pattern or condition value that contains them unsatisfiable: it
+//!   matches nothing, and it cannot be "not matched" either, so `NotResource` and negated
+//!   operators with such a value fail, while the other values of a `Resource` list or of a
+//!   positive operator still count. ("If AWS cannot resolve a variable this might cause the
+//!   entire statement to be invalid"; iam-simulate decides the same way.)
+//! - **`NotPrincipal`** excludes a caller only if every link of its chain is named (account,
+//!   role and session; or account and user), per the NotPrincipal page. iam-simulate excludes
+//!   on any match.
+//! - **`...IfExists` with `ForAnyValue:`** holds when the key is absent, as `IfExists` says;
+//!   iam-simulate returns false.
+//! - **Session policies** do not limit a resource-policy grant that names the session ARN (IAM
+//!   User Guide, "Session policies"); iam-simulate lets the session policy deny regardless.
+//! - **The root user** has every permission of its own account on the identity side; the
+//!   bucket owner's root user may always get, put and delete the bucket policy.
+//! - **Multi-valued keys without a set operator** never match (AWS, as confirmed to
+//!   iam-simulate's authors); `ForAllValues:` holds for an absent or empty key.
+//! - **Resource ARNs** match field by field, case-sensitively; a trailing `*` in the last field
+//!   of the pattern absorbs colons. iam-simulate compares partition, service, region and account
+//!   case-insensitively.
+//! - **Parsing**: operator names are accepted in any case; duplicate JSON keys are rejected;
+//!   `Sid` uniqueness is enforced except in key and endpoint policies, and IAM-stored policies
+//!   (identity, boundary, session, trust) require alphanumeric Sids; trust policies reject
+//!   `Resource` and `NotPrincipal`; RCPs require `"Principal": "*"`.
+//! - Only the `aws` partition is modelled for principals ([`Principal::arn`]).
 #![deny(missing_docs)]
 
 mod condition;
@@ -78,8 +110,8 @@ pub mod request;
 pub mod setup;
 
 pub use decision::{
-    Decision, Evaluation, Explanation, MissingAllow, NamedPolicy, PolicyId, PolicyKind, PolicySet,
-    StatementRef,
+    Decision, Evaluation, Explanation, ImplicitGrant, MissingAllow, NamedPolicy, PolicyId,
+    PolicyKind, PolicySet, StatementRef,
 };
 pub use error::{ParseError, ParseErrorKind};
 pub use eval::evaluate;

@@ -7,6 +7,8 @@
 //! with the per-type rules of the services that store each [`PolicyKind`]. Where AWS's behaviour
 //! is not documented, the choice made is stated next to the rule.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value as J};
 
 use crate::decision::PolicyKind;
@@ -158,7 +160,7 @@ type Located<'n> = (&'n str, usize, Option<usize>);
 struct Ctx<'a> {
     text: &'a str,
     kind: PolicyKind,
-    path: Vec<Seg>,
+    path: Vec<Seg<'a>>,
 }
 
 /// Whether AWS checks `Sid` values of this policy type against `[A-Za-z0-9]*`.
@@ -210,7 +212,7 @@ fn kind_name(kind: PolicyKind) -> &'static str {
     }
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     fn err(&self, offset: usize, kind: K, message: String) -> ParseError {
         json::error_at(self.text, offset, &self.path, kind, message)
     }
@@ -223,7 +225,7 @@ impl Ctx<'_> {
         )
     }
 
-    fn policy(&mut self, root: &Node) -> Result<Policy, ParseError> {
+    fn policy(&mut self, root: &'a Node) -> Result<Policy, ParseError> {
         let Value::Object(members) = &root.value else {
             return Err(self.wrong_type(root, "a policy document", "a JSON object"));
         };
@@ -231,7 +233,7 @@ impl Ctx<'_> {
         let mut id = None;
         let mut statement = None;
         for m in members {
-            self.path.push(Seg::Key(m.key.clone()));
+            self.path.push(Seg::Key(Cow::Borrowed(&m.key)));
             match m.key.as_str() {
                 "Version" => {
                     let v = self.string(&m.node, "`Version`")?;
@@ -262,14 +264,15 @@ impl Ctx<'_> {
                 "the policy has no `Statement`".to_string(),
             ));
         };
-        self.path.push(Seg::Key("Statement".into()));
+        self.path.push(Seg::Key(Cow::Borrowed("Statement")));
         let version = version.unwrap_or(Version::V2008_10_17);
         let statements = match &statement.value {
             Value::Object(_) => vec![self.statement(statement)?],
             Value::Array(items) => {
                 if items.is_empty() {
-                    // IAM answers "Syntax errors in policy" for an empty statement list; S3 and
-                    // KMS reject it too.
+                    // A policy without statements grants and denies nothing; AWS's validators
+                    // reject it (uncertain for every service: the IAM grammar requires at least
+                    // one statement, `<statement_block> = "Statement" : [ <statement>, ... ]`).
                     return Err(self.err(
                         statement.offset,
                         K::EmptyValue,
@@ -301,7 +304,7 @@ impl Ctx<'_> {
         })
     }
 
-    fn check_sids(&mut self, node: &Node, statements: &[Statement]) -> Result<(), ParseError> {
+    fn check_sids(&mut self, node: &'a Node, statements: &[Statement]) -> Result<(), ParseError> {
         if !sids_must_be_unique(self.kind) {
             return Ok(());
         }
@@ -310,7 +313,7 @@ impl Ctx<'_> {
             if statements[..i].iter().any(|o| o.sid.as_ref() == Some(sid)) {
                 let offset = self.member_offset(node, i, "Sid").unwrap_or(node.offset);
                 self.path.push(Seg::Index(i));
-                self.path.push(Seg::Key("Sid".into()));
+                self.path.push(Seg::Key(Cow::Borrowed("Sid")));
                 let e = self.err(
                     offset,
                     K::DuplicateSid,
@@ -350,7 +353,12 @@ impl Ctx<'_> {
     }
 
     /// A string or a non-empty array of strings, with each string's offset.
-    fn strings<'n>(&mut self, node: &'n Node, what: &str) -> Result<Vec<Located<'n>>, ParseError> {
+    /// `element` is the element's name, quoted in messages.
+    fn strings<'n>(
+        &mut self,
+        node: &'n Node,
+        element: &str,
+    ) -> Result<Vec<Located<'n>>, ParseError> {
         match &node.value {
             Value::String(s) => Ok(vec![(s.as_str(), node.offset, None)]),
             Value::Array(items) => {
@@ -358,7 +366,7 @@ impl Ctx<'_> {
                     return Err(self.err(
                         node.offset,
                         K::EmptyValue,
-                        format!("{what} must not be an empty array"),
+                        format!("`{element}` must not be an empty array"),
                     ));
                 }
                 let mut out = Vec::with_capacity(items.len());
@@ -367,19 +375,26 @@ impl Ctx<'_> {
                         Value::String(s) => out.push((s.as_str(), item.offset, Some(i))),
                         _ => {
                             self.path.push(Seg::Index(i));
-                            let e =
-                                self.wrong_type(item, &format!("each value of {what}"), "a string");
+                            let e = self.wrong_type(
+                                item,
+                                &format!("each value of `{element}`"),
+                                "a string",
+                            );
                             return Err(e);
                         }
                     }
                 }
                 Ok(out)
             }
-            _ => Err(self.wrong_type(node, what, "a string or an array of strings")),
+            _ => Err(self.wrong_type(
+                node,
+                &format!("`{element}`"),
+                "a string or an array of strings",
+            )),
         }
     }
 
-    fn statement(&mut self, node: &Node) -> Result<Statement, ParseError> {
+    fn statement(&mut self, node: &'a Node) -> Result<Statement, ParseError> {
         let Value::Object(members) = &node.value else {
             return Err(self.wrong_type(node, "a statement", "a JSON object"));
         };
@@ -422,7 +437,7 @@ impl Ctx<'_> {
         // Sid
         let sid = match find("Sid") {
             Some(m) => {
-                self.path.push(Seg::Key("Sid".into()));
+                self.path.push(Seg::Key(Cow::Borrowed("Sid")));
                 let sid = self.string(&m.node, "`Sid`")?;
                 if sid_is_alphanumeric_only(self.kind)
                     && !sid.chars().all(|c| c.is_ascii_alphanumeric())
@@ -445,7 +460,7 @@ impl Ctx<'_> {
         // Effect
         let effect = match find("Effect") {
             Some(m) => {
-                self.path.push(Seg::Key("Effect".into()));
+                self.path.push(Seg::Key(Cow::Borrowed("Effect")));
                 let e = self.string(&m.node, "`Effect`")?;
                 let effect = match e.as_str() {
                     "Allow" => Effect::Allow,
@@ -487,7 +502,7 @@ impl Ctx<'_> {
                         format!("`{}` is not allowed in {}", m.key, kind_name(self.kind)),
                     ));
                 }
-                self.path.push(Seg::Key(m.key.clone()));
+                self.path.push(Seg::Key(Cow::Borrowed(&m.key)));
                 if negated && self.kind == PolicyKind::Trust {
                     // "You cannot use the NotPrincipal element in an IAM identity-based policy
                     // nor in an IAM role trust policy." (IAM JSON policy elements: NotPrincipal)
@@ -582,7 +597,7 @@ impl Ctx<'_> {
         // Condition
         let conditions = match find("Condition") {
             Some(m) => {
-                self.path.push(Seg::Key("Condition".into()));
+                self.path.push(Seg::Key(Cow::Borrowed("Condition")));
                 let c = self.conditions(&m.node)?;
                 self.path.pop();
                 c
@@ -600,7 +615,7 @@ impl Ctx<'_> {
         })
     }
 
-    fn principals(&mut self, node: &Node) -> Result<Principals, ParseError> {
+    fn principals(&mut self, node: &'a Node) -> Result<Principals, ParseError> {
         let members = match &node.value {
             Value::String(s) if s == "*" => return Ok(Principals::Any),
             Value::String(s) => {
@@ -629,8 +644,8 @@ impl Ctx<'_> {
             let Some(m) = members.iter().find(|m| m.key == ty) else {
                 continue;
             };
-            self.path.push(Seg::Key(ty.into()));
-            let values = self.strings(&m.node, &format!("`{ty}`"))?;
+            self.path.push(Seg::Key(Cow::Borrowed(ty)));
+            let values = self.strings(&m.node, ty)?;
             for (value, offset, index) in values {
                 if let Some(i) = index {
                     self.path.push(Seg::Index(i));
@@ -767,9 +782,9 @@ impl Ctx<'_> {
         ))
     }
 
-    fn actions(&mut self, m: &Member) -> Result<Vec<ActionPattern>, ParseError> {
-        self.path.push(Seg::Key(m.key.clone()));
-        let values = self.strings(&m.node, &format!("`{}`", m.key))?;
+    fn actions(&mut self, m: &'a Member) -> Result<Vec<ActionPattern>, ParseError> {
+        self.path.push(Seg::Key(Cow::Borrowed(&m.key)));
+        let values = self.strings(&m.node, &m.key)?;
         let mut out = Vec::with_capacity(values.len());
         for (value, offset, index) in values {
             if let Some(i) = index {
@@ -793,9 +808,9 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    fn resources(&mut self, m: &Member) -> Result<Vec<ResourcePattern>, ParseError> {
-        self.path.push(Seg::Key(m.key.clone()));
-        let values = self.strings(&m.node, &format!("`{}`", m.key))?;
+    fn resources(&mut self, m: &'a Member) -> Result<Vec<ResourcePattern>, ParseError> {
+        self.path.push(Seg::Key(Cow::Borrowed(&m.key)));
+        let values = self.strings(&m.node, &m.key)?;
         let mut out = Vec::with_capacity(values.len());
         for (value, offset, index) in values {
             if let Some(i) = index {
@@ -820,7 +835,7 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    fn conditions(&mut self, node: &Node) -> Result<Vec<Condition>, ParseError> {
+    fn conditions(&mut self, node: &'a Node) -> Result<Vec<Condition>, ParseError> {
         let Value::Object(ops) = &node.value else {
             return Err(self.wrong_type(node, "`Condition`", "an object"));
         };
@@ -861,7 +876,7 @@ impl Ctx<'_> {
                 ));
             }
             seen_ops.push(operator);
-            self.path.push(Seg::Key(op_member.key.clone()));
+            self.path.push(Seg::Key(Cow::Borrowed(&op_member.key)));
             let Value::Object(keys) = &op_member.node.value else {
                 return Err(self.wrong_type(
                     &op_member.node,
@@ -897,7 +912,7 @@ impl Ctx<'_> {
                         ),
                     ));
                 }
-                self.path.push(Seg::Key(key.clone()));
+                self.path.push(Seg::Key(Cow::Borrowed(key)));
                 let values = self.condition_values(&key_member.node)?;
                 self.path.pop();
                 out.push(Condition {
@@ -911,7 +926,7 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    fn condition_values(&mut self, node: &Node) -> Result<Vec<String>, ParseError> {
+    fn condition_values(&mut self, node: &'a Node) -> Result<Vec<String>, ParseError> {
         let scalar = |ctx: &Self, n: &Node| -> Result<String, ParseError> {
             match &n.value {
                 Value::String(s) => Ok(s.clone()),
@@ -1009,22 +1024,34 @@ impl ConditionOperator {
     /// matched ignoring ASCII case (AWS documents them in one spelling; accepting other cases is
     /// the lenient choice, and the canonical spelling is what [`Policy::to_json`] writes).
     pub fn parse(name: &str) -> Option<ConditionOperator> {
-        let lower = name.to_ascii_lowercase();
-        let (qualifier, rest) = if let Some(r) = lower.strip_prefix("forallvalues:") {
+        fn strip_prefix_ci<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
+            let head = s.get(..prefix.len())?;
+            head.eq_ignore_ascii_case(prefix)
+                .then(|| &s[prefix.len()..])
+        }
+        fn strip_suffix_ci<'s>(s: &'s str, suffix: &str) -> Option<&'s str> {
+            let cut = s.len().checked_sub(suffix.len())?;
+            let tail = s.get(cut..)?;
+            tail.eq_ignore_ascii_case(suffix).then(|| &s[..cut])
+        }
+        let (qualifier, rest) = if let Some(r) = strip_prefix_ci(name, "ForAllValues:") {
             (Some(SetQualifier::ForAllValues), r)
-        } else if let Some(r) = lower.strip_prefix("foranyvalue:") {
+        } else if let Some(r) = strip_prefix_ci(name, "ForAnyValue:") {
             (Some(SetQualifier::ForAnyValue), r)
         } else {
-            (None, lower.as_str())
+            (None, name)
         };
-        let (rest, if_exists) = match rest.strip_suffix("ifexists") {
-            Some(r) => (r, true),
-            None => (rest, false),
+        let find = |base: &str| {
+            OperatorKind::ALL
+                .iter()
+                .copied()
+                .find(|k| k.name().eq_ignore_ascii_case(base))
         };
-        let kind = OperatorKind::ALL
-            .iter()
-            .copied()
-            .find(|k| k.name().eq_ignore_ascii_case(rest))?;
+        // `IfExists` is a suffix, but no base name ends in it, so try the whole name first.
+        let (kind, if_exists) = match find(rest) {
+            Some(k) => (k, false),
+            None => (find(strip_suffix_ci(rest, "IfExists")?)?, true),
+        };
         Some(ConditionOperator {
             qualifier,
             kind,

@@ -90,10 +90,20 @@ fn default_path() -> String {
 }
 
 /// Request context: condition keys with their values. Keys compare case-insensitively.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+///
+/// Serialized as a JSON object; keys are lower-cased on the way in, whether inserted or
+/// deserialized.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 #[serde(transparent)]
 pub struct Context {
     entries: BTreeMap<String, ContextValue>,
+}
+
+impl<'de> serde::Deserialize<'de> for Context {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = BTreeMap::<String, ContextValue>::deserialize(deserializer)?;
+        Ok(raw.into_iter().collect())
+    }
 }
 
 /// The value of a context key: one value or a set (for multi-valued keys like `aws:TagKeys`).
@@ -310,6 +320,13 @@ impl Request {
     /// `aws:SourceIdentity`.
     ///
     /// The evaluator derives these lazily, key by key; this method is for display and tests.
+    ///
+    /// Keys that depend on the world rather than on the request's parties are the caller's to
+    /// set: the engine is pure and reads no clock or network, so `aws:CurrentTime`,
+    /// `aws:EpochTime`, `aws:SecureTransport`, `aws:SourceIp`, `aws:SourceVpce`,
+    /// `aws:SourceVpc`, `aws:VpceAccount`, `aws:PrincipalOrgID`, `aws:TokenIssueTime`,
+    /// `aws:MultiFactorAuthPresent`, `aws:CalledVia`, service keys (`s3:prefix`,
+    /// `kms:ViaService`, ...) and tags on the request or resource come from [`Request::context`].
     pub fn effective_context(&self) -> Context {
         let mut ctx = self.context.clone();
         for (key, value) in crate::eval::derived_keys(self) {

@@ -638,6 +638,48 @@ fn rcp_denies_apply_to_everyone() {
     assert_eq!(e.explanation.deciding[0].policy.kind, PK::ResourceControl);
 }
 
+/// RCP example "Enforce confused deputy protection for AWS service principals": RCPs apply to
+/// service principals, which the example singles out with `aws:PrincipalIsAWSService`.
+#[test]
+fn rcps_apply_to_service_principals() {
+    let full = named(
+        PK::ResourceControl,
+        "RCPFullAWSAccess",
+        r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}}"#,
+    );
+    let deputy = named(
+        PK::ResourceControl,
+        "confused-deputy",
+        r#"{"Version": "2012-10-17", "Statement": {"Sid": "EnforceConfusedDeputyProtection", "Effect": "Deny",
+            "Principal": "*", "Action": ["s3:*", "sqs:*", "kms:*", "secretsmanager:*", "sts:*"], "Resource": "*",
+            "Condition": {"StringNotEqualsIfExists": {"aws:SourceOrgID": "o-exampleorg"},
+                          "Null": {"aws:SourceAccount": "false"},
+                          "Bool": {"aws:PrincipalIsAWSService": "true"}}}}"#,
+    );
+    let mut set = with_resource(
+        PolicySet::default(),
+        PK::Resource,
+        &bucket_policy_for(r#"{"Service": "cloudtrail.amazonaws.com"}"#, "s3:PutObject"),
+    );
+    set.rcps = vec![vec![full, deputy]];
+    let mut r = request(
+        Principal::Service {
+            name: "cloudtrail.amazonaws.com".into(),
+        },
+        "s3:PutObject",
+        OBJ,
+        Some(ACCT),
+    );
+    r.context = Context::new()
+        .with("aws:SourceAccount", ACCT)
+        .with("aws:SourceOrgID", "o-exampleorg");
+    assert_eq!(decide(&r, &set), Decision::Allow);
+    r.context = Context::new()
+        .with("aws:SourceAccount", "999999999999")
+        .with("aws:SourceOrgID", "o-someoneelse");
+    assert_eq!(decide(&r, &set), Decision::ExplicitDeny);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Amazon VPC, "Control access to VPC endpoints using endpoint policies"
 // https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html
@@ -707,9 +749,10 @@ fn anonymous_callers_only_through_resource_policies() {
     );
 }
 
-/// The root user of the bucket owner can always manage the bucket policy, even when the bucket
-/// policy denies everyone (Amazon S3 User Guide, "Adding a bucket policy by using the Amazon S3
-/// console": "the root user ... can always delete the policy").
+/// "As a security precaution, the root user of the AWS account that owns a bucket can always
+/// use this operation, even if the policy explicitly denies the root user the ability to perform
+/// this action." (Amazon S3 API Reference, GetBucketPolicy, PutBucketPolicy, DeleteBucketPolicy;
+/// https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketPolicy.html)
 #[test]
 fn bucket_owner_root_is_never_locked_out_of_the_bucket_policy() {
     let deny_all = r#"{"Version": "2012-10-17", "Statement": {"Effect": "Deny", "Principal": "*", "Action": "s3:*",
@@ -731,6 +774,16 @@ fn bucket_owner_root_is_never_locked_out_of_the_bucket_policy() {
         decide(&request(root(ACCT), "s3:GetObject", OBJ, Some(ACCT)), &set),
         Decision::ExplicitDeny
     );
+    // Without a bucket policy the root user needs no statement at all.
+    let e = evaluate(
+        &request(root(ACCT), "s3:GetObject", OBJ, Some(ACCT)),
+        &PolicySet::default(),
+    );
+    assert_eq!(e.decision, Decision::Allow);
+    assert_eq!(
+        e.to_string(),
+        "allow: the root user has every permission of its account"
+    );
     assert_eq!(
         decide(
             &request(root(OTHER), "s3:DeleteBucketPolicy", bucket, Some(ACCT)),
@@ -749,7 +802,9 @@ fn get_caller_identity_needs_no_permission() {
         r#"{"Version": "2012-10-17", "Statement": {"Effect": "Deny", "Action": "sts:*", "Resource": "*"}}"#,
     );
     let r = request(user(ACCT, "alice"), "sts:GetCallerIdentity", "*", None);
-    assert_eq!(decide(&r, &set), Decision::Allow);
+    let e = evaluate(&r, &set);
+    assert_eq!(e.decision, Decision::Allow);
+    assert_eq!(e.to_string(), "allow: the action needs no permission");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1025,6 +1080,16 @@ fn numeric_date_bool_binary_ip_arn() {
                 one("arn:aws:sns:us-east-1:210987654321:topic-a")
             )]
         ));
+        // "Each of the six colon-delimited components of the ARN is checked separately": a
+        // value with fewer fields matches nothing.
+        let short = format!(r#"{{"{op}": {{"aws:SourceArn": "arn:aws:sns:*"}}}}"#);
+        assert!(!allowed(
+            &short,
+            &[(
+                "aws:SourceArn",
+                one("arn:aws:sns:us-east-1:123456789012:topic-a")
+            )]
+        ));
     }
 }
 
@@ -1120,6 +1185,100 @@ fn username_variable() {
     let e = evaluate(&get(role_session(ACCT, "R", "David"), "David/a.txt"), &set);
     assert_eq!(e.decision, Decision::ImplicitDeny);
     assert_eq!(e.explanation.missing_context_keys, ["aws:username"]);
+}
+
+/// An unresolvable variable spoils only the value it is in: the statement's other resources
+/// still match. (Found by the differential test: a Deny listing `.../home/${aws:username}/*`
+/// and `.../*` must still deny a role session, which has no `aws:username`.)
+#[test]
+fn unresolvable_variable_spoils_only_its_value() {
+    let deny = r#"{"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Sid": "NoWrites", "Effect": "Deny", "Action": "s3:PutObject",
+         "Resource": ["arn:aws:s3:::data/home/${aws:username}/*", "arn:aws:s3:::data/*"]}]}"#;
+    let set = identity(deny);
+    let put = |p: Principal| {
+        request(
+            p,
+            "s3:PutObject",
+            "arn:aws:s3:::data/home/bob/x",
+            Some(ACCT),
+        )
+    };
+    for caller in [role_session(ACCT, "app", "s"), user(ACCT, "alice")] {
+        assert_eq!(
+            decide(&put(caller.clone()), &set),
+            Decision::ExplicitDeny,
+            "{caller:?}"
+        );
+    }
+    // A variable after a wildcard is still a variable.
+    let key = "arn:aws:kms:us-east-1:123456789012:key/1111aaaa";
+    let set = identity(
+        r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "kms:DescribeKey",
+            "Resource": "arn:aws:kms:*:123456789012:key/${aws:PrincipalTag/team, '1111aaaa'}"}}"#,
+    );
+    let describe = |p: Principal| request(p, "kms:DescribeKey", key, None);
+    assert_eq!(
+        decide(&describe(user(ACCT, "alice")), &set),
+        Decision::Allow
+    );
+    let mut tagged = user(ACCT, "alice");
+    if let Principal::User { tags, .. } = &mut tagged {
+        tags.insert("team".into(), "2222bbbb".into());
+    }
+    assert_eq!(decide(&describe(tagged), &set), Decision::ImplicitDeny);
+    // In a condition, an unresolvable value can never be satisfied: positive operators can
+    // still match another value, negated operators fail. (Role sessions have no aws:username.)
+    let as_session = |condition: &str| {
+        let mut r = request(
+            role_session(ACCT, "app", "s"),
+            "s3:GetObject",
+            OBJ,
+            Some(ACCT),
+        );
+        r.context = Context::new().with("aws:k", "v");
+        decide(&r, &cond_set(condition)).is_allowed()
+    };
+    assert!(as_session(
+        r#"{"StringEquals": {"aws:k": ["${aws:username}", "v"]}}"#
+    ));
+    assert!(!as_session(
+        r#"{"StringEquals": {"aws:k": ["${aws:username}"]}}"#
+    ));
+    assert!(!as_session(
+        r#"{"StringNotEquals": {"aws:k": ["${aws:username}", "zzz"]}}"#
+    ));
+    assert!(as_session(
+        r#"{"StringNotEquals": {"aws:k": ["${aws:username, 'x'}", "zzz"]}}"#
+    ));
+    assert!(!as_session(
+        r#"{"ForAllValues:StringNotLike": {"aws:k": "${aws:username}"}}"#
+    ));
+    // For an IAM user the variable resolves.
+    assert!(allowed(
+        r#"{"StringNotEquals": {"aws:k": ["${aws:username}", "zzz"]}}"#,
+        &[("aws:k", one("v"))]
+    ));
+    // Likewise `NotResource`: an unresolvable pattern is not "not matched".
+    let not_resource = identity(
+        r#"{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:*",
+            "NotResource": ["arn:aws:s3:::c/${aws:username}", "arn:aws:s3:::zzz"]}}"#,
+    );
+    let get = request(
+        role_session(ACCT, "app", "s"),
+        "s3:GetObject",
+        "arn:aws:s3:::b/x",
+        Some(ACCT),
+    );
+    assert_eq!(decide(&get, &not_resource), Decision::ImplicitDeny);
+    let get = request(
+        user(ACCT, "alice"),
+        "s3:GetObject",
+        "arn:aws:s3:::b/x",
+        Some(ACCT),
+    );
+    assert_eq!(decide(&get, &not_resource), Decision::Allow);
 }
 
 /// "Policy variables were introduced in version 2012-10-17, so earlier versions of the policy

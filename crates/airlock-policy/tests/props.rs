@@ -193,6 +193,7 @@ fn arb_resources() -> impl Strategy<Value = Vec<ResourcePattern>> {
             "arn:aws:s3:::b/${aws:username}/*",
             "arn:aws:s3:::b/${aws:PrincipalTag/team, 'x'}*",
             "arn:aws:kms:*:222222222222:key/*",
+            "arn:aws:kms:*:222222222222:key/${aws:PrincipalTag/team, 'k'}",
             "arn:aws:iam::222222222222:role/R",
             "arn:aws:s3:::?/*",
         ]),

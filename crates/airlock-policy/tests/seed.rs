@@ -201,3 +201,27 @@ fn explanation_serializes_to_json() {
     assert_eq!(json["explanation"]["missing"][0]["missing"], "resource");
     assert_eq!(json["explanation"]["missing"][0]["account"], ACCOUNT_B);
 }
+
+#[test]
+fn requests_deserialize_with_case_insensitive_context_keys() {
+    let r: airlock_policy::Request = serde_json::from_str(
+        r#"{"principal": {"type": "role-session", "account": "222222222222",
+             "role_name": "CrossAccountS3AccessRole", "role_id": "AROAEXAMPLE",
+             "session_name": "cross-account-session"},
+            "action": "s3:GetObject",
+            "resource": {"arn": "arn:aws:s3:::cross-account-secure-bucket-demo/test-file.txt",
+                         "account": "222222222222"},
+            "context": {"aws:SourceVpce": "vpce-0a1b2c3d4e5f6g7h8", "aws:TagKeys": ["a", "b"]}}"#,
+    )
+    .unwrap();
+    assert!(r.context.contains_key("AWS:SOURCEVPCE"));
+    let seed = Seed::load();
+    assert_eq!(
+        evaluate(&r, &seed.role_on_bucket()).decision,
+        Decision::Allow
+    );
+    // And back.
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["context"]["aws:sourcevpce"], VPCE);
+    assert_eq!(json["principal"]["role_path"], "/");
+}

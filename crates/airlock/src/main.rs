@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod serve;
 mod simulate;
 
 #[derive(Parser)]
@@ -32,6 +33,8 @@ enum Command {
     Check(check::Args),
     /// Print the JSON Schema of the setup document (`schemas/setup.schema.json`).
     Schema,
+    /// Run the local multi-account AWS endpoint (IAM, STS) until Ctrl-C.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Check(args) => check::run(args),
         Command::Schema => print_schema(),
+        Command::Serve(args) => serve::run(args),
     };
     match outcome {
         Ok(code) => code,

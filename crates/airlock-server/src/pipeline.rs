@@ -1,0 +1,429 @@
+//! The one request path: every request is routed, authenticated, authorized, executed,
+//! recorded and timed here, whatever the service.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+
+use crate::auth::Authenticator;
+use crate::authz::{authorize, denial_message};
+use crate::error::AwsError;
+use crate::record::{CallRecord, Outcome, Recorder};
+use crate::service::{Call, Caller, Origin, Params, Protocol, Reply, Service};
+use crate::sigv4::{self, AuthError, RequestParts, SignedRequest};
+
+/// Largest body a buffered (non-streaming) request may have.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// The request pipeline shared by all listeners.
+pub struct Pipeline {
+    services: Vec<Arc<dyn Service>>,
+    auth: Authenticator,
+    recorders: Vec<Arc<dyn Recorder>>,
+    default_region: String,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("default_region", &self.default_region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A random request id in UUID v4 form.
+pub fn new_request_id() -> String {
+    let mut b = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut b).expect("system random generator failed");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// The error AWS answers for an authentication failure, in the service's protocol.
+pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsError {
+    const BAD_SIG: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+    const BAD_TOKEN: &str = "The security token included in the request is invalid.";
+    let skew_message = |request_time: &str| -> String {
+        let req = sigv4::parse_amz_date(request_time).unwrap_or(now);
+        let fmt = sigv4::format_amz_date;
+        if req > now {
+            format!(
+                "Signature not yet current: {request_time} is still later than {} ({} + 15 min.)",
+                fmt(now + sigv4::MAX_SKEW),
+                fmt(now)
+            )
+        } else {
+            format!(
+                "Signature expired: {request_time} is now earlier than {} ({} - 15 min.)",
+                fmt(now - sigv4::MAX_SKEW),
+                fmt(now)
+            )
+        }
+    };
+    match protocol {
+        Protocol::Query { .. } => match err {
+            AuthError::Missing => AwsError::new(
+                403,
+                "MissingAuthenticationToken",
+                "Request is missing Authentication Token",
+            ),
+            AuthError::Incomplete(m) => AwsError::new(400, "IncompleteSignature", m.clone()),
+            AuthError::UnknownKey | AuthError::InvalidToken | AuthError::InactiveKey => {
+                AwsError::new(403, "InvalidClientTokenId", BAD_TOKEN)
+            }
+            AuthError::ExpiredToken => AwsError::new(
+                400,
+                "ExpiredToken",
+                "The security token included in the request is expired",
+            ),
+            AuthError::SignatureMismatch | AuthError::PayloadHashMismatch => {
+                AwsError::new(403, "SignatureDoesNotMatch", BAD_SIG)
+            }
+            AuthError::Skewed { request_time, .. } => {
+                AwsError::new(403, "SignatureDoesNotMatch", skew_message(request_time))
+            }
+            AuthError::PresignExpired => AwsError::new(403, "AccessDenied", "Request has expired"),
+        },
+        Protocol::Json => match err {
+            AuthError::Missing => AwsError::new(
+                400,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+            AuthError::Incomplete(m) => {
+                AwsError::new(400, "IncompleteSignatureException", m.clone())
+            }
+            AuthError::UnknownKey | AuthError::InvalidToken | AuthError::InactiveKey => {
+                AwsError::new(400, "UnrecognizedClientException", BAD_TOKEN)
+            }
+            AuthError::ExpiredToken => AwsError::new(
+                400,
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+            ),
+            AuthError::SignatureMismatch | AuthError::PayloadHashMismatch => {
+                AwsError::new(400, "InvalidSignatureException", BAD_SIG)
+            }
+            AuthError::Skewed { request_time, .. } => {
+                AwsError::new(400, "InvalidSignatureException", skew_message(request_time))
+            }
+            AuthError::PresignExpired => {
+                AwsError::new(400, "AccessDeniedException", "Request has expired")
+            }
+        },
+        Protocol::RestXml => match err {
+            AuthError::Missing => AwsError::new(403, "AccessDenied", "Access Denied"),
+            AuthError::Incomplete(m) => {
+                AwsError::new(400, "AuthorizationHeaderMalformed", m.clone())
+            }
+            AuthError::UnknownKey | AuthError::InactiveKey => AwsError::new(
+                403,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+            ),
+            AuthError::InvalidToken => AwsError::new(
+                400,
+                "InvalidToken",
+                "The provided token is malformed or otherwise invalid.",
+            ),
+            AuthError::ExpiredToken => {
+                AwsError::new(400, "ExpiredToken", "The provided token has expired.")
+            }
+            AuthError::SignatureMismatch => AwsError::new(403, "SignatureDoesNotMatch", BAD_SIG),
+            AuthError::PayloadHashMismatch => AwsError::new(
+                400,
+                "XAmzContentSHA256Mismatch",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            ),
+            AuthError::Skewed { .. } => AwsError::new(
+                403,
+                "RequestTimeTooSkewed",
+                "The difference between the request time and the current time is too large.",
+            ),
+            AuthError::PresignExpired => AwsError::new(403, "AccessDenied", "Request has expired"),
+        },
+    }
+}
+
+/// A request as received by a listener, body already buffered.
+#[derive(Debug)]
+pub struct Incoming {
+    /// Method.
+    pub method: http::Method,
+    /// URI.
+    pub uri: http::Uri,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// Body.
+    pub body: Bytes,
+    /// Connection origin.
+    pub origin: Origin,
+}
+
+/// A response ready for the listener.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// Status.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Bytes,
+}
+
+struct Trace {
+    record: CallRecord,
+}
+
+impl Pipeline {
+    /// A pipeline over these services (first match wins for unsigned requests).
+    pub fn new(
+        services: Vec<Arc<dyn Service>>,
+        auth: Authenticator,
+        recorders: Vec<Arc<dyn Recorder>>,
+        default_region: String,
+    ) -> Self {
+        Pipeline {
+            services,
+            auth,
+            recorders,
+            default_region,
+        }
+    }
+
+    fn route(
+        &self,
+        signed: &Result<Option<SignedRequest>, AuthError>,
+        req: &Incoming,
+        params: &Params,
+    ) -> Option<Arc<dyn Service>> {
+        if let Ok(Some(s)) = signed {
+            return self
+                .services
+                .iter()
+                .find(|x| x.signing_name() == s.service)
+                .cloned();
+        }
+        self.services
+            .iter()
+            .find(|x| x.claims_unsigned(&req.method, req.uri.path(), params, &req.headers))
+            .or_else(|| self.services.first())
+            .cloned()
+    }
+
+    /// Handles one request end to end.
+    pub async fn handle(&self, req: Incoming) -> Outgoing {
+        let started = Instant::now();
+        let time = SystemTime::now();
+        let request_id = new_request_id();
+
+        let raw_query = req.uri.query().map(str::to_string);
+        let query: Vec<(String, String)> = raw_query
+            .as_deref()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let is_form = req
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
+        let mut pairs = query.clone();
+        if is_form {
+            pairs.extend(form_urlencoded::parse(&req.body).into_owned());
+        }
+        let params = Params::from_pairs(pairs);
+        let signed = sigv4::parse(&req.headers, &query);
+        let region = match &signed {
+            Ok(Some(s)) => s.region.clone(),
+            _ => self.default_region.clone(),
+        };
+
+        let mut trace = Trace {
+            record: CallRecord {
+                request_id: request_id.clone(),
+                time,
+                service: String::new(),
+                operation: None,
+                account: None,
+                principal: None,
+                access_key_id: signed
+                    .as_ref()
+                    .ok()
+                    .and_then(|s| s.as_ref())
+                    .map(|s| s.access_key_id.clone()),
+                action: None,
+                resource: None,
+                outcome: Outcome::Unauthenticated,
+                status: 0,
+                error_code: None,
+                error_message: None,
+                latency: Default::default(),
+                source_ip: req.origin.peer.ip(),
+                tls: req.origin.tls,
+                user_agent: req
+                    .headers
+                    .get("user-agent")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                region: region.clone(),
+            },
+        };
+
+        let Some(service) = self.route(&signed, &req, &params) else {
+            let name = signed
+                .as_ref()
+                .ok()
+                .and_then(|s| s.as_ref())
+                .map(|s| s.service.clone())
+                .unwrap_or_default();
+            let err = AwsError::new(
+                400,
+                "InvalidAction",
+                format!(
+                    "airlock does not serve the service '{name}' named in the request's credential scope"
+                ),
+            );
+            let protocol = Protocol::Query {
+                xmlns: "https://sts.amazonaws.com/doc/2011-06-15/",
+            };
+            return self.finish(trace, protocol, Err(err), started);
+        };
+        let protocol = service.protocol();
+        trace.record.service = service.signing_name().to_string();
+        trace.record.operation = service.operation_name(&params, &req.headers);
+
+        // Authenticate.
+        let caller = match self.authenticate(
+            &signed,
+            &req,
+            raw_query.as_deref(),
+            service.signing_name() == "s3",
+            time,
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                let err = auth_error(protocol, &e, time);
+                return self.finish(trace, protocol, Err(err), started);
+            }
+        };
+        trace.record.account = Some(caller.account.clone());
+        trace.record.principal = Some(caller.arn.clone());
+
+        let call = Call {
+            request_id: request_id.clone(),
+            method: req.method,
+            path: req.uri.path().to_string(),
+            headers: req.headers,
+            params,
+            body: req.body,
+            region,
+            caller,
+            origin: req.origin,
+        };
+
+        // Plan.
+        let prepared = match service.prepare(&call) {
+            Ok(p) => p,
+            Err(err) => {
+                trace.record.outcome = Outcome::Rejected;
+                return self.finish(trace, protocol, Err(err), started);
+            }
+        };
+        trace.record.operation = Some(prepared.operation.clone());
+
+        // Authorize every check.
+        for check in &prepared.checks {
+            trace.record.action = Some(check.action.clone());
+            trace.record.resource = Some(check.resource.arn.clone());
+            let eval = authorize(&call, check);
+            if !eval.decision.is_allowed() {
+                let message = denial_message(&call.caller, check, &eval);
+                trace.record.outcome = Outcome::Denied(Box::new(eval.explanation));
+                let err = AwsError::new(403, "AccessDenied", message);
+                return self.finish(trace, protocol, Err(err), started);
+            }
+        }
+        if prepared.checks.is_empty() {
+            trace.record.action =
+                Some(format!("{}:{}", service.signing_name(), prepared.operation));
+        }
+        trace.record.outcome = Outcome::Allowed;
+
+        // Execute.
+        let result = (prepared.run)(call).await;
+        self.finish(trace, protocol, result, started)
+    }
+
+    fn authenticate(
+        &self,
+        signed: &Result<Option<SignedRequest>, AuthError>,
+        req: &Incoming,
+        raw_query: Option<&str>,
+        s3: bool,
+        now: SystemTime,
+    ) -> Result<Arc<Caller>, AuthError> {
+        let signed = match signed {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(AuthError::Missing),
+            Err(e) => return Err(e.clone()),
+        };
+        let unix = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let (secret, caller) = self.auth.authenticate(signed, unix)?;
+        sigv4::check_time(signed, now)?;
+        let parts = RequestParts {
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            raw_query,
+            headers: &req.headers,
+            body: &req.body,
+        };
+        sigv4::verify(signed, &parts, &secret, s3)?;
+        Ok(caller)
+    }
+
+    fn finish(
+        &self,
+        mut trace: Trace,
+        protocol: Protocol,
+        result: Result<Reply, AwsError>,
+        started: Instant,
+    ) -> Outgoing {
+        let reply = match result {
+            Ok(r) => r,
+            Err(e) => {
+                trace.record.error_code = Some(e.code.clone());
+                trace.record.error_message = Some(e.message.clone());
+                protocol.error_response(&e, &trace.record.request_id)
+            }
+        };
+        trace.record.status = reply.status;
+        trace.record.latency = started.elapsed();
+        for r in &self.recorders {
+            r.record(&trace.record);
+        }
+        let mut headers = reply.headers;
+        headers.push(("content-type".into(), reply.content_type));
+        headers.push(("x-amzn-requestid".into(), trace.record.request_id.clone()));
+        Outgoing {
+            status: reply.status,
+            headers,
+            body: reply.body,
+        }
+    }
+}

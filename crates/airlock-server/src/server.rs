@@ -1,0 +1,521 @@
+//! Starting and stopping the endpoint: data directory, state, accounts, TLS, listeners,
+//! `server.json` and the AWS CLI files.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use airlock_iam::{AccessKey, Account, Iam};
+use airlock_store::{RedbStore, StoreError};
+use airlock_sts::Sts;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming as HyperBody;
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::auth::Authenticator;
+use crate::pipeline::{Incoming, MAX_BODY, Pipeline};
+use crate::record::{LogRecorder, Recorder};
+use crate::service::{Origin, Service};
+use crate::services::{iam::IamService, sts::StsService};
+use crate::tls::{self, TlsFiles, write_private};
+
+/// How to run the endpoint.
+#[derive(Clone)]
+pub struct ServeConfig {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Address to bind (loopback by default).
+    pub bind: IpAddr,
+    /// Plain HTTP port (0: pick a free one).
+    pub port: u16,
+    /// HTTPS port (0: pick a free one).
+    pub tls_port: u16,
+    /// Accounts to create if missing: (12-digit id, alias).
+    pub accounts: Vec<(String, String)>,
+    /// Default region (written to the AWS CLI config).
+    pub region: String,
+    /// Recorders that receive every call record, in addition to the log line (the hook of the
+    /// audit trail and event notifications).
+    pub recorders: Vec<Arc<dyn Recorder>>,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("data_dir", &self.data_dir)
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("tls_port", &self.tls_port)
+            .field("accounts", &self.accounts)
+            .field("region", &self.region)
+            .field("recorders", &self.recorders.len())
+            .finish()
+    }
+}
+
+impl ServeConfig {
+    /// Loopback, free ports, no extra accounts, `us-east-1`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServeConfig {
+            data_dir: data_dir.into(),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            tls_port: 0,
+            accounts: Vec::new(),
+            region: "us-east-1".to_string(),
+            recorders: Vec::new(),
+        }
+    }
+}
+
+/// The account airlock creates when none is configured and none exists.
+pub const DEFAULT_ACCOUNT: (&str, &str) = ("123456789012", "default");
+
+/// Errors starting the endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The state store could not be opened (in use, incompatible schema, unreadable).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// TLS material could not be created or read.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// A file or socket operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Invalid configuration (e.g. a malformed account id).
+    #[error("{0}")]
+    Config(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
+    let what = what.into();
+    move |source| ServeError::Io { what, source }
+}
+
+/// An account and its administrator credential.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountInfo {
+    /// Account id.
+    pub id: String,
+    /// Alias (also the AWS CLI profile name).
+    pub alias: String,
+}
+
+/// What `server.json` holds: how other processes (`airlock exec`, tests) find the server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// The server's process id.
+    pub pid: u32,
+    /// The bound address.
+    pub host: String,
+    /// Plain HTTP port.
+    pub http_port: u16,
+    /// HTTPS port.
+    pub https_port: u16,
+    /// `http://HOST:PORT`.
+    pub http_endpoint: String,
+    /// `https://HOST:PORT`.
+    pub https_endpoint: String,
+    /// The CA certificate to trust for the HTTPS listener.
+    pub ca_bundle: PathBuf,
+    /// Default region.
+    pub region: String,
+    /// The AWS CLI config file airlock wrote.
+    pub aws_config_file: PathBuf,
+    /// The AWS CLI credentials file airlock wrote.
+    pub aws_shared_credentials_file: PathBuf,
+    /// The accounts served.
+    pub accounts: Vec<AccountInfo>,
+}
+
+/// The data directory's files.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// The layout under `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        DataDir { root: root.into() }
+    }
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// The state store.
+    pub fn state(&self) -> PathBuf {
+        self.root.join("state.redb")
+    }
+    /// The STS session-sealing key (0600).
+    pub fn session_key(&self) -> PathBuf {
+        self.root.join("sts-session.key")
+    }
+    /// TLS material.
+    pub fn tls(&self) -> TlsFiles {
+        TlsFiles::in_dir(&self.root.join("tls"))
+    }
+    /// `server.json`.
+    pub fn server_json(&self) -> PathBuf {
+        self.root.join("server.json")
+    }
+    /// AWS CLI config file.
+    pub fn aws_config(&self) -> PathBuf {
+        self.root.join("aws").join("config")
+    }
+    /// AWS CLI credentials file.
+    pub fn aws_credentials(&self) -> PathBuf {
+        self.root.join("aws").join("credentials")
+    }
+
+    /// Reads `server.json` of a running (or crashed) server.
+    pub fn read_server_info(&self) -> Result<ServerInfo, ServeError> {
+        let text = std::fs::read_to_string(self.server_json()).map_err(io(format!(
+            "no running airlock server found in {} (reading server.json)",
+            self.root.display()
+        )))?;
+        serde_json::from_str(&text)
+            .map_err(|e| ServeError::Config(format!("{}: {e}", self.server_json().display())))
+    }
+}
+
+/// The default data directory: `$XDG_DATA_HOME/airlock`, else `~/.local/share/airlock`.
+/// (`AIRLOCK_DATA_DIR` is applied by the CLI before this.)
+pub fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("airlock");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(h) => PathBuf::from(h)
+            .join(".local")
+            .join("share")
+            .join("airlock"),
+        None => PathBuf::from(".airlock"),
+    }
+}
+
+fn load_or_create_key(path: &Path) -> Result<[u8; 32], ServeError> {
+    match std::fs::read(path) {
+        Ok(bytes) => bytes.try_into().map_err(|_| {
+            ServeError::Config(format!(
+                "{} is not a 32-byte key; refusing to replace it (sessions sealed with it would be lost)",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut key).map_err(|_| ServeError::Config("system random generator failed".into()))?;
+            write_private(path, &key, true).map_err(io(format!("writing {}", path.display())))?;
+            Ok(key)
+        }
+        Err(e) => Err(ServeError::Io {
+            what: format!("reading {}", path.display()),
+            source: e,
+        }),
+    }
+}
+
+/// A running endpoint.
+pub struct Server {
+    info: ServerInfo,
+    data: DataDir,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    admin_keys: Vec<(Account, AccessKey)>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Opens (or creates) the data directory, creates missing accounts, binds both listeners
+    /// and writes `server.json` and the AWS CLI files. Must be called inside a multi-threaded
+    /// tokio runtime.
+    pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
+        let data = DataDir::new(&config.data_dir);
+        create_private_dir(data.root())?;
+        let store = Arc::new(RedbStore::open(&data.state())?);
+        let key = load_or_create_key(&data.session_key())?;
+        tls::ensure(&data.tls())?;
+        let tls_config = tls::server_config(&data.tls())?;
+
+        let iam = Arc::new(Iam::new(store));
+        let sts = Arc::new(Sts::new(key));
+        let map_iam = |e: airlock_iam::IamError| ServeError::Config(e.to_string());
+        let mut wanted = config.accounts.clone();
+        if wanted.is_empty() && iam.accounts().map_err(map_iam)?.is_empty() {
+            wanted.push((DEFAULT_ACCOUNT.0.to_string(), DEFAULT_ACCOUNT.1.to_string()));
+        }
+        for (id, alias) in &wanted {
+            iam.ensure_account(id, alias).map_err(map_iam)?;
+        }
+        // Every account (configured now or earlier) with its administrator key, in the order
+        // given on the command line, then the rest by id.
+        let mut accounts = iam.accounts().map_err(map_iam)?;
+        accounts.sort_by_key(|a| {
+            (
+                wanted
+                    .iter()
+                    .position(|(id, _)| id == &a.id)
+                    .unwrap_or(usize::MAX),
+                a.id.clone(),
+            )
+        });
+        let mut admin_keys = Vec::new();
+        for a in &accounts {
+            let (acct, key) = iam.ensure_account(&a.id, &a.alias).map_err(map_iam)?;
+            admin_keys.push((acct, key));
+        }
+
+        let services: Vec<Arc<dyn Service>> = vec![
+            Arc::new(StsService::new(iam.clone(), sts.clone())),
+            Arc::new(IamService::new(iam.clone())),
+        ];
+        let mut recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
+        recorders.extend(config.recorders.iter().cloned());
+        let pipeline = Arc::new(Pipeline::new(
+            services,
+            Authenticator::new(iam.clone(), sts),
+            recorders,
+            config.region.clone(),
+        ));
+
+        let http = TcpListener::bind(SocketAddr::new(config.bind, config.port))
+            .await
+            .map_err(io(format!("binding {}:{}", config.bind, config.port)))?;
+        let https = TcpListener::bind(SocketAddr::new(config.bind, config.tls_port))
+            .await
+            .map_err(io(format!("binding {}:{}", config.bind, config.tls_port)))?;
+        let http_port = http.local_addr().map_err(io("local address"))?.port();
+        let https_port = https.local_addr().map_err(io("local address"))?.port();
+        let (stop, stop_rx) = watch::channel(false);
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
+        let tasks = vec![
+            tokio::spawn(accept_loop(http, pipeline.clone(), None, stop_rx.clone())),
+            tokio::spawn(accept_loop(https, pipeline, Some(acceptor), stop_rx)),
+        ];
+
+        let host = match config.bind {
+            IpAddr::V4(a) if a.is_unspecified() => "127.0.0.1".to_string(),
+            IpAddr::V6(a) if a.is_unspecified() => "[::1]".to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+            IpAddr::V4(a) => a.to_string(),
+        };
+        let ca = std::fs::canonicalize(data.tls().ca_cert).map_err(io("resolving the CA path"))?;
+        let info = ServerInfo {
+            pid: std::process::id(),
+            host: host.clone(),
+            http_port,
+            https_port,
+            http_endpoint: format!("http://{host}:{http_port}"),
+            https_endpoint: format!("https://{host}:{https_port}"),
+            ca_bundle: ca,
+            region: config.region.clone(),
+            aws_config_file: absolute(&data.aws_config()),
+            aws_shared_credentials_file: absolute(&data.aws_credentials()),
+            accounts: admin_keys
+                .iter()
+                .map(|(a, _)| AccountInfo {
+                    id: a.id.clone(),
+                    alias: a.alias.clone(),
+                })
+                .collect(),
+        };
+        write_aws_files(&data, &info, &admin_keys)?;
+        let json =
+            serde_json::to_vec_pretty(&info).map_err(|e| ServeError::Config(e.to_string()))?;
+        write_private(&data.server_json(), &json, false).map_err(io("writing server.json"))?;
+        Ok(Server {
+            info,
+            data,
+            stop,
+            tasks,
+            admin_keys,
+        })
+    }
+
+    /// Ports, endpoints and files of the running server.
+    pub fn info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data
+    }
+
+    /// Each account with its administrator access key.
+    pub fn admin_keys(&self) -> &[(Account, AccessKey)] {
+        &self.admin_keys
+    }
+
+    /// Stops the listeners, closes open connections and removes `server.json`.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let _ = std::fs::remove_file(self.data.server_json());
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), ServeError> {
+    std::fs::create_dir_all(dir)
+        .map_err(io(format!("creating data directory {}", dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+/// Writes `aws/config` and `aws/credentials`: one profile per account alias (and `default`
+/// for the first account), pointing at the HTTPS listener with the local CA.
+fn write_aws_files(
+    data: &DataDir,
+    info: &ServerInfo,
+    keys: &[(Account, AccessKey)],
+) -> Result<(), ServeError> {
+    let dir = data.root().join("aws");
+    create_private_dir(&dir)?;
+    let mut config = String::from("# Written by `airlock serve`; rewritten at every start.\n");
+    let mut creds = String::from("# Written by `airlock serve`; rewritten at every start.\n");
+    let mut profiles: Vec<(String, &AccessKey)> = Vec::new();
+    if let Some((_, k)) = keys.first() {
+        profiles.push(("default".to_string(), k));
+    }
+    for (a, k) in keys {
+        if a.alias != "default" {
+            profiles.push((a.alias.clone(), k));
+        }
+    }
+    for (name, key) in profiles {
+        let header = if name == "default" {
+            "[default]".to_string()
+        } else {
+            format!("[profile {name}]")
+        };
+        config.push_str(&format!(
+            "\n{header}\nregion = {}\nendpoint_url = {}\nca_bundle = {}\n",
+            info.region,
+            info.https_endpoint,
+            info.ca_bundle.display()
+        ));
+        creds.push_str(&format!(
+            "\n[{name}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            key.access_key_id, key.secret_access_key
+        ));
+    }
+    write_private(&data.aws_config(), config.as_bytes(), false)
+        .map_err(io("writing aws/config"))?;
+    write_private(&data.aws_credentials(), creds.as_bytes(), true)
+        .map_err(io("writing aws/credentials"))?;
+    Ok(())
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    pipeline: Arc<Pipeline>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let pipeline = pipeline.clone();
+                let tls = tls.clone();
+                conns.spawn(async move {
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(s) = acceptor.accept(stream).await {
+                                serve_connection(s, Origin { peer, tls: true }, pipeline).await;
+                            }
+                        }
+                        None => serve_connection(stream, Origin { peer, tls: false }, pipeline).await,
+                    }
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.shutdown().await;
+}
+
+async fn serve_connection<S>(stream: S, origin: Origin, pipeline: Arc<Pipeline>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: http::Request<HyperBody>| {
+        let pipeline = pipeline.clone();
+        async move { Ok::<_, Infallible>(respond(&pipeline, req, origin).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+async fn respond(
+    pipeline: &Pipeline,
+    req: http::Request<HyperBody>,
+    origin: Origin,
+) -> http::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            let mut r = http::Response::new(Full::new(Bytes::from_static(
+                b"request body too large or unreadable",
+            )));
+            *r.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+            return r;
+        }
+    };
+    let out = pipeline
+        .handle(Incoming {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+            origin,
+        })
+        .await;
+    let mut resp = http::Response::new(Full::new(out.body));
+    *resp.status_mut() =
+        http::StatusCode::from_u16(out.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in out.headers {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_str(&v),
+        ) {
+            resp.headers_mut().append(k, v);
+        }
+    }
+    resp
+}

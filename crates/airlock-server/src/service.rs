@@ -1,0 +1,358 @@
+//! The service boundary: how IAM, STS and later KMS, S3 and EC2 plug into the one request
+//! pipeline.
+//!
+//! A [`Service`] turns an authenticated [`Call`] into a [`Prepared`] operation *without
+//! changing anything*: it parses and validates the input, loads what authorization needs
+//! (a trust policy, a key policy, a bucket policy) and lists the [`Check`]s the policy engine
+//! must allow. The pipeline then authorizes every check, and only then runs the operation.
+//! Recording, timing and logging happen around it in the pipeline, so services have no audit
+//! code of their own.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use airlock_policy::{Context, NamedPolicy, Principal, Resource};
+use airlock_sts::Session;
+use bytes::Bytes;
+
+use crate::error::AwsError;
+use crate::xml::{Xml, escape};
+
+/// A boxed future, for operations that run asynchronously (streaming S3 bodies later).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The wire protocol family of a service: selects request parsing and error rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// AWS query protocol (`Action=...&Version=...`), XML responses: IAM, STS (and EC2's variant).
+    Query {
+        /// The XML namespace of responses.
+        xmlns: &'static str,
+    },
+    /// AWS JSON 1.1 (`X-Amz-Target`): KMS.
+    Json,
+    /// REST-XML: S3.
+    RestXml,
+}
+
+impl Protocol {
+    /// Renders an error in this protocol's format.
+    pub fn error_response(&self, err: &AwsError, request_id: &str) -> Reply {
+        match self {
+            Protocol::Query { xmlns } => {
+                let mut x = Xml::new();
+                x.open_ns("ErrorResponse", xmlns)
+                    .open("Error")
+                    .leaf(
+                        "Type",
+                        if err.sender_fault {
+                            "Sender"
+                        } else {
+                            "Receiver"
+                        },
+                    )
+                    .leaf("Code", &err.code)
+                    .leaf("Message", &err.message)
+                    .close("Error")
+                    .leaf("RequestId", request_id)
+                    .close("ErrorResponse");
+                Reply::xml(err.status, x.finish())
+            }
+            Protocol::Json => {
+                let body =
+                    serde_json::json!({ "__type": err.code, "message": err.message }).to_string();
+                let mut r = Reply::new(err.status, "application/x-amz-json-1.1", body.into_bytes());
+                r.headers
+                    .push(("x-amzn-errortype".into(), err.code.clone()));
+                r
+            }
+            Protocol::RestXml => {
+                let body = format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><RequestId>{}</RequestId></Error>",
+                    escape(&err.code),
+                    escape(&err.message),
+                    escape(request_id)
+                );
+                Reply::xml(err.status, body)
+            }
+        }
+    }
+}
+
+/// The kind of authenticated caller.
+#[derive(Debug, Clone)]
+pub enum CallerKind {
+    /// The account's root user.
+    Root,
+    /// An IAM user.
+    User {
+        /// The user name.
+        name: String,
+    },
+    /// A role session.
+    Session(Box<Session>),
+}
+
+/// An authenticated caller with the identity side of its policy set.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The engine's principal.
+    pub principal: Principal,
+    /// The principal's ARN (`arn:aws:iam::A:user/x`, `arn:aws:sts::A:assumed-role/R/s`, ...).
+    pub arn: String,
+    /// The principal's account.
+    pub account: String,
+    /// `GetCallerIdentity`'s `UserId`.
+    pub user_id: String,
+    /// The access key id used.
+    pub access_key_id: String,
+    /// Root, user or session.
+    pub kind: CallerKind,
+    /// Identity policies (inline + managed; an implicit allow-all for root).
+    pub identity: Vec<NamedPolicy>,
+    /// Permissions boundary.
+    pub boundary: Option<NamedPolicy>,
+    /// Session policies of a role session.
+    pub session_policies: Vec<NamedPolicy>,
+}
+
+/// What the listener knows about the connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    /// The peer address (`aws:SourceIp`).
+    pub peer: SocketAddr,
+    /// Whether the request arrived over TLS (`aws:SecureTransport`).
+    pub tls: bool,
+}
+
+/// One authenticated request, as a service sees it.
+#[derive(Debug)]
+pub struct Call {
+    /// The request id.
+    pub request_id: String,
+    /// HTTP method.
+    pub method: http::Method,
+    /// URI path (raw).
+    pub path: String,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// Query-protocol parameters (URL query merged with a form body), or the raw URL query
+    /// for other protocols.
+    pub params: Params,
+    /// The body. (S3 will need a streaming body here; buffered services keep `Bytes`.)
+    pub body: Bytes,
+    /// The region of the credential scope, or the server's default.
+    pub region: String,
+    /// The caller (shared: resolved callers are cached across requests).
+    pub caller: std::sync::Arc<Caller>,
+    /// Connection origin.
+    pub origin: Origin,
+}
+
+/// Query-protocol parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    map: HashMap<String, String>,
+}
+
+impl Params {
+    /// From decoded pairs; later pairs win.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        Params {
+            map: pairs.into_iter().collect(),
+        }
+    }
+
+    /// A parameter.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(String::as_str)
+    }
+
+    /// A required parameter; `field` is the camel-case name AWS uses in validation messages.
+    pub fn required(&self, name: &str, field: &str) -> Result<&str, AwsError> {
+        self.get(name).ok_or_else(|| AwsError::missing(field))
+    }
+
+    /// An integer parameter.
+    pub fn int(&self, name: &str, field: &str) -> Result<Option<i64>, AwsError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v.trim().parse::<i64>().map(Some).map_err(|_| {
+                AwsError::new(
+                    400,
+                    "ValidationError",
+                    format!("1 validation error detected: Value '{v}' at '{field}' failed to satisfy constraint: Member must be a number"),
+                )
+            }),
+        }
+    }
+
+    /// A boolean parameter (`true`/`false`).
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        self.get(name).map(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// A list `Name.member.N` (N from 1), in index order.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        let prefix = format!("{name}.member.");
+        let mut items: Vec<(u32, String)> = self
+            .map
+            .iter()
+            .filter_map(|(k, v)| {
+                let idx = k.strip_prefix(&prefix)?;
+                idx.parse::<u32>().ok().map(|i| (i, v.clone()))
+            })
+            .collect();
+        items.sort();
+        items.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// A list of structures `Name.member.N.Field`, as maps of field → value, in index order.
+    pub fn structs(&self, name: &str) -> Vec<HashMap<String, String>> {
+        let prefix = format!("{name}.member.");
+        let mut by_index: std::collections::BTreeMap<u32, HashMap<String, String>> =
+            Default::default();
+        for (k, v) in &self.map {
+            if let Some(rest) = k.strip_prefix(&prefix)
+                && let Some((idx, field)) = rest.split_once('.')
+                && let Ok(i) = idx.parse::<u32>()
+            {
+                by_index
+                    .entry(i)
+                    .or_default()
+                    .insert(field.to_string(), v.clone());
+            }
+        }
+        by_index.into_values().collect()
+    }
+}
+
+/// One authorization question for the policy engine.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// `service:Action`.
+    pub action: String,
+    /// The resource and its owner account.
+    pub resource: Resource,
+    /// The resource-based policy that applies (trust, key, bucket policy), if any.
+    pub resource_policy: Option<NamedPolicy>,
+    /// Request-specific context keys (`sts:ExternalId`, `aws:RequestTag/..`, ...). The pipeline
+    /// adds the global ones (`aws:SourceIp`, `aws:SecureTransport`, time, region).
+    pub context: Context,
+}
+
+impl Check {
+    /// A check without resource policy or extra context.
+    pub fn new(action: &str, arn: &str, account: &str) -> Self {
+        Check {
+            action: action.to_string(),
+            resource: Resource {
+                arn: arn.to_string(),
+                account: Some(account.to_string()),
+            },
+            resource_policy: None,
+            context: Context::new(),
+        }
+    }
+}
+
+/// A response body with status and headers.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Content type.
+    pub content_type: String,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// A reply.
+    pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            content_type: content_type.to_string(),
+            body: Bytes::from(body),
+        }
+    }
+
+    /// An XML reply.
+    pub fn xml(status: u16, body: String) -> Self {
+        Reply::new(status, "text/xml", body.into_bytes())
+    }
+}
+
+/// The deferred execution of a prepared operation.
+pub type Run = Box<dyn FnOnce(Call) -> BoxFuture<'static, Result<Reply, AwsError>> + Send>;
+
+/// An operation that has been parsed and validated, with the checks it needs.
+pub struct Prepared {
+    /// The operation name (`CreateRole`).
+    pub operation: String,
+    /// Authorization checks; all must be allowed. Empty means "always allowed" (e.g.
+    /// `GetCallerIdentity`).
+    pub checks: Vec<Check>,
+    /// Runs the operation once authorized.
+    pub run: Run,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("operation", &self.operation)
+            .field("checks", &self.checks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Prepared {
+    /// An operation whose body is synchronous (it may block briefly on a durable commit).
+    pub fn sync(
+        operation: &str,
+        checks: Vec<Check>,
+        f: impl FnOnce(Call) -> Result<Reply, AwsError> + Send + 'static,
+    ) -> Self {
+        Prepared {
+            operation: operation.to_string(),
+            checks,
+            run: Box::new(move |call| Box::pin(async move { blocking(move || f(call)) })),
+        }
+    }
+}
+
+/// Runs `f`, telling the runtime it may block (durable commits fsync).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// A service of the endpoint.
+pub trait Service: Send + Sync + 'static {
+    /// The SigV4 signing name this service answers (`iam`, `sts`, `kms`, `s3`, `ec2`).
+    fn signing_name(&self) -> &'static str;
+    /// The service's wire protocol.
+    fn protocol(&self) -> Protocol;
+    /// Whether an unsigned request (no credential scope) is meant for this service.
+    fn claims_unsigned(
+        &self,
+        method: &http::Method,
+        path: &str,
+        params: &Params,
+        headers: &http::HeaderMap,
+    ) -> bool;
+    /// The operation name of a request, for logs and errors before `prepare` (e.g. when
+    /// authentication fails).
+    fn operation_name(&self, call_params: &Params, headers: &http::HeaderMap) -> Option<String>;
+    /// Parses, validates and plans the call. Must not change state.
+    fn prepare(&self, call: &Call) -> Result<Prepared, AwsError>;
+}
