@@ -337,7 +337,37 @@ pub fn ignore_case_re(p: &str) -> Re {
     l.swap_remove(0)
 }
 
-/// `{v : v.eq_ignore_ascii_case(p)}` (the engine's `Bool`).
+/// The request values a string-family operator's positive form matches for one policy value
+/// (`raw` as written, `toks` after variable substitution); `None` for other operator families.
+pub fn string_op_lang(kind: O, raw: &str, toks: &[PTok]) -> Option<Re> {
+    Some(match kind {
+        O::StringEquals | O::StringNotEquals => Re::lit(&lit_text(toks)),
+        O::StringEqualsIgnoreCase | O::StringNotEqualsIgnoreCase => ignore_case_re(&lit_text(toks)),
+        O::StringLike | O::StringNotLike => glob_re(toks),
+        O::ArnEquals | O::ArnNotEquals | O::ArnLike | O::ArnNotLike => {
+            // condition ARNs need six fields on both sides (the engine's `matches_one`)
+            if raw.bytes().filter(|&b| b == b':').count() < 5 {
+                return Some(Re::empty());
+            }
+            let six = Re::Concat(vec![no_colon(), Re::lit(":")])
+                .repeat(5)
+                .then(Re::any());
+            arn_re(toks).and(six)
+        }
+        O::Bool => {
+            let p = lit_text(toks);
+            if p.eq_ignore_ascii_case("true") || p.eq_ignore_ascii_case("false") {
+                ascii_ci_re(&p)
+            } else {
+                Re::empty()
+            }
+        }
+        O::BinaryEquals => binary_re(raw),
+        _ => return None,
+    })
+}
+
+/// `{v : v.eq_ignore_ascii_case(p)}` (the engine's `Bool` on a Boolean policy value).
 pub fn ascii_ci_re(p: &str) -> Re {
     Re::lit_ci(p)
 }
@@ -1120,7 +1150,15 @@ impl<'u, 's> Query<'u, 's> {
                     | O::ArnNotEquals
                     | O::ArnLike
                     | O::ArnNotLike
+                    | O::Bool
             );
+        if matches!(
+            kind,
+            O::ArnEquals | O::ArnNotEquals | O::ArnLike | O::ArnNotLike
+        ) && p.bytes().filter(|&b| b == b':').count() < 5
+        {
+            return Ok(Some(Re::empty()));
+        }
         let toks = if vars {
             match self.expand(p, version)? {
                 Some(t) => t,
@@ -1129,17 +1167,10 @@ impl<'u, 's> Query<'u, 's> {
         } else {
             toks_plain(p)
         };
-        Ok(Some(match kind {
-            O::StringEquals | O::StringNotEquals => Re::lit(&lit_text(&toks)),
-            O::StringEqualsIgnoreCase | O::StringNotEqualsIgnoreCase => {
-                ignore_case_re(&lit_text(&toks))
-            }
-            O::StringLike | O::StringNotLike => glob_re(&toks),
-            O::ArnEquals | O::ArnNotEquals | O::ArnLike | O::ArnNotLike => arn_re(&toks),
-            O::Bool => ascii_ci_re(p),
-            O::BinaryEquals => binary_re(p),
-            _ => return Err(Unsupported(format!("{kind:?} on a string value"))),
-        }))
+        match string_op_lang(kind, p, &toks) {
+            Some(l) => Ok(Some(l)),
+            None => Err(Unsupported(format!("{kind:?} on a string value"))),
+        }
     }
 
     /// One condition (the engine's `condition::holds`). `Ok(None)`: the statement is void.
@@ -1177,32 +1208,23 @@ impl<'u, 's> Query<'u, 's> {
             KeySrc::Absent => Formula::f(),
             KeySrc::Str { val, .. } => {
                 let val = val.clone();
-                let Some(l) = self.union_lang(c, version)? else {
-                    return Ok(None);
-                };
-                let m = self.str_in(&val, l);
-                if negated { m.not() } else { m }
+                let a = self.accept_lang(c, version)?;
+                self.str_in(&val, a)
             }
             KeySrc::Var(v) => {
                 let v = *v;
                 match self.p.decl(v).sort {
                     Sort::Str => {
-                        let Some(l) = self.union_lang(c, version)? else {
-                            return Ok(None);
-                        };
-                        let m = self.p.str_in(v, l);
-                        if negated { m.not() } else { m }
+                        let a = self.accept_lang(c, version)?;
+                        self.p.str_in(v, a)
                     }
                     Sort::StrSet => match op.qualifier {
                         None => Formula::f(),
                         Some(q) => {
-                            let Some(l) = self.union_lang(c, version)? else {
-                                return Ok(None);
-                            };
-                            let l = if negated { l.not() } else { l };
+                            let a = self.accept_lang(c, version)?;
                             match q {
-                                SetQualifier::ForAnyValue => self.p.atom(Atom::SetAny(v, l)),
-                                SetQualifier::ForAllValues => self.p.atom(Atom::SetAll(v, l)),
+                                SetQualifier::ForAnyValue => self.p.atom(Atom::SetAny(v, a)),
+                                SetQualifier::ForAllValues => self.p.atom(Atom::SetAll(v, a)),
                             }
                         }
                     },
@@ -1270,15 +1292,26 @@ impl<'u, 's> Query<'u, 's> {
         ])))
     }
 
-    fn union_lang(&mut self, c: &Condition, version: Version) -> R<Option<Re>> {
+    /// The request values one string-family condition accepts (the engine's `base`): for a
+    /// positive operator, those matching some resolvable policy value; for a negated one, those
+    /// matching none, unless a policy value has an unresolvable variable (then none).
+    fn accept_lang(&mut self, c: &Condition, version: Version) -> R<Re> {
         let mut alts = Vec::new();
+        let mut unresolved = false;
         for v in &c.values {
             match self.str_lang(c.operator.kind, v, version)? {
                 Some(l) => alts.push(l),
-                None => return Ok(None),
+                None => unresolved = true,
             }
         }
-        Ok(Some(Re::Union(alts)))
+        let l = Re::Union(alts);
+        Ok(if !c.operator.kind.is_negated() {
+            l
+        } else if unresolved {
+            Re::empty()
+        } else {
+            l.not()
+        })
     }
 
     fn entry_pm(&mut self, e: &PrincipalEntry) -> PM {
@@ -1450,20 +1483,23 @@ impl<'u, 's> Query<'u, 's> {
         }
     }
 
+    /// Whether some resource pattern matches, and whether some pattern had an unresolvable
+    /// policy variable (the engine's `resources_hit`).
     fn resource_hit(
         &mut self,
         pats: &[airlock_policy::ResourcePattern],
         version: Version,
-    ) -> R<Option<Formula>> {
+    ) -> R<(Formula, bool)> {
         let mut alts = Vec::new();
+        let mut unresolved = false;
         let res = self.resource.clone();
         for p in pats {
-            let Some(toks) = self.expand(&p.0, version)? else {
-                return Ok(None);
-            };
-            alts.push(self.str_in(&res, arn_re(&toks)));
+            match self.expand(&p.0, version)? {
+                Some(toks) => alts.push(self.str_in(&res, arn_re(&toks))),
+                None => unresolved = true,
+            }
         }
-        Ok(Some(Formula::or(alts)))
+        Ok((Formula::or(alts), unresolved))
     }
 
     /// Whether a statement applies, and how its principal clause matched.
@@ -1501,13 +1537,11 @@ impl<'u, 's> Query<'u, 's> {
         }
         let res = match &st.resource {
             None => Formula::t(),
-            Some(ResourceClause::Resource(p)) => match self.resource_hit(p, version)? {
-                Some(f) => f,
-                None => return Ok(void()),
-            },
+            Some(ResourceClause::Resource(p)) => self.resource_hit(p, version)?.0,
+            // an unresolvable pattern cannot be "not matched" either
             Some(ResourceClause::NotResource(p)) => match self.resource_hit(p, version)? {
-                Some(f) => f.not(),
-                None => return Ok(void()),
+                (f, false) => f.not(),
+                (_, true) => Formula::f(),
             },
         };
         if res == Formula::f() {
@@ -1678,7 +1712,8 @@ impl<'u, 's> Query<'u, 's> {
                 deny.push(Self::denies(&hits));
             }
         }
-        if c.kind != PKind::Service {
+        {
+            // RCPs bind every caller, service principals included
             for level in self.u.setup.rcp_levels(&t.account).to_vec() {
                 let mut hits = Vec::new();
                 for pol in &level {

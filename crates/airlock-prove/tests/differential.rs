@@ -90,6 +90,14 @@ fn condition(r: &mut Rng) -> (String, String, Value) {
             "s3:x-amz-server-side-encryption",
             json!("aws:kms"),
         ),
+        ("StringLike", "s3:prefix", json!("home/${aws:username}/*")),
+        (
+            "StringNotLike",
+            "s3:prefix",
+            json!(["home/${aws:username}/*", "public/*"]),
+        ),
+        ("ArnLike", "aws:SourceArn", json!("*")),
+        ("Bool", "aws:SecureTransport", json!("maybe")),
     ];
     let (o, k, v) = r.pick(c).clone();
     (o.to_string(), k.to_string(), v)
@@ -292,7 +300,7 @@ fn request(r: &mut Rng) -> (Request, bool) {
     if action == "s3:ListBucket" && r.chance(50) {
         ctx.insert(
             "s3:prefix",
-            ContextValue::Single(r.pick(&["home/a", "x"]).to_string()),
+            ContextValue::Single(r.pick(&["home/a", "x", "home/u/a", "public/p"]).to_string()),
         );
         ctx.insert(
             "s3:max-keys",
