@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
         let (verdicts, z3_secs) = if queries.is_empty() {
             (Vec::new(), 0.0)
         } else {
-            z3::decide(&queries)
+            z3::decide_with(&queries, 96, 5_000)
         };
         for (v, o) in verdicts.iter().zip(&ours_sat) {
             assert!(
