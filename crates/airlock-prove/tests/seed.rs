@@ -261,3 +261,55 @@ fn federated_trust_is_public() {
     let s2 = Setup::from_json(&doc2.to_string()).expect("setup");
     assert_eq!(check(&s2, "not-public"), Outcome::Proved);
 }
+
+#[test]
+fn lints_on_a_crafted_setup() {
+    let key = "arn:aws:kms:us-east-1:222222222222:key/k";
+    let doc = serde_json::json!({
+        "accounts": {"222222222222": {}},
+        "resources": [
+            {"arn": key, "policy": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "kms:*", "Resource": "*"},
+                {"Sid": "S3Only", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::222222222222:root"},
+                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*",
+                 "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com", "aws:SourceVpce": "vpce-1"}}}
+            ]}},
+            {"arn": "arn:aws:s3:::open", "account": "222222222222", "policy": {"Version": "2012-10-17", "Statement": [
+                {"Sid": "Everyone", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::open/*"},
+                {"Sid": "AllButOne", "Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::222222222222:root"}, "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::open"},
+                {"Sid": "Typos", "Effect": "Allow", "Principal": {"AWS": "222222222222"}, "Action": "s3:GetObjects", "Resource": "arn:aws:s3:::open/*",
+                 "Condition": {"StringEquals": {"aws:SourceVpcee": "vpce-1"}}},
+                {"Sid": "WrongService", "Effect": "Allow", "Principal": {"AWS": "222222222222"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::open/*",
+                 "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}}
+            ]}}
+        ]
+    });
+    let s = Setup::from_json(&doc.to_string()).expect("setup");
+    let r = run(&s, "crafted.json", &[], true);
+    let has = |id: &str, sid: &str| {
+        r.findings
+            .iter()
+            .any(|f| f.id == id && f.location.as_ref().and_then(|l| l.sid.as_deref()) == Some(sid))
+    };
+    assert!(has("AL006", "Everyone"), "{:#?}", r.findings);
+    assert!(has("AL007", "AllButOne"));
+    assert!(has("AL009", "Typos"));
+    assert!(has("AL010", "Typos"));
+    assert!(
+        has("AL008", "S3Only"),
+        "aws:SourceVpce is never on S3-made KMS calls"
+    );
+    assert!(
+        has("AL008", "WrongService"),
+        "kms:ViaService is never on S3 requests"
+    );
+    // and the bucket is public, with a replayed counterexample
+    let o = check(&s, "not-public");
+    assert!(matches!(
+        violated(&o).request.principal,
+        Principal::Anonymous
+            | Principal::User { .. }
+            | Principal::RoleSession { .. }
+            | Principal::Root { .. }
+    ));
+}
