@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
 mod serve;
 mod simulate;
 
@@ -28,6 +29,8 @@ struct Cli {
 enum Command {
     /// Decide requests against a setup document and explain each decision.
     Simulate(simulate::Args),
+    /// Prove properties of a setup over every possible request; report counterexamples and findings.
+    Check(check::Args),
     /// Print the JSON Schema of the setup document (`schemas/setup.schema.json`).
     Schema,
     /// Run the local multi-account AWS endpoint (IAM, STS) until Ctrl-C.
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        Command::Check(args) => check::run(args),
         Command::Schema => print_schema(),
         Command::Serve(args) => serve::run(args),
     };
