@@ -1,7 +1,7 @@
 //! Authorization: one [`Check`] of one [`Caller`], decided by the policy engine.
 
 use airlock_policy::{
-    ContextValue, Decision, Evaluation, MissingAllow, PolicyKind, PolicySet, Request, evaluate,
+    Context, ContextValue, Decision, Evaluation, MissingAllow, PolicyKind, PolicySet, Request, evaluate,
 };
 
 use crate::service::{Call, Caller, CallerKind, Check};
@@ -26,6 +26,15 @@ pub fn authorize(call: &Call, check: &Check) -> Evaluation {
         ..PolicySet::default()
     };
     evaluate(&request, &policies)
+}
+
+/// The global condition keys of a request (see [`add_global_context`]) as a fresh context:
+/// what a service starts from when it authorizes on the caller's behalf elsewhere (S3 calling
+/// KMS), so keys the listener adds reach those decisions too.
+pub fn request_context(call: &Call) -> Context {
+    let mut context = Context::new();
+    add_global_context(call, &mut context);
+    context
 }
 
 /// Adds the request's global condition keys (`aws:SourceIp`, `aws:SecureTransport`, time,
@@ -72,11 +81,19 @@ fn kind_phrase(kind: PolicyKind) -> &'static str {
 /// AWS's `AccessDenied` message: `User: ARN is not authorized to perform: ACTION on resource:
 /// RESOURCE because ...` (the reason clause as AWS's newer messages give it; STS messages
 /// carry none, as on AWS).
+///
+/// S3 answers a plain `Access Denied` to anonymous and cross-account callers, and quotes the
+/// resource for callers of the bucket owner's account, as S3 does.
 pub fn denial_message(caller: &Caller, check: &Check, eval: &Evaluation) -> String {
-    let base = format!(
-        "User: {} is not authorized to perform: {} on resource: {}",
-        caller.arn, check.action, check.resource.arn
-    );
+    let s3 = check.action.to_ascii_lowercase().starts_with("s3:");
+    if s3 && (caller.is_anonymous() || check.resource.account.as_deref() != Some(caller.account.as_str())) {
+        return "Access Denied".to_string();
+    }
+    let base = if s3 {
+        format!("User: {} is not authorized to perform: {} on resource: \"{}\"", caller.arn, check.action, check.resource.arn)
+    } else {
+        format!("User: {} is not authorized to perform: {} on resource: {}", caller.arn, check.action, check.resource.arn)
+    };
     if check.action.to_ascii_lowercase().starts_with("sts:") {
         return base;
     }

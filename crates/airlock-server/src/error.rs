@@ -27,6 +27,10 @@ pub struct AwsError {
     pub message: String,
     /// `Sender` (client fault) or `Receiver` (server fault).
     pub sender_fault: bool,
+    /// Extra elements of the error document (S3's `BucketName`, `Key`, ...).
+    pub fields: Vec<(String, String)>,
+    /// Extra response headers (S3's `x-amz-delete-marker`, ...).
+    pub headers: Vec<(String, String)>,
     /// Set when the error is an authorization denial made by the operation itself.
     pub denial: Option<Box<Denial>>,
 }
@@ -39,6 +43,8 @@ impl AwsError {
             code: code.to_string(),
             message: message.into(),
             sender_fault: status < 500,
+            fields: Vec::new(),
+            headers: Vec::new(),
             denial: None,
         }
     }

@@ -7,10 +7,11 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 
 use crate::auth::Authenticator;
+use crate::body::{BodyError, ReplyBody, RequestBody};
 use crate::authz::{authorize, denial_message};
 use crate::error::AwsError;
 use crate::record::{CallRecord, Outcome, Recorder};
-use crate::service::{Call, Caller, Origin, Params, Protocol, Reply, Service};
+use crate::service::{Call, Caller, Origin, Params, Protocol, Reply, Service, Signature};
 use crate::sigv4::{self, AuthError, RequestParts, SignedRequest};
 
 /// Largest body a buffered (non-streaming) request may have.
@@ -155,7 +156,7 @@ pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsEr
     }
 }
 
-/// A request as received by a listener, body already buffered.
+/// A request as received by a listener, body not yet read.
 #[derive(Debug)]
 pub struct Incoming {
     /// Method.
@@ -164,8 +165,8 @@ pub struct Incoming {
     pub uri: http::Uri,
     /// Headers.
     pub headers: http::HeaderMap,
-    /// Body.
-    pub body: Bytes,
+    /// Body, unread: the pipeline buffers it unless the service streams it.
+    pub body: RequestBody,
     /// Connection origin.
     pub origin: Origin,
 }
@@ -178,7 +179,7 @@ pub struct Outgoing {
     /// Headers.
     pub headers: Vec<(String, String)>,
     /// Body.
-    pub body: Bytes,
+    pub body: ReplyBody,
 }
 
 struct Trace {
@@ -204,7 +205,9 @@ impl Pipeline {
     fn route(
         &self,
         signed: &Result<Option<SignedRequest>, AuthError>,
-        req: &Incoming,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
         params: &Params,
     ) -> Option<Arc<dyn Service>> {
         if let Ok(Some(s)) = signed {
@@ -216,7 +219,7 @@ impl Pipeline {
         }
         self.services
             .iter()
-            .find(|x| x.claims_unsigned(&req.method, req.uri.path(), params, &req.headers))
+            .find(|x| x.claims_unsigned(method, uri.path(), params, headers))
             .or_else(|| self.services.first())
             .cloned()
     }
@@ -236,16 +239,26 @@ impl Pipeline {
             .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
-            });
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        let signed = sigv4::parse(&req.headers, &query);
         let mut pairs = query.clone();
-        if is_form {
-            pairs.extend(form_urlencoded::parse(&req.body).into_owned());
+        // Query-protocol form bodies are POSTs; S3 bodies (object data of any content type) are
+        // never forms.
+        let signed_s3 = matches!(&signed, Ok(Some(s)) if s.service == "s3");
+        let is_form = is_form && req.method == http::Method::POST && !signed_s3;
+        // A form body carries query-protocol parameters, which routing may need: read it now.
+        // Other bodies stay unread until the service is known (S3 streams object bodies).
+        let mut unread = Some(req.body);
+        let mut body = Bytes::new();
+        let mut body_error = None;
+        if is_form && let Some(b) = unread.take() {
+            match b.collect(MAX_BODY).await {
+                Ok(b) => body = b,
+                Err(e) => body_error = Some(e),
+            }
+            pairs.extend(form_urlencoded::parse(&body).into_owned());
         }
         let params = Params::from_pairs(pairs);
-        let signed = sigv4::parse(&req.headers, &query);
         let region = match &signed {
             Ok(Some(s)) => s.region.clone(),
             _ => self.default_region.clone(),
@@ -282,13 +295,8 @@ impl Pipeline {
             },
         };
 
-        let Some(service) = self.route(&signed, &req, &params) else {
-            let name = signed
-                .as_ref()
-                .ok()
-                .and_then(|s| s.as_ref())
-                .map(|s| s.service.clone())
-                .unwrap_or_default();
+        let Some(service) = self.route(&signed, &req.method, &req.uri, &req.headers, &params) else {
+            let name = signed.as_ref().ok().and_then(|s| s.as_ref()).map(|s| s.service.clone()).unwrap_or_default();
             let err = AwsError::new(
                 400,
                 "InvalidAction",
@@ -305,21 +313,50 @@ impl Pipeline {
         trace.record.service = service.signing_name().to_string();
         trace.record.operation = service.operation_name(&params, &req.headers);
 
-        // Authenticate.
-        let caller = match self.authenticate(
-            &signed,
-            &req,
-            raw_query.as_deref(),
-            service.signing_name() == "s3",
-            time,
-        ) {
+        // Buffer the body unless the service streams it.
+        let mut body_stream = None;
+        if let Some(b) = unread.take() {
+            if service.streams_body(&req.method, &req.uri, &req.headers) {
+                body_stream = Some(b);
+            } else {
+                match b.collect(MAX_BODY).await {
+                    Ok(b) => body = b,
+                    Err(e) => body_error = Some(e),
+                }
+            }
+        }
+        if let Some(e) = body_error {
+            let err = match e {
+                BodyError::TooLarge { limit } => AwsError::new(
+                    413,
+                    "RequestEntityTooLarge",
+                    format!("Request body is larger than the {limit} bytes this operation accepts"),
+                ),
+                BodyError::Read(m) => AwsError::new(400, "IncompleteBody", m),
+            };
+            trace.record.outcome = Outcome::Rejected;
+            return self.finish(trace, protocol, Err(err), started);
+        }
+
+        // Authenticate (anonymously, for services that evaluate anonymous requests).
+        let parts = RequestParts {
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            raw_query: raw_query.as_deref(),
+            headers: &req.headers,
+            body: if body_stream.is_some() { None } else { Some(&body) },
+        };
+        let s3 = service.signing_name() == "s3";
+        let (caller, signature) = match self.authenticate(&signed, &parts, s3, service.allows_anonymous(), time) {
             Ok(c) => c,
             Err(e) => {
                 let err = auth_error(protocol, &e, time);
                 return self.finish(trace, protocol, Err(err), started);
             }
         };
-        trace.record.account = Some(caller.account.clone());
+        if !caller.is_anonymous() {
+            trace.record.account = Some(caller.account.clone());
+        }
         trace.record.principal = Some(caller.arn.clone());
 
         let call = Call {
@@ -328,7 +365,9 @@ impl Pipeline {
             path: req.uri.path().to_string(),
             headers: req.headers,
             params,
-            body: req.body,
+            body,
+            body_stream,
+            signature,
             region,
             caller,
             origin: req.origin,
@@ -370,13 +409,14 @@ impl Pipeline {
     fn authenticate(
         &self,
         signed: &Result<Option<SignedRequest>, AuthError>,
-        req: &Incoming,
-        raw_query: Option<&str>,
+        parts: &RequestParts<'_>,
         s3: bool,
+        anonymous: bool,
         now: SystemTime,
-    ) -> Result<Arc<Caller>, AuthError> {
+    ) -> Result<(Arc<Caller>, Option<Signature>), AuthError> {
         let signed = match signed {
             Ok(Some(s)) => s,
+            Ok(None) if anonymous => return Ok((Arc::new(Caller::anonymous()), None)),
             Ok(None) => return Err(AuthError::Missing),
             Err(e) => return Err(e.clone()),
         };
@@ -386,15 +426,16 @@ impl Pipeline {
             .unwrap_or(0);
         let (secret, caller) = self.auth.authenticate(signed, unix)?;
         sigv4::check_time(signed, now)?;
-        let parts = RequestParts {
-            method: req.method.as_str(),
-            path: req.uri.path(),
-            raw_query,
-            headers: &req.headers,
-            body: &req.body,
+        let verified = sigv4::verify(signed, parts, &secret, s3)?;
+        let signature = Signature {
+            location: signed.location,
+            content_sha256: parts.headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()).map(str::to_string),
+            amz_date: signed.amz_date.clone(),
+            scope: format!("{}/{}/{}/aws4_request", signed.scope_date, signed.region, signed.service),
+            seed_signature: verified.signature,
+            signing_key: verified.signing_key,
         };
-        sigv4::verify(signed, &parts, &secret, s3)?;
-        Ok(caller)
+        Ok((caller, Some(signature)))
     }
 
     fn finish(

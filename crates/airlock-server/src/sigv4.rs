@@ -291,8 +291,10 @@ pub struct RequestParts<'a> {
     pub raw_query: Option<&'a str>,
     /// Headers.
     pub headers: &'a http::HeaderMap,
-    /// The whole body (services with buffered bodies).
-    pub body: &'a [u8],
+    /// The whole body (services with buffered bodies), or `None` when the body streams to
+    /// the service unread: a declared hex `x-amz-content-sha256` is then taken as the payload
+    /// line, and the service must check the body against it as it reads.
+    pub body: Option<&'a [u8]>,
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -313,19 +315,27 @@ pub fn verify(
     // the hash of the body.
     let declared = header(parts.headers, "x-amz-content-sha256").map(str::to_string);
     let body_hash;
-    let body = match &declared {
-        Some(h) if h == UNSIGNED_PAYLOAD || h.starts_with("STREAMING-") => {
-            SignableBody::Precomputed(h.clone())
-        }
-        Some(h) => {
-            body_hash = sha256_hex(parts.body);
+    let body = match (&declared, parts.body) {
+        (Some(h), _) if h == UNSIGNED_PAYLOAD || h.starts_with("STREAMING-") => SignableBody::Precomputed(h.clone()),
+        (Some(h), Some(body)) => {
+            body_hash = sha256_hex(body);
             if !h.eq_ignore_ascii_case(&body_hash) {
                 return Err(AuthError::PayloadHashMismatch);
             }
             SignableBody::Precomputed(body_hash.clone())
         }
-        None if req.location == AuthLocation::Query && s3 => SignableBody::UnsignedPayload,
-        None => SignableBody::Bytes(parts.body),
+        // A streamed body: the service checks it against the declared hash as it reads.
+        (Some(h), None) => {
+            if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(AuthError::PayloadHashMismatch);
+            }
+            SignableBody::Precomputed(h.to_ascii_lowercase())
+        }
+        (None, _) if req.location == AuthLocation::Query && s3 => SignableBody::UnsignedPayload,
+        (None, Some(body)) => SignableBody::Bytes(body),
+        (None, None) => {
+            return Err(AuthError::Incomplete("Missing required header for this request: x-amz-content-sha256".into()));
+        }
     };
 
     let host = header(parts.headers, "host").unwrap_or("localhost");
@@ -526,7 +536,7 @@ mod tests {
             path: req.uri().path(),
             raw_query: req.uri().query(),
             headers: req.headers(),
-            body: req.body(),
+            body: Some(req.body()),
         };
         verify(&s, &parts, secret, false)
     }
@@ -609,7 +619,7 @@ mod tests {
             if let Ok(v) = http::HeaderValue::from_str(&format!("AWS4-HMAC-SHA256 {rest}")) { h.insert("authorization", v); }
             h.insert("x-amz-date", http::HeaderValue::from_static("20260102T030405Z"));
             if let Ok(Some(s)) = parse(&h, &[]) {
-                let parts = RequestParts { method: "POST", path: "/", raw_query: None, headers: &h, body: b"" };
+                let parts = RequestParts { method: "POST", path: "/", raw_query: None, headers: &h, body: Some(b"") };
                 let _ = verify(&s, &parts, "secret", false);
             }
         }

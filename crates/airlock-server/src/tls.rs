@@ -1,7 +1,7 @@
 //! The local certificate authority and the HTTPS listener's certificate.
 //!
 //! On first start airlock makes a CA (`tls/ca.pem`, key `tls/ca-key.pem`, mode 0600) and a
-//! server certificate signed by it for `localhost`, `*.localhost` (S3 virtual-hosted style),
+//! server certificate signed by it for `localhost`, `*.localhost`, `*.s3.localhost` (S3 virtual-hosted style),
 //! `127.0.0.1` and `::1`. Clients trust the CA through `ca_bundle` / `AWS_CA_BUNDLE`. Later
 //! starts reuse both files, so a client configured once keeps working.
 
@@ -140,19 +140,17 @@ pub fn ensure(files: &TlsFiles) -> Result<bool, TlsError> {
             reason: e.to_string(),
         })?;
         let issuer = Issuer::new(ca_params(), ca_key);
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "*.localhost".to_string()])
-                .map_err(gen_err)?;
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress(std::net::IpAddr::V4(
-                std::net::Ipv4Addr::LOCALHOST,
-            )));
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress(std::net::IpAddr::V6(
-                std::net::Ipv6Addr::LOCALHOST,
-            )));
+        // `*.s3.localhost` too: rustls (aws-sdk-rust) refuses a wildcard directly above a
+        // single-label name, so its virtual-hosted-style requests use `BUCKET.s3.localhost`.
+        let mut params = CertificateParams::new(vec![
+            "localhost".to_string(),
+            "*.localhost".to_string(),
+            "s3.localhost".to_string(),
+            "*.s3.localhost".to_string(),
+        ])
+            .map_err(gen_err)?;
+        params.subject_alt_names.push(SanType::IpAddress(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
+        params.subject_alt_names.push(SanType::IpAddress(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)));
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "localhost");
         params.distinguished_name = dn;

@@ -1,6 +1,7 @@
 //! The services of the endpoint, each a [`crate::service::Service`] over its domain crate.
 
 pub mod iam;
+pub mod s3;
 pub mod kms;
 pub mod sts;
 
