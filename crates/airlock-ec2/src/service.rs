@@ -740,7 +740,7 @@ mod tests {
                 None,
                 false,
                 &[],
-                &[vpc.main_route_table_id.clone()],
+                std::slice::from_ref(&vpc.main_route_table_id),
             )
             .unwrap();
         assert!(m.route_table_ids.is_empty());
