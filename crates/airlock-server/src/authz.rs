@@ -20,11 +20,19 @@ pub fn authorize(call: &Call, check: &Check) -> Evaluation {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    set(
-        &mut context,
-        "aws:SourceIp",
-        call.origin.peer.ip().to_string(),
-    );
+    // Network origin: through a VPC endpoint the VPC keys replace aws:SourceIp (EC2 branch).
+    match &call.origin.network {
+        Some(n) => {
+            set(&mut context, "aws:SourceVpce", n.vpce_id.clone());
+            set(&mut context, "aws:SourceVpc", n.vpc_id.clone());
+            set(&mut context, "aws:VpceAccount", n.vpce_account.clone());
+        }
+        None => set(
+            &mut context,
+            "aws:SourceIp",
+            call.origin.peer.ip().to_string(),
+        ),
+    }
     set(
         &mut context,
         "aws:SecureTransport",
@@ -56,6 +64,7 @@ pub fn authorize(call: &Call, check: &Check) -> Evaluation {
         boundary: caller.boundary.clone(),
         session: caller.session_policies.clone(),
         resource: check.resource_policy.clone(),
+        endpoint: call.origin.network.as_ref().map(|n| n.policy.clone()),
         ..PolicySet::default()
     };
     evaluate(&request, &policies)

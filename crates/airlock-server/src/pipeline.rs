@@ -71,7 +71,7 @@ pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsEr
         }
     };
     match protocol {
-        Protocol::Query { .. } => match err {
+        Protocol::Query { .. } | Protocol::Ec2 => match err {
             AuthError::Missing => AwsError::new(
                 403,
                 "MissingAuthenticationToken",

@@ -40,6 +40,9 @@ pub struct ServeConfig {
     pub accounts: Vec<(String, String)>,
     /// Default region (written to the AWS CLI config).
     pub region: String,
+    /// Lifetime of instance-profile credentials served by the metadata services (EC2:
+    /// 6 hours, capped by the role's maximum session duration).
+    pub imds_credential_seconds: i64,
 }
 
 impl ServeConfig {
@@ -52,6 +55,7 @@ impl ServeConfig {
             tls_port: 0,
             accounts: Vec::new(),
             region: "us-east-1".to_string(),
+            imds_credential_seconds: 21_600,
         }
     }
 }
@@ -216,6 +220,7 @@ pub struct Server {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     admin_keys: Vec<(Account, AccessKey)>,
+    network: Arc<crate::network::Network>,
 }
 
 impl std::fmt::Debug for Server {
@@ -238,8 +243,9 @@ impl Server {
         tls::ensure(&data.tls())?;
         let tls_config = tls::server_config(&data.tls())?;
 
-        let iam = Arc::new(Iam::new(store));
+        let iam = Arc::new(Iam::new(store.clone()));
         let sts = Arc::new(Sts::new(key));
+        let ec2 = Arc::new(airlock_ec2::Ec2::new(store.clone()));
         let map_iam = |e: airlock_iam::IamError| ServeError::Config(e.to_string());
         let mut wanted = config.accounts.clone();
         if wanted.is_empty() && iam.accounts().map_err(map_iam)?.is_empty() {
@@ -266,9 +272,25 @@ impl Server {
             admin_keys.push((acct, key));
         }
 
+        // EC2 (network origin): endpoint listeners and metadata services, wired below.
+        let network = crate::network::Network::new(
+            ec2.clone(),
+            iam.clone(),
+            sts.clone(),
+            config.bind,
+            host_of(config.bind),
+            tls_config.clone(),
+            data.clone(),
+            config.imds_credential_seconds,
+        );
         let services: Vec<Arc<dyn Service>> = vec![
             Arc::new(StsService::new(iam.clone(), sts.clone())),
             Arc::new(IamService::new(iam.clone())),
+            Arc::new(crate::services::ec2::Ec2Service::new(
+                ec2,
+                iam.clone(),
+                network.clone(),
+            )),
         ];
         let recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
         let pipeline = Arc::new(Pipeline::new(
@@ -288,17 +310,16 @@ impl Server {
         let https_port = https.local_addr().map_err(io("local address"))?.port();
         let (stop, stop_rx) = watch::channel(false);
         let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
+        network.set_pipeline(&pipeline);
+        network.restore().map_err(|e| {
+            ServeError::Config(format!("re-opening VPC endpoints and instances: {e}"))
+        })?;
         let tasks = vec![
             tokio::spawn(accept_loop(http, pipeline.clone(), None, stop_rx.clone())),
             tokio::spawn(accept_loop(https, pipeline, Some(acceptor), stop_rx)),
         ];
 
-        let host = match config.bind {
-            IpAddr::V4(a) if a.is_unspecified() => "127.0.0.1".to_string(),
-            IpAddr::V6(a) if a.is_unspecified() => "[::1]".to_string(),
-            IpAddr::V6(a) => format!("[{a}]"),
-            IpAddr::V4(a) => a.to_string(),
-        };
+        let host = host_of(config.bind);
         let ca = std::fs::canonicalize(data.tls().ca_cert).map_err(io("resolving the CA path"))?;
         let info = ServerInfo {
             pid: std::process::id(),
@@ -329,6 +350,7 @@ impl Server {
             stop,
             tasks,
             admin_keys,
+            network,
         })
     }
 
@@ -350,10 +372,21 @@ impl Server {
     /// Stops the listeners, closes open connections and removes `server.json`.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        self.network.shutdown().await;
         for t in self.tasks {
             let _ = t.await;
         }
         let _ = std::fs::remove_file(self.data.server_json());
+    }
+}
+
+/// How clients reach an address the server binds.
+fn host_of(bind: IpAddr) -> String {
+    match bind {
+        IpAddr::V4(a) if a.is_unspecified() => "127.0.0.1".to_string(),
+        IpAddr::V6(a) if a.is_unspecified() => "[::1]".to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+        IpAddr::V4(a) => a.to_string(),
     }
 }
 
@@ -435,10 +468,10 @@ async fn accept_loop(
                     match tls {
                         Some(acceptor) => {
                             if let Ok(s) = acceptor.accept(stream).await {
-                                serve_connection(s, Origin { peer, tls: true }, pipeline).await;
+                                serve_connection(s, Origin { peer, tls: true, network: None }, pipeline).await;
                             }
                         }
-                        None => serve_connection(stream, Origin { peer, tls: false }, pipeline).await,
+                        None => serve_connection(stream, Origin { peer, tls: false, network: None }, pipeline).await,
                     }
                 });
             }
@@ -454,6 +487,7 @@ where
 {
     let service = hyper::service::service_fn(move |req: http::Request<HyperBody>| {
         let pipeline = pipeline.clone();
+        let origin = origin.clone();
         async move { Ok::<_, Infallible>(respond(&pipeline, req, origin).await) }
     });
     let _ = hyper::server::conn::http1::Builder::new()
@@ -462,7 +496,7 @@ where
         .await;
 }
 
-async fn respond(
+pub(crate) async fn respond(
     pipeline: &Pipeline,
     req: http::Request<HyperBody>,
     origin: Origin,

@@ -35,6 +35,9 @@ pub enum Protocol {
     Json,
     /// REST-XML: S3.
     RestXml,
+    /// EC2's query protocol: `<Response><Errors><Error>` errors, `UnauthorizedOperation`
+    /// for denials and `AuthFailure` for unknown credentials.
+    Ec2,
 }
 
 impl Protocol {
@@ -77,6 +80,7 @@ impl Protocol {
                 );
                 Reply::xml(err.status, body)
             }
+            Protocol::Ec2 => crate::services::ec2::error_response(err, request_id),
         }
     }
 }
@@ -119,12 +123,29 @@ pub struct Caller {
 }
 
 /// What the listener knows about the connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Origin {
     /// The peer address (`aws:SourceIp`).
     pub peer: SocketAddr,
     /// Whether the request arrived over TLS (`aws:SecureTransport`).
     pub tls: bool,
+    /// The VPC endpoint the request came through (`None`: from the internet).
+    pub network: Option<std::sync::Arc<NetworkOrigin>>,
+}
+
+/// A request that arrived through a VPC endpoint's listener: the keys AWS adds to it
+/// (`aws:SourceVpce`, `aws:SourceVpc`, `aws:VpceAccount`; no `aws:SourceIp`) and the endpoint
+/// policy every request through it must also satisfy.
+#[derive(Debug, Clone)]
+pub struct NetworkOrigin {
+    /// `vpce-...`.
+    pub vpce_id: String,
+    /// `vpc-...`.
+    pub vpc_id: String,
+    /// The endpoint owner's account.
+    pub vpce_account: String,
+    /// The endpoint policy.
+    pub policy: NamedPolicy,
 }
 
 /// One authenticated request, as a service sees it.
