@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod exec;
 mod serve;
 mod simulate;
 
@@ -32,6 +33,8 @@ enum Command {
     Schema,
     /// Run the local multi-account AWS endpoint (IAM, STS) until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Run a local command "on" an instance of the running server (its role, its VPC's endpoints).
+    Exec(exec::ExecArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Schema => print_schema(),
         Command::Serve(args) => serve::run(args),
+        Command::Exec(args) => exec::run(args),
     };
     match outcome {
         Ok(code) => code,
