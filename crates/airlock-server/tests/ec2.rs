@@ -22,13 +22,19 @@ struct Restartable {
 
 impl Restartable {
     fn start() -> Self {
+        Self::start_with_imds(21_600)
+    }
+
+    fn start_with_imds(imds_credential_seconds: i64) -> Self {
         let dir = TempDir::new("ec2");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let server = runtime.block_on(Server::start(config(dir.path()))).unwrap();
+        let mut c = config(dir.path());
+        c.imds_credential_seconds = imds_credential_seconds;
+        let server = runtime.block_on(Server::start(c)).unwrap();
         let info = server.info().clone();
         Restartable {
             dir,
@@ -722,4 +728,177 @@ fn ec2_errors_have_aws_codes() {
             .len(),
         1
     );
+}
+
+/// One raw HTTP/1.1 exchange with a metadata service: (status, body).
+fn imds(endpoint: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    stream.read_to_string(&mut resp).unwrap();
+    let status = resp[9..12].parse().unwrap();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn unix(iso: &str) -> i64 {
+    time::OffsetDateTime::parse(iso, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp()
+}
+
+fn sleep_until(unix_time: i64) {
+    let now = airlock_iam::now();
+    if unix_time > now {
+        std::thread::sleep(std::time::Duration::from_secs((unix_time - now) as u64));
+    }
+}
+
+#[test]
+fn instance_credentials_rotate_and_old_ones_expire() {
+    let srv = Restartable::start_with_imds(20);
+    let seed = seed_a(&srv);
+    let ep = srv.routes().instances[&seed.instance].imds_endpoint.clone();
+    let creds_path = "/latest/meta-data/iam/security-credentials/EC2CrossAccountAssumeRole";
+
+    // IMDSv2 only: no token, no answer; a token needs a TTL of 1..21600 seconds.
+    assert_eq!(
+        imds(&ep, "GET", "/latest/meta-data/instance-id", &[]).0,
+        401
+    );
+    assert_eq!(
+        imds(
+            &ep,
+            "PUT",
+            "/latest/api/token",
+            &[("X-aws-ec2-metadata-token-ttl-seconds", "0")]
+        )
+        .0,
+        400
+    );
+    let (st, token) = imds(
+        &ep,
+        "PUT",
+        "/latest/api/token",
+        &[("X-aws-ec2-metadata-token-ttl-seconds", "300")],
+    );
+    assert_eq!(st, 200);
+    let get = |path: &str| {
+        imds(
+            &ep,
+            "GET",
+            path,
+            &[("X-aws-ec2-metadata-token", token.as_str())],
+        )
+    };
+    assert_eq!(
+        get("/latest/meta-data/instance-id"),
+        (200, seed.instance.clone())
+    );
+    assert_eq!(
+        get("/latest/meta-data/placement/region"),
+        (200, "us-east-1".to_string())
+    );
+    assert_eq!(
+        get("/latest/meta-data/iam/security-credentials/"),
+        (200, "EC2CrossAccountAssumeRole".to_string())
+    );
+    let info: Value = serde_json::from_str(&get("/latest/meta-data/iam/info").1).unwrap();
+    assert_eq!(info["Code"], "Success");
+    assert!(
+        s(&info["InstanceProfileArn"]).ends_with(":instance-profile/EC2CrossAccountAssumeRole")
+    );
+    assert_eq!(
+        get("/latest/meta-data/iam/security-credentials/OtherRole").0,
+        404
+    );
+
+    let fetch = || -> Value { serde_json::from_str(&get(creds_path).1).unwrap() };
+    let c1 = fetch();
+    assert_eq!(c1["Code"], "Success");
+    assert_eq!(
+        fetch()["AccessKeyId"],
+        c1["AccessKeyId"],
+        "credentials are reused while fresh"
+    );
+    let exp1 = unix(&s(&c1["Expiration"]));
+
+    let with = |c: &Value| {
+        let main = srv.info.https_endpoint.clone();
+        srv.on_instance(
+            &seed.instance,
+            &main,
+            &["sts", "get-caller-identity"],
+            &[
+                ("AWS_ACCESS_KEY_ID", &s(&c["AccessKeyId"])),
+                ("AWS_SECRET_ACCESS_KEY", &s(&c["SecretAccessKey"])),
+                ("AWS_SESSION_TOKEN", &s(&c["Token"])),
+            ],
+        )
+    };
+    ok_json(&with(&c1));
+
+    // Within the refresh margin (half the 20 s lifetime) the service hands out new credentials.
+    sleep_until(exp1 - 9);
+    let c2 = fetch();
+    assert_ne!(c2["AccessKeyId"], c1["AccessKeyId"]);
+    assert!(unix(&s(&c2["Expiration"])) > exp1);
+    // Once the first ones expire they are refused; the new ones still work.
+    sleep_until(exp1 + 1);
+    let err = failed(&with(&c1));
+    assert!(err.contains("ExpiredToken"), "{err}");
+    let id = ok_json(&with(&c2));
+    assert!(s(&id["Arn"]).ends_with(&format!(
+        "assumed-role/EC2CrossAccountAssumeRole/{}",
+        seed.instance
+    )));
+}
+
+#[test]
+fn role_that_does_not_trust_ec2_gets_no_instance_credentials() {
+    let srv = Restartable::start();
+    let seed = seed_a(&srv);
+    // The seed role now trusts only account A's root, not the EC2 service.
+    ok_json(&as_a(
+        &srv,
+        &[
+            "iam",
+            "update-assume-role-policy",
+            "--role-name",
+            "EC2CrossAccountAssumeRole",
+            "--policy-document",
+            &seed_file("step3-trust-another-account.json"),
+        ],
+    ));
+    let ep = srv.routes().instances[&seed.instance].imds_endpoint.clone();
+    let (_, token) = imds(
+        &ep,
+        "PUT",
+        "/latest/api/token",
+        &[("X-aws-ec2-metadata-token-ttl-seconds", "60")],
+    );
+    let (st, body) = imds(
+        &ep,
+        "GET",
+        "/latest/meta-data/iam/security-credentials/EC2CrossAccountAssumeRole",
+        &[("X-aws-ec2-metadata-token", &token)],
+    );
+    assert_eq!(st, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["Code"], "AssumeRoleUnauthorizedAccess", "{v}");
+    assert!(v.get("AccessKeyId").is_none());
+    let main = srv.info.https_endpoint.clone();
+    failed(&srv.on_instance(&seed.instance, &main, &["sts", "get-caller-identity"], &[]));
 }
