@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod body;
 pub mod authz;
 pub mod error;
 pub mod imds;

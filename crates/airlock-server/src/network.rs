@@ -372,10 +372,15 @@ async fn endpoint_loop(
                     match tls {
                         Some(acceptor) => {
                             if let Ok(s) = acceptor.accept(stream).await {
-                                serve_endpoint_connection(s, peer, true, net, account, id).await;
+                                let version = match s.get_ref().1.protocol_version() {
+                                    Some(rustls::ProtocolVersion::TLSv1_3) => Some("1.3"),
+                                    Some(rustls::ProtocolVersion::TLSv1_2) => Some("1.2"),
+                                    _ => None,
+                                };
+                                serve_endpoint_connection(s, peer, Some(version), net, account, id).await;
                             }
                         }
-                        None => serve_endpoint_connection(stream, peer, false, net, account, id).await,
+                        None => serve_endpoint_connection(stream, peer, None, net, account, id).await,
                     }
                 });
             }
@@ -407,7 +412,7 @@ fn scope_service(req: &http::Request<HyperBody>) -> Option<String> {
 async fn serve_endpoint_connection<S>(
     stream: S,
     peer: SocketAddr,
-    tls: bool,
+    tls: Option<Option<&'static str>>,
     net: Arc<Network>,
     account: String,
     id: String,
@@ -420,21 +425,25 @@ async fn serve_endpoint_connection<S>(
             let pipeline = net.pipeline.get().and_then(Weak::upgrade);
             let origin = net.endpoint_origin(&account, &id);
             let (Some(pipeline), Some((network, service))) = (pipeline, origin) else {
-                return Ok::<_, Infallible>(plain(503, "this VPC endpoint no longer exists"));
+                return Ok::<_, Infallible>(boxed(plain(
+                    503,
+                    "this VPC endpoint no longer exists",
+                )));
             };
             if let Some(s) = scope_service(&req)
                 && s != service
             {
-                return Ok(plain(
+                return Ok(boxed(plain(
                     421,
                     &format!(
                         "VPC endpoint {id} serves the '{service}' service only; this request is signed for '{s}'"
                     ),
-                ));
+                )));
             }
             let origin = Origin {
                 peer,
-                tls,
+                tls: tls.is_some(),
+                tls_version: tls.flatten(),
                 network: Some(network),
             };
             Ok(crate::server::respond(&pipeline, req, origin).await)
@@ -453,4 +462,12 @@ pub(crate) fn plain(status: u16, text: &str) -> http::Response<http_body_util::F
     *r.status_mut() =
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     r
+}
+
+fn boxed(
+    r: http::Response<http_body_util::Full<bytes::Bytes>>,
+) -> http::Response<http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, crate::body::BoxError>>
+{
+    use http_body_util::BodyExt;
+    r.map(|b| b.map_err(|e: Infallible| match e {}).boxed_unsync())
 }

@@ -7,10 +7,11 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 
 use crate::auth::Authenticator;
+use crate::body::{BodyError, ReplyBody, RequestBody};
 use crate::authz::{authorize, denial_message};
 use crate::error::AwsError;
 use crate::record::{CallRecord, Outcome, Recorder};
-use crate::service::{Call, Caller, Origin, Params, Protocol, Reply, Service};
+use crate::service::{Call, Caller, Origin, Params, Protocol, Reply, Service, Signature};
 use crate::sigv4::{self, AuthError, RequestParts, SignedRequest};
 
 /// Largest body a buffered (non-streaming) request may have.
@@ -26,9 +27,7 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline")
-            .field("default_region", &self.default_region)
-            .finish_non_exhaustive()
+        f.debug_struct("Pipeline").field("default_region", &self.default_region).finish_non_exhaustive()
     }
 }
 
@@ -39,14 +38,7 @@ pub fn new_request_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 /// The error AWS answers for an authentication failure, in the service's protocol.
@@ -72,20 +64,12 @@ pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsEr
     };
     match protocol {
         Protocol::Query { .. } | Protocol::Ec2 => match err {
-            AuthError::Missing => AwsError::new(
-                403,
-                "MissingAuthenticationToken",
-                "Request is missing Authentication Token",
-            ),
+            AuthError::Missing => AwsError::new(403, "MissingAuthenticationToken", "Request is missing Authentication Token"),
             AuthError::Incomplete(m) => AwsError::new(400, "IncompleteSignature", m.clone()),
             AuthError::UnknownKey | AuthError::InvalidToken | AuthError::InactiveKey => {
                 AwsError::new(403, "InvalidClientTokenId", BAD_TOKEN)
             }
-            AuthError::ExpiredToken => AwsError::new(
-                400,
-                "ExpiredToken",
-                "The security token included in the request is expired",
-            ),
+            AuthError::ExpiredToken => AwsError::new(400, "ExpiredToken", "The security token included in the request is expired"),
             AuthError::SignatureMismatch | AuthError::PayloadHashMismatch => {
                 AwsError::new(403, "SignatureDoesNotMatch", BAD_SIG)
             }
@@ -95,50 +79,34 @@ pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsEr
             AuthError::PresignExpired => AwsError::new(403, "AccessDenied", "Request has expired"),
         },
         Protocol::Json => match err {
-            AuthError::Missing => AwsError::new(
-                400,
-                "MissingAuthenticationTokenException",
-                "Missing Authentication Token",
-            ),
-            AuthError::Incomplete(m) => {
-                AwsError::new(400, "IncompleteSignatureException", m.clone())
-            }
+            AuthError::Missing => AwsError::new(400, "MissingAuthenticationTokenException", "Missing Authentication Token"),
+            AuthError::Incomplete(m) => AwsError::new(400, "IncompleteSignatureException", m.clone()),
             AuthError::UnknownKey | AuthError::InvalidToken | AuthError::InactiveKey => {
                 AwsError::new(400, "UnrecognizedClientException", BAD_TOKEN)
             }
-            AuthError::ExpiredToken => AwsError::new(
-                400,
-                "ExpiredTokenException",
-                "The security token included in the request is expired",
-            ),
+            AuthError::ExpiredToken => {
+                AwsError::new(400, "ExpiredTokenException", "The security token included in the request is expired")
+            }
             AuthError::SignatureMismatch | AuthError::PayloadHashMismatch => {
                 AwsError::new(400, "InvalidSignatureException", BAD_SIG)
             }
             AuthError::Skewed { request_time, .. } => {
                 AwsError::new(400, "InvalidSignatureException", skew_message(request_time))
             }
-            AuthError::PresignExpired => {
-                AwsError::new(400, "AccessDeniedException", "Request has expired")
-            }
+            AuthError::PresignExpired => AwsError::new(400, "AccessDeniedException", "Request has expired"),
         },
         Protocol::RestXml => match err {
             AuthError::Missing => AwsError::new(403, "AccessDenied", "Access Denied"),
-            AuthError::Incomplete(m) => {
-                AwsError::new(400, "AuthorizationHeaderMalformed", m.clone())
-            }
+            AuthError::Incomplete(m) => AwsError::new(400, "AuthorizationHeaderMalformed", m.clone()),
             AuthError::UnknownKey | AuthError::InactiveKey => AwsError::new(
                 403,
                 "InvalidAccessKeyId",
                 "The AWS Access Key Id you provided does not exist in our records.",
             ),
-            AuthError::InvalidToken => AwsError::new(
-                400,
-                "InvalidToken",
-                "The provided token is malformed or otherwise invalid.",
-            ),
-            AuthError::ExpiredToken => {
-                AwsError::new(400, "ExpiredToken", "The provided token has expired.")
+            AuthError::InvalidToken => {
+                AwsError::new(400, "InvalidToken", "The provided token is malformed or otherwise invalid.")
             }
+            AuthError::ExpiredToken => AwsError::new(400, "ExpiredToken", "The provided token has expired."),
             AuthError::SignatureMismatch => AwsError::new(403, "SignatureDoesNotMatch", BAD_SIG),
             AuthError::PayloadHashMismatch => AwsError::new(
                 400,
@@ -155,7 +123,7 @@ pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsEr
     }
 }
 
-/// A request as received by a listener, body already buffered.
+/// A request as received by a listener, body not yet read.
 #[derive(Debug)]
 pub struct Incoming {
     /// Method.
@@ -164,8 +132,8 @@ pub struct Incoming {
     pub uri: http::Uri,
     /// Headers.
     pub headers: http::HeaderMap,
-    /// Body.
-    pub body: Bytes,
+    /// Body, unread: the pipeline buffers it unless the service streams it.
+    pub body: RequestBody,
     /// Connection origin.
     pub origin: Origin,
 }
@@ -178,7 +146,7 @@ pub struct Outgoing {
     /// Headers.
     pub headers: Vec<(String, String)>,
     /// Body.
-    pub body: Bytes,
+    pub body: ReplyBody,
 }
 
 struct Trace {
@@ -204,19 +172,17 @@ impl Pipeline {
     fn route(
         &self,
         signed: &Result<Option<SignedRequest>, AuthError>,
-        req: &Incoming,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
         params: &Params,
     ) -> Option<Arc<dyn Service>> {
         if let Ok(Some(s)) = signed {
-            return self
-                .services
-                .iter()
-                .find(|x| x.signing_name() == s.service)
-                .cloned();
+            return self.services.iter().find(|x| x.signing_name() == s.service).cloned();
         }
         self.services
             .iter()
-            .find(|x| x.claims_unsigned(&req.method, req.uri.path(), params, &req.headers))
+            .find(|x| x.claims_unsigned(method, uri.path(), params, headers))
             .or_else(|| self.services.first())
             .cloned()
     }
@@ -236,16 +202,26 @@ impl Pipeline {
             .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded")
-            });
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        let signed = sigv4::parse(&req.headers, &query);
         let mut pairs = query.clone();
-        if is_form {
-            pairs.extend(form_urlencoded::parse(&req.body).into_owned());
+        // Query-protocol form bodies are POSTs; S3 bodies (object data of any content type) are
+        // never forms.
+        let signed_s3 = matches!(&signed, Ok(Some(s)) if s.service == "s3");
+        let is_form = is_form && req.method == http::Method::POST && !signed_s3;
+        // A form body carries query-protocol parameters, which routing may need: read it now.
+        // Other bodies stay unread until the service is known (S3 streams object bodies).
+        let mut unread = Some(req.body);
+        let mut body = Bytes::new();
+        let mut body_error = None;
+        if is_form && let Some(b) = unread.take() {
+            match b.collect(MAX_BODY).await {
+                Ok(b) => body = b,
+                Err(e) => body_error = Some(e),
+            }
+            pairs.extend(form_urlencoded::parse(&body).into_owned());
         }
         let params = Params::from_pairs(pairs);
-        let signed = sigv4::parse(&req.headers, &query);
         let region = match &signed {
             Ok(Some(s)) => s.region.clone(),
             _ => self.default_region.clone(),
@@ -259,11 +235,7 @@ impl Pipeline {
                 operation: None,
                 account: None,
                 principal: None,
-                access_key_id: signed
-                    .as_ref()
-                    .ok()
-                    .and_then(|s| s.as_ref())
-                    .map(|s| s.access_key_id.clone()),
+                access_key_id: signed.as_ref().ok().and_then(|s| s.as_ref()).map(|s| s.access_key_id.clone()),
                 action: None,
                 resource: None,
                 outcome: Outcome::Unauthenticated,
@@ -273,53 +245,69 @@ impl Pipeline {
                 latency: Default::default(),
                 source_ip: req.origin.peer.ip(),
                 tls: req.origin.tls,
-                user_agent: req
-                    .headers
-                    .get("user-agent")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string),
+                user_agent: req.headers.get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_string),
                 region: region.clone(),
             },
         };
 
-        let Some(service) = self.route(&signed, &req, &params) else {
-            let name = signed
-                .as_ref()
-                .ok()
-                .and_then(|s| s.as_ref())
-                .map(|s| s.service.clone())
-                .unwrap_or_default();
+        let Some(service) = self.route(&signed, &req.method, &req.uri, &req.headers, &params) else {
+            let name = signed.as_ref().ok().and_then(|s| s.as_ref()).map(|s| s.service.clone()).unwrap_or_default();
             let err = AwsError::new(
                 400,
                 "InvalidAction",
-                format!(
-                    "airlock does not serve the service '{name}' named in the request's credential scope"
-                ),
+                format!("airlock does not serve the service '{name}' named in the request's credential scope"),
             );
-            let protocol = Protocol::Query {
-                xmlns: "https://sts.amazonaws.com/doc/2011-06-15/",
-            };
+            let protocol = Protocol::Query { xmlns: "https://sts.amazonaws.com/doc/2011-06-15/" };
             return self.finish(trace, protocol, Err(err), started);
         };
         let protocol = service.protocol();
         trace.record.service = service.signing_name().to_string();
         trace.record.operation = service.operation_name(&params, &req.headers);
 
-        // Authenticate.
-        let caller = match self.authenticate(
-            &signed,
-            &req,
-            raw_query.as_deref(),
-            service.signing_name() == "s3",
-            time,
-        ) {
+        // Buffer the body unless the service streams it.
+        let mut body_stream = None;
+        if let Some(b) = unread.take() {
+            if service.streams_body(&req.method, &req.uri, &req.headers) {
+                body_stream = Some(b);
+            } else {
+                match b.collect(MAX_BODY).await {
+                    Ok(b) => body = b,
+                    Err(e) => body_error = Some(e),
+                }
+            }
+        }
+        if let Some(e) = body_error {
+            let err = match e {
+                BodyError::TooLarge { limit } => AwsError::new(
+                    413,
+                    "RequestEntityTooLarge",
+                    format!("Request body is larger than the {limit} bytes this operation accepts"),
+                ),
+                BodyError::Read(m) => AwsError::new(400, "IncompleteBody", m),
+            };
+            trace.record.outcome = Outcome::Rejected;
+            return self.finish(trace, protocol, Err(err), started);
+        }
+
+        // Authenticate (anonymously, for services that evaluate anonymous requests).
+        let parts = RequestParts {
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            raw_query: raw_query.as_deref(),
+            headers: &req.headers,
+            body: if body_stream.is_some() { None } else { Some(&body) },
+        };
+        let s3 = service.signing_name() == "s3";
+        let (caller, signature) = match self.authenticate(&signed, &parts, s3, service.allows_anonymous(), time) {
             Ok(c) => c,
             Err(e) => {
                 let err = auth_error(protocol, &e, time);
                 return self.finish(trace, protocol, Err(err), started);
             }
         };
-        trace.record.account = Some(caller.account.clone());
+        if !caller.is_anonymous() {
+            trace.record.account = Some(caller.account.clone());
+        }
         trace.record.principal = Some(caller.arn.clone());
 
         let call = Call {
@@ -328,7 +316,9 @@ impl Pipeline {
             path: req.uri.path().to_string(),
             headers: req.headers,
             params,
-            body: req.body,
+            body,
+            body_stream,
+            signature,
             region,
             caller,
             origin: req.origin,
@@ -357,8 +347,7 @@ impl Pipeline {
             }
         }
         if prepared.checks.is_empty() {
-            trace.record.action =
-                Some(format!("{}:{}", service.signing_name(), prepared.operation));
+            trace.record.action = Some(format!("{}:{}", service.signing_name(), prepared.operation));
         }
         trace.record.outcome = Outcome::Allowed;
 
@@ -370,43 +359,42 @@ impl Pipeline {
     fn authenticate(
         &self,
         signed: &Result<Option<SignedRequest>, AuthError>,
-        req: &Incoming,
-        raw_query: Option<&str>,
+        parts: &RequestParts<'_>,
         s3: bool,
+        anonymous: bool,
         now: SystemTime,
-    ) -> Result<Caller, AuthError> {
+    ) -> Result<(Caller, Option<Signature>), AuthError> {
         let signed = match signed {
             Ok(Some(s)) => s,
+            Ok(None) if anonymous => return Ok((Caller::anonymous(), None)),
             Ok(None) => return Err(AuthError::Missing),
             Err(e) => return Err(e.clone()),
         };
-        let unix = now
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let unix = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         let (secret, resolved) = self.auth.resolve(signed, unix)?;
         sigv4::check_time(signed, now)?;
-        let parts = RequestParts {
-            method: req.method.as_str(),
-            path: req.uri.path(),
-            raw_query,
-            headers: &req.headers,
-            body: &req.body,
+        let verified = sigv4::verify(signed, parts, &secret, s3)?;
+        let caller = self.auth.caller(resolved, &signed.access_key_id)?;
+        let signature = Signature {
+            location: signed.location,
+            content_sha256: parts.headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()).map(str::to_string),
+            amz_date: signed.amz_date.clone(),
+            scope: format!("{}/{}/{}/aws4_request", signed.scope_date, signed.region, signed.service),
+            seed_signature: verified.signature,
+            signing_key: verified.signing_key,
         };
-        sigv4::verify(signed, &parts, &secret, s3)?;
-        self.auth.caller(resolved, &signed.access_key_id)
+        Ok((caller, Some(signature)))
     }
 
-    fn finish(
-        &self,
-        mut trace: Trace,
-        protocol: Protocol,
-        result: Result<Reply, AwsError>,
-        started: Instant,
-    ) -> Outgoing {
+    fn finish(&self, mut trace: Trace, protocol: Protocol, result: Result<Reply, AwsError>, started: Instant) -> Outgoing {
         let reply = match result {
             Ok(r) => r,
             Err(e) => {
+                if let Some(d) = &e.denial {
+                    trace.record.action = Some(d.action.clone());
+                    trace.record.resource = Some(d.resource.clone());
+                    trace.record.outcome = Outcome::Denied(Box::new(d.explanation.clone()));
+                }
                 trace.record.error_code = Some(e.code.clone());
                 trace.record.error_message = Some(e.message.clone());
                 protocol.error_response(&e, &trace.record.request_id)

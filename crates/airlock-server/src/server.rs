@@ -10,7 +10,7 @@ use airlock_iam::{AccessKey, Account, Iam};
 use airlock_store::{RedbStore, StoreError};
 use airlock_sts::Sts;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming as HyperBody;
 use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
@@ -19,10 +19,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::auth::Authenticator;
-use crate::pipeline::{Incoming, MAX_BODY, Pipeline};
+use crate::body::{BoxError, RequestBody};
+use crate::pipeline::{Incoming, Pipeline};
 use crate::record::{LogRecorder, Recorder};
 use crate::service::{Origin, Service};
-use crate::services::{iam::IamService, sts::StsService};
+use crate::services::{iam::IamService, kms::KmsService, s3::S3Service, sts::StsService};
 use crate::tls::{self, TlsFiles, write_private};
 
 /// How to run the endpoint.
@@ -149,6 +150,14 @@ impl DataDir {
     pub fn session_key(&self) -> PathBuf {
         self.root.join("sts-session.key")
     }
+    /// S3 object data (encrypted segments).
+    pub fn s3(&self) -> PathBuf {
+        self.root.join("s3")
+    }
+    /// The SSE-S3 root key (0600).
+    pub fn s3_sse_key(&self) -> PathBuf {
+        self.root.join("s3-sse.key")
+    }
     /// TLS material.
     pub fn tls(&self) -> TlsFiles {
         TlsFiles::in_dir(&self.root.join("tls"))
@@ -244,6 +253,8 @@ impl Server {
         let tls_config = tls::server_config(&data.tls())?;
 
         let iam = Arc::new(Iam::new(store.clone()));
+        let home_kms = open_kms(store.clone(), &data, &config.region)?;
+        let kms = Arc::new(KmsService::new(home_kms.clone()));
         let sts = Arc::new(Sts::new(key));
         let ec2 = Arc::new(airlock_ec2::Ec2::new(store.clone()));
         let map_iam = |e: airlock_iam::IamError| ServeError::Config(e.to_string());
@@ -283,9 +294,17 @@ impl Server {
             data.clone(),
             config.imds_credential_seconds,
         );
+        // S3, with the home region's KMS for SSE-KMS data keys and the SSE-S3 root key (0600).
+        let sse_s3_key = load_or_create_key(&data.s3_sse_key())?;
+        let s3 = Arc::new(
+            airlock_s3::S3::open(store, &data.s3(), home_kms, &sse_s3_key).map_err(|e| ServeError::Config(e.to_string()))?,
+        );
+
         let services: Vec<Arc<dyn Service>> = vec![
             Arc::new(StsService::new(iam.clone(), sts.clone())),
             Arc::new(IamService::new(iam.clone())),
+            kms.clone(),
+            Arc::new(S3Service::new(s3)),
             Arc::new(crate::services::ec2::Ec2Service::new(
                 ec2,
                 iam.clone(),
@@ -315,6 +334,7 @@ impl Server {
             ServeError::Config(format!("re-opening VPC endpoints and instances: {e}"))
         })?;
         let tasks = vec![
+            tokio::spawn(kms_maintenance(kms, stop_rx.clone())),
             tokio::spawn(accept_loop(http, pipeline.clone(), None, stop_rx.clone())),
             tokio::spawn(accept_loop(https, pipeline, Some(acceptor), stop_rx)),
         ];
@@ -468,10 +488,15 @@ async fn accept_loop(
                     match tls {
                         Some(acceptor) => {
                             if let Ok(s) = acceptor.accept(stream).await {
-                                serve_connection(s, Origin { peer, tls: true, network: None }, pipeline).await;
+                                let tls_version = match s.get_ref().1.protocol_version() {
+                                    Some(rustls::ProtocolVersion::TLSv1_3) => Some("1.3"),
+                                    Some(rustls::ProtocolVersion::TLSv1_2) => Some("1.2"),
+                                    _ => None,
+                                };
+                                serve_connection(s, Origin { peer, tls: true, tls_version, network: None }, pipeline).await;
                             }
                         }
-                        None => serve_connection(stream, Origin { peer, tls: false, network: None }, pipeline).await,
+                        None => serve_connection(stream, Origin::plain(peer), pipeline).await,
                     }
                 });
             }
@@ -500,30 +525,19 @@ pub(crate) async fn respond(
     pipeline: &Pipeline,
     req: http::Request<HyperBody>,
     origin: Origin,
-) -> http::Response<Full<Bytes>> {
+) -> http::Response<UnsyncBoxBody<Bytes, BoxError>> {
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            let mut r = http::Response::new(Full::new(Bytes::from_static(
-                b"request body too large or unreadable",
-            )));
-            *r.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
-            return r;
-        }
-    };
     let out = pipeline
         .handle(Incoming {
             method: parts.method,
             uri: parts.uri,
             headers: parts.headers,
-            body,
+            body: RequestBody::new(body),
             origin,
         })
         .await;
-    let mut resp = http::Response::new(Full::new(out.body));
-    *resp.status_mut() =
-        http::StatusCode::from_u16(out.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = http::Response::new(out.body.into_http());
+    *resp.status_mut() = http::StatusCode::from_u16(out.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in out.headers {
         if let (Ok(k), Ok(v)) = (
             http::HeaderName::from_bytes(k.as_bytes()),
@@ -533,4 +547,28 @@ pub(crate) async fn respond(
         }
     }
     resp
+}
+
+/// Opens KMS over the store, with the master key from the environment or `DATA_DIR/kms-master.key`
+/// (created with mode 0600 on first start).
+fn open_kms(store: Arc<RedbStore>, data: &DataDir, region: &str) -> Result<Arc<airlock_kms::Kms>, ServeError> {
+    let master = airlock_kms::MasterKey::load_or_create(data.root()).map_err(|e| ServeError::Config(e.to_string()))?;
+    if let airlock_kms::MasterKeySource::Created(path) = master.source() {
+        tracing::info!(target: "airlock::kms", path = %path.display(), "created the KMS master key");
+    }
+    let kms = airlock_kms::Kms::open(store, master, region, Arc::new(airlock_kms::SystemClock))
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    Ok(Arc::new(kms))
+}
+
+/// Ends deletion windows and runs due automatic rotations, once a minute and at start.
+async fn kms_maintenance(kms: Arc<KmsService>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let k = kms.clone();
+        let _ = tokio::task::spawn_blocking(move || k.run_maintenance()).await;
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }

@@ -17,7 +17,9 @@ use airlock_policy::{Context, NamedPolicy, Principal, Resource};
 use airlock_sts::Session;
 use bytes::Bytes;
 
+use crate::body::{ReplyBody, RequestBody};
 use crate::error::AwsError;
+use crate::sigv4::AuthLocation;
 use crate::xml::{Xml, escape};
 
 /// A boxed future, for operations that run asynchronously (streaming S3 bodies later).
@@ -72,17 +74,33 @@ impl Protocol {
                 r
             }
             Protocol::RestXml => {
+                let mut fields = String::new();
+                for (k, v) in &err.fields {
+                    fields.push_str(&format!("<{k}>{}</{k}>", escape(v)));
+                }
                 let body = format!(
-                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><RequestId>{}</RequestId></Error>",
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message>{fields}<RequestId>{}</RequestId><HostId>{}</HostId></Error>",
                     escape(&err.code),
                     escape(&err.message),
-                    escape(request_id)
+                    escape(request_id),
+                    escape(&rest_xml_host_id(request_id))
                 );
-                Reply::xml(err.status, body)
+                let mut r = Reply::new(err.status, "application/xml", body.into_bytes());
+                r.headers.extend(err.headers.iter().cloned());
+                r.headers.push(("x-amz-request-id".into(), request_id.to_string()));
+                r.headers.push(("x-amz-id-2".into(), rest_xml_host_id(request_id)));
+                r
             }
             Protocol::Ec2 => crate::services::ec2::error_response(err, request_id),
         }
     }
+}
+
+/// S3's `HostId` / `x-amz-id-2`: an opaque token derived from the request id.
+pub fn rest_xml_host_id(request_id: &str) -> String {
+    use base64::Engine;
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, request_id.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(d.as_ref())
 }
 
 /// The kind of authenticated caller.
@@ -97,6 +115,8 @@ pub enum CallerKind {
     },
     /// A role session.
     Session(Box<Session>),
+    /// An unauthenticated caller (services that evaluate anonymous requests: S3).
+    Anonymous,
 }
 
 /// An authenticated caller with the identity side of its policy set.
@@ -122,6 +142,29 @@ pub struct Caller {
     pub session_policies: Vec<NamedPolicy>,
 }
 
+impl Caller {
+    /// The anonymous caller: no identity policies, so only a resource policy that allows `*`
+    /// can grant it anything.
+    pub fn anonymous() -> Self {
+        Caller {
+            principal: Principal::Anonymous,
+            arn: "anonymous".to_string(),
+            account: String::new(),
+            user_id: "anonymous".to_string(),
+            access_key_id: String::new(),
+            kind: CallerKind::Anonymous,
+            identity: Vec::new(),
+            boundary: None,
+            session_policies: Vec::new(),
+        }
+    }
+
+    /// Whether this is the anonymous caller.
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self.kind, CallerKind::Anonymous)
+    }
+}
+
 /// What the listener knows about the connection.
 #[derive(Debug, Clone)]
 pub struct Origin {
@@ -131,6 +174,43 @@ pub struct Origin {
     pub tls: bool,
     /// The VPC endpoint the request came through (`None`: from the internet).
     pub network: Option<std::sync::Arc<NetworkOrigin>>,
+    /// The negotiated TLS version as S3's `s3:TlsVersion` writes it (`1.2`, `1.3`).
+    pub tls_version: Option<&'static str>,
+}
+
+impl Origin {
+    /// A plain-HTTP origin.
+    pub fn plain(peer: SocketAddr) -> Self {
+        Origin { peer, tls: false, tls_version: None, network: None }
+    }
+}
+
+/// How an authenticated request was signed: what S3 needs for its `s3:authType` and
+/// `s3:signatureversion` keys and to verify streaming chunk signatures.
+#[derive(Clone)]
+pub struct Signature {
+    /// `Authorization` header or presigned query string.
+    pub location: AuthLocation,
+    /// The declared `x-amz-content-sha256` (a hex hash, `UNSIGNED-PAYLOAD` or `STREAMING-...`).
+    pub content_sha256: Option<String>,
+    /// The request's `X-Amz-Date`.
+    pub amz_date: String,
+    /// The credential scope `DATE/REGION/SERVICE/aws4_request`.
+    pub scope: String,
+    /// The request (seed) signature, hex.
+    pub seed_signature: String,
+    /// The SigV4 signing key derived from the secret for this scope.
+    pub signing_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signature")
+            .field("location", &self.location)
+            .field("content_sha256", &self.content_sha256)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A request that arrived through a VPC endpoint's listener: the keys AWS adds to it
@@ -162,8 +242,12 @@ pub struct Call {
     /// Query-protocol parameters (URL query merged with a form body), or the raw URL query
     /// for other protocols.
     pub params: Params,
-    /// The body. (S3 will need a streaming body here; buffered services keep `Bytes`.)
+    /// The body, buffered (empty when the service streams it: see `body_stream`).
     pub body: Bytes,
+    /// The unread body, for services that stream it ([`Service::streams_body`]).
+    pub body_stream: Option<RequestBody>,
+    /// How the request was signed (`None` for anonymous requests).
+    pub signature: Option<Signature>,
     /// The region of the credential scope, or the server's default.
     pub region: String,
     /// The caller.
@@ -280,7 +364,7 @@ impl Check {
 }
 
 /// A response body with status and headers.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Reply {
     /// HTTP status.
     pub status: u16,
@@ -289,7 +373,7 @@ pub struct Reply {
     /// Content type.
     pub content_type: String,
     /// Body.
-    pub body: Bytes,
+    pub body: ReplyBody,
 }
 
 impl Reply {
@@ -299,7 +383,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             content_type: content_type.to_string(),
-            body: Bytes::from(body),
+            body: ReplyBody::Full(Bytes::from(body)),
         }
     }
 
@@ -376,4 +460,14 @@ pub trait Service: Send + Sync + 'static {
     fn operation_name(&self, call_params: &Params, headers: &http::HeaderMap) -> Option<String>;
     /// Parses, validates and plans the call. Must not change state.
     fn prepare(&self, call: &Call) -> Result<Prepared, AwsError>;
+    /// Whether this request's body is handed to the service unread (in
+    /// [`Call::body_stream`]) instead of buffered: S3 object uploads.
+    fn streams_body(&self, _method: &http::Method, _uri: &http::Uri, _headers: &http::HeaderMap) -> bool {
+        false
+    }
+    /// Whether unsigned requests are evaluated as the anonymous principal (S3) instead of
+    /// refused as unauthenticated.
+    fn allows_anonymous(&self) -> bool {
+        false
+    }
 }

@@ -68,6 +68,12 @@ impl Xml {
         self
     }
 
+    /// Appends markup as is (the caller escapes).
+    pub fn raw(&mut self, markup: &str) -> &mut Self {
+        self.buf.push_str(markup);
+        self
+    }
+
     /// The document.
     pub fn finish(self) -> String {
         self.buf

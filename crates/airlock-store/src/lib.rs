@@ -94,6 +94,23 @@ pub trait ReadTxn {
     fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Every `(key, value)` whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Up to `limit` `(key, value)` pairs whose key starts with `prefix` and, if `after` is
+    /// given, sorts strictly after it, in key order. Listings page through large tables with
+    /// this without reading them whole (S3's `ListObjectsV2`, for instance).
+    fn scan_after(
+        &self,
+        table: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self
+            .scan_prefix(table, prefix)?
+            .into_iter()
+            .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
+            .take(limit)
+            .collect())
+    }
 }
 
 /// Reads and writes within one transaction.

@@ -138,6 +138,37 @@ fn collect_prefix<T: ReadableTable<&'static str, &'static [u8]>>(
     Ok(out)
 }
 
+fn collect_after<T: ReadableTable<&'static str, &'static [u8]>>(
+    table: &T,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    let start = match after {
+        Some(a) if a > prefix => a,
+        _ => prefix,
+    };
+    for item in table.range::<&str>(start..).map_err(backend)? {
+        let (k, v) = item.map_err(backend)?;
+        let key = k.value();
+        if !key.starts_with(prefix) {
+            break;
+        }
+        if after.is_some_and(|a| key <= a) {
+            continue;
+        }
+        out.push((key.to_string(), v.value().to_vec()));
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 impl ReadTxn for RedbRead {
     fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.txn.open_table(def(table)) {
@@ -150,6 +181,20 @@ impl ReadTxn for RedbRead {
     fn scan_prefix(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         match self.txn.open_table(def(table)) {
             Ok(t) => collect_prefix(&t, prefix),
+            Err(TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    fn scan_after(
+        &self,
+        table: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        match self.txn.open_table(def(table)) {
+            Ok(t) => collect_after(&t, prefix, after, limit),
             Err(TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
             Err(e) => Err(backend(e)),
         }
@@ -170,6 +215,17 @@ impl ReadTxn for RedbWrite {
     fn scan_prefix(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let t = self.txn.open_table(def(table)).map_err(backend)?;
         collect_prefix(&t, prefix)
+    }
+
+    fn scan_after(
+        &self,
+        table: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let t = self.txn.open_table(def(table)).map_err(backend)?;
+        collect_after(&t, prefix, after, limit)
     }
 }
 
@@ -219,6 +275,34 @@ mod tests {
         drop(w); // aborted: the delete is not applied
         let r = store.read().unwrap();
         assert_eq!(r.get_json::<u32>("t", "a/1").unwrap(), Some(1));
+    }
+
+    #[test]
+    fn scan_after_pages_in_key_order() {
+        let store = RedbStore::in_memory().unwrap();
+        let mut w = store.write().unwrap();
+        for k in ["b/1", "b/2", "b/3", "c/1", "a/9"] {
+            w.put("t", k, k.as_bytes()).unwrap();
+        }
+        let keys = |v: Vec<(String, Vec<u8>)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+        // Inside the write transaction, and after commit through a read transaction.
+        assert_eq!(
+            keys(w.scan_after("t", "b/", None, 2).unwrap()),
+            ["b/1", "b/2"]
+        );
+        w.commit().unwrap();
+        let r = store.read().unwrap();
+        assert_eq!(
+            keys(r.scan_after("t", "b/", Some("b/1"), 10).unwrap()),
+            ["b/2", "b/3"]
+        );
+        assert_eq!(
+            keys(r.scan_after("t", "b/", Some("a"), 1).unwrap()),
+            ["b/1"]
+        );
+        assert!(r.scan_after("t", "b/", Some("b/3"), 10).unwrap().is_empty());
+        assert!(r.scan_after("t", "b/", None, 0).unwrap().is_empty());
+        assert!(r.scan_after("missing", "", None, 10).unwrap().is_empty());
     }
 
     #[test]

@@ -31,7 +31,7 @@ enum Command {
     Simulate(simulate::Args),
     /// Print the JSON Schema of the setup document (`schemas/setup.schema.json`).
     Schema,
-    /// Run the local multi-account AWS endpoint (IAM, STS) until Ctrl-C.
+    /// Run the local multi-account AWS endpoint (IAM, STS, KMS, S3, EC2) until Ctrl-C.
     Serve(serve::ServeArgs),
     /// Run a local command "on" an instance of the running server (its role, its VPC's endpoints).
     Exec(exec::ExecArgs),

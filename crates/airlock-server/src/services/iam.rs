@@ -320,7 +320,7 @@ impl Planner<'_> {
         match &self.call.caller.kind {
             CallerKind::User { name } => Ok(Some(name.clone())),
             CallerKind::Root => Ok(None),
-            CallerKind::Session(_) => Err(AwsError::new(
+            CallerKind::Session(_) | CallerKind::Anonymous => Err(AwsError::new(
                 400,
                 "ValidationError",
                 "Must specify userName when calling with non-User credentials",

@@ -1,0 +1,216 @@
+//! Request and response bodies.
+//!
+//! Most services take a small buffered body; S3 objects stream in both directions, so the
+//! listener hands the pipeline the body unread ([`RequestBody`]) and the pipeline buffers it
+//! only for services that do not ask for the stream ([`crate::service::Service::streams_body`]).
+//! Responses are either buffered bytes or a stream ([`ReplyBody`]).
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+
+/// The error type of body streams.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A failure to read a request body.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body is longer than the limit.
+    #[error("the request body is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The connection failed while the body was read (client went away, bad framing).
+    #[error("the request body could not be read: {0}")]
+    Read(String),
+}
+
+/// A request body as it arrives on the connection, not yet read.
+pub struct RequestBody {
+    inner: UnsyncBoxBody<Bytes, BoxError>,
+}
+
+impl std::fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestBody")
+            .field("size_hint", &self.inner.size_hint())
+            .finish()
+    }
+}
+
+impl RequestBody {
+    /// Wraps any HTTP body (hyper's `Incoming` on a listener).
+    pub fn new<B>(body: B) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        RequestBody {
+            inner: body.map_err(Into::into).boxed_unsync(),
+        }
+    }
+
+    /// A body that is already in memory.
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
+        Self::new(http_body_util::Full::new(bytes.into()).map_err(|never| match never {}))
+    }
+
+    /// The next piece of data, `None` at the end. Trailers are skipped.
+    pub async fn data(&mut self) -> Option<Result<Bytes, BodyError>> {
+        loop {
+            match self.inner.frame().await? {
+                Ok(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Some(Ok(data));
+                    }
+                }
+                Err(e) => return Some(Err(BodyError::Read(e.to_string()))),
+            }
+        }
+    }
+
+    /// Reads the whole body, failing once it exceeds `limit` bytes.
+    pub async fn collect(mut self, limit: usize) -> Result<Bytes, BodyError> {
+        if self.inner.size_hint().lower() > limit as u64 {
+            return Err(BodyError::TooLarge { limit });
+        }
+        let mut first: Option<Bytes> = None;
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(chunk) = self.data().await {
+            let chunk = chunk?;
+            let len = first.as_ref().map_or(0, Bytes::len) + buf.len() + chunk.len();
+            if len > limit {
+                return Err(BodyError::TooLarge { limit });
+            }
+            match first.take() {
+                None if buf.is_empty() => first = Some(chunk),
+                None => buf.extend_from_slice(&chunk),
+                Some(f) => {
+                    buf.extend_from_slice(&f);
+                    buf.extend_from_slice(&chunk);
+                }
+            }
+        }
+        Ok(match first {
+            Some(f) => f,
+            None => Bytes::from(buf),
+        })
+    }
+}
+
+/// A response body: buffered, or streamed (S3 `GetObject`).
+pub enum ReplyBody {
+    /// The whole body.
+    Full(Bytes),
+    /// A stream; an error aborts the connection mid-body (the client sees a truncated
+    /// response, never wrong data).
+    Stream(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+impl std::fmt::Debug for ReplyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplyBody::Full(b) => f.debug_tuple("Full").field(&b.len()).finish(),
+            ReplyBody::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+impl ReplyBody {
+    /// A streamed body from any HTTP body.
+    pub fn stream<B>(body: B) -> Self
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        ReplyBody::Stream(body.map_err(Into::into).boxed_unsync())
+    }
+
+    /// The buffered bytes (empty for a stream).
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            ReplyBody::Full(b) => b,
+            ReplyBody::Stream(_) => &[],
+        }
+    }
+
+    /// The body as one boxed HTTP body for the listener.
+    pub fn into_http(self) -> UnsyncBoxBody<Bytes, BoxError> {
+        match self {
+            ReplyBody::Full(b) => http_body_util::Full::new(b)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+            ReplyBody::Stream(s) => s,
+        }
+    }
+}
+
+impl From<Bytes> for ReplyBody {
+    fn from(b: Bytes) -> Self {
+        ReplyBody::Full(b)
+    }
+}
+
+/// An HTTP body fed by a channel: a producer (e.g. a blocking reader that decrypts) sends
+/// chunks; the listener sends them as they come. An `Err` aborts the response.
+pub struct ChannelBody {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, BoxError>>,
+}
+
+impl ChannelBody {
+    /// A body and the sender that feeds it, buffering at most `capacity` chunks.
+    pub fn new(
+        capacity: usize,
+    ) -> (
+        tokio::sync::mpsc::Sender<Result<Bytes, BoxError>>,
+        ChannelBody,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        (tx, ChannelBody { rx })
+    }
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn collect_enforces_the_limit() {
+        let b = RequestBody::from_bytes(vec![7u8; 10]);
+        assert_eq!(b.collect(10).await.unwrap().len(), 10);
+        let b = RequestBody::from_bytes(vec![7u8; 11]);
+        assert!(matches!(
+            b.collect(10).await,
+            Err(BodyError::TooLarge { limit: 10 })
+        ));
+    }
+
+    #[tokio::test]
+    async fn channel_body_streams_and_aborts() {
+        let (tx, body) = ChannelBody::new(2);
+        tokio::spawn(async move {
+            tx.send(Ok(Bytes::from_static(b"ab"))).await.unwrap();
+            tx.send(Err("tampered".into())).await.unwrap();
+        });
+        let mut body = RequestBody::new(body);
+        assert_eq!(
+            body.data().await.unwrap().unwrap(),
+            Bytes::from_static(b"ab")
+        );
+        assert!(matches!(body.data().await, Some(Err(BodyError::Read(_)))));
+    }
+}
