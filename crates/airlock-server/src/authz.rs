@@ -23,6 +23,7 @@ pub fn authorize(call: &Call, check: &Check) -> Evaluation {
         boundary: caller.boundary.clone(),
         session: caller.session_policies.clone(),
         resource: check.resource_policy.clone(),
+        endpoint: call.origin.network.as_ref().map(|n| n.policy.clone()),
         ..PolicySet::default()
     };
     evaluate(&request, &policies)
@@ -51,7 +52,15 @@ pub fn add_global_context(call: &Call, context: &mut airlock_policy::Context) {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    set(context, "aws:SourceIp", call.origin.peer.ip().to_string());
+    // Network origin: through a VPC endpoint the VPC keys replace aws:SourceIp (EC2 branch).
+    match &call.origin.network {
+        Some(n) => {
+            set(context, "aws:SourceVpce", n.vpce_id.clone());
+            set(context, "aws:SourceVpc", n.vpc_id.clone());
+            set(context, "aws:VpceAccount", n.vpce_account.clone());
+        }
+        None => set(context, "aws:SourceIp", call.origin.peer.ip().to_string()),
+    }
     set(context, "aws:SecureTransport", call.origin.tls.to_string());
     set(context, "aws:CurrentTime", iso8601(now));
     set(context, "aws:EpochTime", now.to_string());

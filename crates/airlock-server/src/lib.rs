@@ -25,6 +25,8 @@ pub mod auth;
 pub mod body;
 pub mod authz;
 pub mod error;
+pub mod imds;
+pub mod network;
 pub mod pipeline;
 pub mod record;
 pub mod server;

@@ -37,6 +37,9 @@ pub enum Protocol {
     Json,
     /// REST-XML: S3.
     RestXml,
+    /// EC2's query protocol: `<Response><Errors><Error>` errors, `UnauthorizedOperation`
+    /// for denials and `AuthFailure` for unknown credentials.
+    Ec2,
 }
 
 impl Protocol {
@@ -88,6 +91,7 @@ impl Protocol {
                 r.headers.push(("x-amz-id-2".into(), rest_xml_host_id(request_id)));
                 r
             }
+            Protocol::Ec2 => crate::services::ec2::error_response(err, request_id),
         }
     }
 }
@@ -162,12 +166,14 @@ impl Caller {
 }
 
 /// What the listener knows about the connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Origin {
     /// The peer address (`aws:SourceIp`).
     pub peer: SocketAddr,
     /// Whether the request arrived over TLS (`aws:SecureTransport`).
     pub tls: bool,
+    /// The VPC endpoint the request came through (`None`: from the internet).
+    pub network: Option<std::sync::Arc<NetworkOrigin>>,
     /// The negotiated TLS version as S3's `s3:TlsVersion` writes it (`1.2`, `1.3`).
     pub tls_version: Option<&'static str>,
 }
@@ -175,7 +181,7 @@ pub struct Origin {
 impl Origin {
     /// A plain-HTTP origin.
     pub fn plain(peer: SocketAddr) -> Self {
-        Origin { peer, tls: false, tls_version: None }
+        Origin { peer, tls: false, tls_version: None, network: None }
     }
 }
 
@@ -205,6 +211,21 @@ impl std::fmt::Debug for Signature {
             .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
+}
+
+/// A request that arrived through a VPC endpoint's listener: the keys AWS adds to it
+/// (`aws:SourceVpce`, `aws:SourceVpc`, `aws:VpceAccount`; no `aws:SourceIp`) and the endpoint
+/// policy every request through it must also satisfy.
+#[derive(Debug, Clone)]
+pub struct NetworkOrigin {
+    /// `vpce-...`.
+    pub vpce_id: String,
+    /// `vpc-...`.
+    pub vpc_id: String,
+    /// The endpoint owner's account.
+    pub vpce_account: String,
+    /// The endpoint policy.
+    pub policy: NamedPolicy,
 }
 
 /// One authenticated request, as a service sees it.

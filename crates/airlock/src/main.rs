@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod check;
+mod exec;
 mod serve;
 mod simulate;
 
@@ -33,8 +34,10 @@ enum Command {
     Check(check::Args),
     /// Print the JSON Schema of the setup document (`schemas/setup.schema.json`).
     Schema,
-    /// Run the local multi-account AWS endpoint (IAM, STS) until Ctrl-C.
+    /// Run the local multi-account AWS endpoint (IAM, STS, KMS, S3, EC2) until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Run a local command "on" an instance of the running server (its role, its VPC's endpoints).
+    Exec(exec::ExecArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Schema => print_schema(),
         Command::Serve(args) => serve::run(args),
+        Command::Exec(args) => exec::run(args),
     };
     match outcome {
         Ok(code) => code,

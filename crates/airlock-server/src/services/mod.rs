@@ -1,5 +1,6 @@
 //! The services of the endpoint, each a [`crate::service::Service`] over its domain crate.
 
+pub mod ec2;
 pub mod iam;
 pub mod s3;
 pub mod kms;
