@@ -1,7 +1,8 @@
 //! Authorization: one [`Check`] of one [`Caller`], decided by the policy engine.
 
 use airlock_policy::{
-    Context, ContextValue, Decision, Evaluation, MissingAllow, PolicyKind, PolicySet, Request, evaluate,
+    Context, ContextValue, Decision, Evaluation, MissingAllow, PolicyKind, PolicySet, Request,
+    evaluate,
 };
 
 use crate::service::{Call, Caller, CallerKind, Check};
@@ -95,13 +96,22 @@ fn kind_phrase(kind: PolicyKind) -> &'static str {
 /// resource for callers of the bucket owner's account, as S3 does.
 pub fn denial_message(caller: &Caller, check: &Check, eval: &Evaluation) -> String {
     let s3 = check.action.to_ascii_lowercase().starts_with("s3:");
-    if s3 && (caller.is_anonymous() || check.resource.account.as_deref() != Some(caller.account.as_str())) {
+    if s3
+        && (caller.is_anonymous()
+            || check.resource.account.as_deref() != Some(caller.account.as_str()))
+    {
         return "Access Denied".to_string();
     }
     let base = if s3 {
-        format!("User: {} is not authorized to perform: {} on resource: \"{}\"", caller.arn, check.action, check.resource.arn)
+        format!(
+            "User: {} is not authorized to perform: {} on resource: \"{}\"",
+            caller.arn, check.action, check.resource.arn
+        )
     } else {
-        format!("User: {} is not authorized to perform: {} on resource: {}", caller.arn, check.action, check.resource.arn)
+        format!(
+            "User: {} is not authorized to perform: {} on resource: {}",
+            caller.arn, check.action, check.resource.arn
+        )
     };
     if check.action.to_ascii_lowercase().starts_with("sts:") {
         return base;

@@ -22,8 +22,8 @@
 #![deny(missing_docs)]
 
 pub mod auth;
-pub mod body;
 pub mod authz;
+pub mod body;
 pub mod error;
 pub mod imds;
 pub mod network;

@@ -7,8 +7,8 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 
 use crate::auth::Authenticator;
-use crate::body::{BodyError, ReplyBody, RequestBody};
 use crate::authz::{authorize, denial_message};
+use crate::body::{BodyError, ReplyBody, RequestBody};
 use crate::error::AwsError;
 use crate::record::{CallRecord, Outcome, Recorder};
 use crate::service::{Call, Caller, Origin, Params, Protocol, Reply, Service, Signature};
@@ -27,7 +27,9 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("default_region", &self.default_region).finish_non_exhaustive()
+        f.debug_struct("Pipeline")
+            .field("default_region", &self.default_region)
+            .finish_non_exhaustive()
     }
 }
 
@@ -38,7 +40,14 @@ pub fn new_request_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// The error AWS answers for an authentication failure, in the service's protocol.
@@ -64,12 +73,20 @@ pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsEr
     };
     match protocol {
         Protocol::Query { .. } | Protocol::Ec2 => match err {
-            AuthError::Missing => AwsError::new(403, "MissingAuthenticationToken", "Request is missing Authentication Token"),
+            AuthError::Missing => AwsError::new(
+                403,
+                "MissingAuthenticationToken",
+                "Request is missing Authentication Token",
+            ),
             AuthError::Incomplete(m) => AwsError::new(400, "IncompleteSignature", m.clone()),
             AuthError::UnknownKey | AuthError::InvalidToken | AuthError::InactiveKey => {
                 AwsError::new(403, "InvalidClientTokenId", BAD_TOKEN)
             }
-            AuthError::ExpiredToken => AwsError::new(400, "ExpiredToken", "The security token included in the request is expired"),
+            AuthError::ExpiredToken => AwsError::new(
+                400,
+                "ExpiredToken",
+                "The security token included in the request is expired",
+            ),
             AuthError::SignatureMismatch | AuthError::PayloadHashMismatch => {
                 AwsError::new(403, "SignatureDoesNotMatch", BAD_SIG)
             }
@@ -79,34 +96,50 @@ pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsEr
             AuthError::PresignExpired => AwsError::new(403, "AccessDenied", "Request has expired"),
         },
         Protocol::Json => match err {
-            AuthError::Missing => AwsError::new(400, "MissingAuthenticationTokenException", "Missing Authentication Token"),
-            AuthError::Incomplete(m) => AwsError::new(400, "IncompleteSignatureException", m.clone()),
+            AuthError::Missing => AwsError::new(
+                400,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+            AuthError::Incomplete(m) => {
+                AwsError::new(400, "IncompleteSignatureException", m.clone())
+            }
             AuthError::UnknownKey | AuthError::InvalidToken | AuthError::InactiveKey => {
                 AwsError::new(400, "UnrecognizedClientException", BAD_TOKEN)
             }
-            AuthError::ExpiredToken => {
-                AwsError::new(400, "ExpiredTokenException", "The security token included in the request is expired")
-            }
+            AuthError::ExpiredToken => AwsError::new(
+                400,
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+            ),
             AuthError::SignatureMismatch | AuthError::PayloadHashMismatch => {
                 AwsError::new(400, "InvalidSignatureException", BAD_SIG)
             }
             AuthError::Skewed { request_time, .. } => {
                 AwsError::new(400, "InvalidSignatureException", skew_message(request_time))
             }
-            AuthError::PresignExpired => AwsError::new(400, "AccessDeniedException", "Request has expired"),
+            AuthError::PresignExpired => {
+                AwsError::new(400, "AccessDeniedException", "Request has expired")
+            }
         },
         Protocol::RestXml => match err {
             AuthError::Missing => AwsError::new(403, "AccessDenied", "Access Denied"),
-            AuthError::Incomplete(m) => AwsError::new(400, "AuthorizationHeaderMalformed", m.clone()),
+            AuthError::Incomplete(m) => {
+                AwsError::new(400, "AuthorizationHeaderMalformed", m.clone())
+            }
             AuthError::UnknownKey | AuthError::InactiveKey => AwsError::new(
                 403,
                 "InvalidAccessKeyId",
                 "The AWS Access Key Id you provided does not exist in our records.",
             ),
-            AuthError::InvalidToken => {
-                AwsError::new(400, "InvalidToken", "The provided token is malformed or otherwise invalid.")
+            AuthError::InvalidToken => AwsError::new(
+                400,
+                "InvalidToken",
+                "The provided token is malformed or otherwise invalid.",
+            ),
+            AuthError::ExpiredToken => {
+                AwsError::new(400, "ExpiredToken", "The provided token has expired.")
             }
-            AuthError::ExpiredToken => AwsError::new(400, "ExpiredToken", "The provided token has expired."),
             AuthError::SignatureMismatch => AwsError::new(403, "SignatureDoesNotMatch", BAD_SIG),
             AuthError::PayloadHashMismatch => AwsError::new(
                 400,
@@ -178,7 +211,11 @@ impl Pipeline {
         params: &Params,
     ) -> Option<Arc<dyn Service>> {
         if let Ok(Some(s)) = signed {
-            return self.services.iter().find(|x| x.signing_name() == s.service).cloned();
+            return self
+                .services
+                .iter()
+                .find(|x| x.signing_name() == s.service)
+                .cloned();
         }
         self.services
             .iter()
@@ -202,7 +239,10 @@ impl Pipeline {
             .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+            .is_some_and(|v| {
+                v.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
         let signed = sigv4::parse(&req.headers, &query);
         let mut pairs = query.clone();
         // Query-protocol form bodies are POSTs; S3 bodies (object data of any content type) are
@@ -235,7 +275,11 @@ impl Pipeline {
                 operation: None,
                 account: None,
                 principal: None,
-                access_key_id: signed.as_ref().ok().and_then(|s| s.as_ref()).map(|s| s.access_key_id.clone()),
+                access_key_id: signed
+                    .as_ref()
+                    .ok()
+                    .and_then(|s| s.as_ref())
+                    .map(|s| s.access_key_id.clone()),
                 action: None,
                 resource: None,
                 outcome: Outcome::Unauthenticated,
@@ -245,19 +289,33 @@ impl Pipeline {
                 latency: Default::default(),
                 source_ip: req.origin.peer.ip(),
                 tls: req.origin.tls,
-                user_agent: req.headers.get("user-agent").and_then(|v| v.to_str().ok()).map(str::to_string),
+                user_agent: req
+                    .headers
+                    .get("user-agent")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
                 region: region.clone(),
             },
         };
 
-        let Some(service) = self.route(&signed, &req.method, &req.uri, &req.headers, &params) else {
-            let name = signed.as_ref().ok().and_then(|s| s.as_ref()).map(|s| s.service.clone()).unwrap_or_default();
+        let Some(service) = self.route(&signed, &req.method, &req.uri, &req.headers, &params)
+        else {
+            let name = signed
+                .as_ref()
+                .ok()
+                .and_then(|s| s.as_ref())
+                .map(|s| s.service.clone())
+                .unwrap_or_default();
             let err = AwsError::new(
                 400,
                 "InvalidAction",
-                format!("airlock does not serve the service '{name}' named in the request's credential scope"),
+                format!(
+                    "airlock does not serve the service '{name}' named in the request's credential scope"
+                ),
             );
-            let protocol = Protocol::Query { xmlns: "https://sts.amazonaws.com/doc/2011-06-15/" };
+            let protocol = Protocol::Query {
+                xmlns: "https://sts.amazonaws.com/doc/2011-06-15/",
+            };
             return self.finish(trace, protocol, Err(err), started);
         };
         let protocol = service.protocol();
@@ -295,16 +353,21 @@ impl Pipeline {
             path: req.uri.path(),
             raw_query: raw_query.as_deref(),
             headers: &req.headers,
-            body: if body_stream.is_some() { None } else { Some(&body) },
+            body: if body_stream.is_some() {
+                None
+            } else {
+                Some(&body)
+            },
         };
         let s3 = service.signing_name() == "s3";
-        let (caller, signature) = match self.authenticate(&signed, &parts, s3, service.allows_anonymous(), time) {
-            Ok(c) => c,
-            Err(e) => {
-                let err = auth_error(protocol, &e, time);
-                return self.finish(trace, protocol, Err(err), started);
-            }
-        };
+        let (caller, signature) =
+            match self.authenticate(&signed, &parts, s3, service.allows_anonymous(), time) {
+                Ok(c) => c,
+                Err(e) => {
+                    let err = auth_error(protocol, &e, time);
+                    return self.finish(trace, protocol, Err(err), started);
+                }
+            };
         if !caller.is_anonymous() {
             trace.record.account = Some(caller.account.clone());
         }
@@ -347,7 +410,8 @@ impl Pipeline {
             }
         }
         if prepared.checks.is_empty() {
-            trace.record.action = Some(format!("{}:{}", service.signing_name(), prepared.operation));
+            trace.record.action =
+                Some(format!("{}:{}", service.signing_name(), prepared.operation));
         }
         trace.record.outcome = Outcome::Allowed;
 
@@ -379,16 +443,29 @@ impl Pipeline {
         let verified = sigv4::verify(signed, parts, &secret, s3)?;
         let signature = Signature {
             location: signed.location,
-            content_sha256: parts.headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()).map(str::to_string),
+            content_sha256: parts
+                .headers
+                .get("x-amz-content-sha256")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
             amz_date: signed.amz_date.clone(),
-            scope: format!("{}/{}/{}/aws4_request", signed.scope_date, signed.region, signed.service),
+            scope: format!(
+                "{}/{}/{}/aws4_request",
+                signed.scope_date, signed.region, signed.service
+            ),
             seed_signature: verified.signature,
             signing_key: verified.signing_key,
         };
         Ok((caller, Some(signature)))
     }
 
-    fn finish(&self, mut trace: Trace, protocol: Protocol, result: Result<Reply, AwsError>, started: Instant) -> Outgoing {
+    fn finish(
+        &self,
+        mut trace: Trace,
+        protocol: Protocol,
+        result: Result<Reply, AwsError>,
+        started: Instant,
+    ) -> Outgoing {
         let reply = match result {
             Ok(r) => r,
             Err(e) => {

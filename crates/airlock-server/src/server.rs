@@ -316,7 +316,8 @@ impl Server {
         // S3, with the home region's KMS for SSE-KMS data keys and the SSE-S3 root key (0600).
         let sse_s3_key = load_or_create_key(&data.s3_sse_key())?;
         let s3 = Arc::new(
-            airlock_s3::S3::open(store, &data.s3(), home_kms, &sse_s3_key).map_err(|e| ServeError::Config(e.to_string()))?,
+            airlock_s3::S3::open(store, &data.s3(), home_kms, &sse_s3_key)
+                .map_err(|e| ServeError::Config(e.to_string()))?,
         );
 
         let services: Vec<Arc<dyn Service>> = vec![
@@ -557,7 +558,8 @@ pub(crate) async fn respond(
         })
         .await;
     let mut resp = http::Response::new(out.body.into_http());
-    *resp.status_mut() = http::StatusCode::from_u16(out.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        http::StatusCode::from_u16(out.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in out.headers {
         if let (Ok(k), Ok(v)) = (
             http::HeaderName::from_bytes(k.as_bytes()),
@@ -571,8 +573,13 @@ pub(crate) async fn respond(
 
 /// Opens KMS over the store, with the master key from the environment or `DATA_DIR/kms-master.key`
 /// (created with mode 0600 on first start).
-fn open_kms(store: Arc<RedbStore>, data: &DataDir, region: &str) -> Result<Arc<airlock_kms::Kms>, ServeError> {
-    let master = airlock_kms::MasterKey::load_or_create(data.root()).map_err(|e| ServeError::Config(e.to_string()))?;
+fn open_kms(
+    store: Arc<RedbStore>,
+    data: &DataDir,
+    region: &str,
+) -> Result<Arc<airlock_kms::Kms>, ServeError> {
+    let master = airlock_kms::MasterKey::load_or_create(data.root())
+        .map_err(|e| ServeError::Config(e.to_string()))?;
     if let airlock_kms::MasterKeySource::Created(path) = master.source() {
         tracing::info!(target: "airlock::kms", path = %path.display(), "created the KMS master key");
     }

@@ -87,8 +87,10 @@ impl Protocol {
                 );
                 let mut r = Reply::new(err.status, "application/xml", body.into_bytes());
                 r.headers.extend(err.headers.iter().cloned());
-                r.headers.push(("x-amz-request-id".into(), request_id.to_string()));
-                r.headers.push(("x-amz-id-2".into(), rest_xml_host_id(request_id)));
+                r.headers
+                    .push(("x-amz-request-id".into(), request_id.to_string()));
+                r.headers
+                    .push(("x-amz-id-2".into(), rest_xml_host_id(request_id)));
                 r
             }
             Protocol::Ec2 => crate::services::ec2::error_response(err, request_id),
@@ -181,7 +183,12 @@ pub struct Origin {
 impl Origin {
     /// A plain-HTTP origin.
     pub fn plain(peer: SocketAddr) -> Self {
-        Origin { peer, tls: false, tls_version: None, network: None }
+        Origin {
+            peer,
+            tls: false,
+            tls_version: None,
+            network: None,
+        }
     }
 }
 
@@ -462,7 +469,12 @@ pub trait Service: Send + Sync + 'static {
     fn prepare(&self, call: &Call) -> Result<Prepared, AwsError>;
     /// Whether this request's body is handed to the service unread (in
     /// [`Call::body_stream`]) instead of buffered: S3 object uploads.
-    fn streams_body(&self, _method: &http::Method, _uri: &http::Uri, _headers: &http::HeaderMap) -> bool {
+    fn streams_body(
+        &self,
+        _method: &http::Method,
+        _uri: &http::Uri,
+        _headers: &http::HeaderMap,
+    ) -> bool {
         false
     }
     /// Whether unsigned requests are evaluated as the anonymous principal (S3) instead of

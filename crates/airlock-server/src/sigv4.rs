@@ -17,8 +17,8 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    PercentEncodingMode, SessionTokenMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
-    UriPathNormalizationMode, sign,
+    PercentEncodingMode, SessionTokenMode, SignableBody, SignableRequest, SignatureLocation,
+    SigningSettings, UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
@@ -149,12 +149,20 @@ fn parse_credential(cred: &str) -> Result<(String, String, String, String), Auth
             parts.get(2).unwrap_or(&"")
         )));
     }
-    Ok((parts[0].to_string(), parts[1].to_string(), parts[2].to_string(), parts[3].to_string()))
+    Ok((
+        parts[0].to_string(),
+        parts[1].to_string(),
+        parts[2].to_string(),
+        parts[3].to_string(),
+    ))
 }
 
 /// Extracts the SigV4 parameters of a request: from the `Authorization` header or from a
 /// presigned query. `Ok(None)` for an unsigned request.
-pub fn parse(headers: &http::HeaderMap, query: &[(String, String)]) -> Result<Option<SignedRequest>, AuthError> {
+pub fn parse(
+    headers: &http::HeaderMap,
+    query: &[(String, String)],
+) -> Result<Option<SignedRequest>, AuthError> {
     if let Some(auth) = header(headers, "authorization") {
         let rest = auth.strip_prefix("AWS4-HMAC-SHA256").ok_or_else(|| {
             AuthError::Incomplete(format!("Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization={auth}"))
@@ -172,7 +180,8 @@ pub fn parse(headers: &http::HeaderMap, query: &[(String, String)]) -> Result<Op
                 signature = Some(v.trim().to_string());
             }
         }
-        let (Some(credential), Some(signed), Some(signature)) = (credential, signed, signature) else {
+        let (Some(credential), Some(signed), Some(signature)) = (credential, signed, signature)
+        else {
             return Err(AuthError::Incomplete(format!(
                 "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters. Authorization={auth}"
             )));
@@ -181,8 +190,11 @@ pub fn parse(headers: &http::HeaderMap, query: &[(String, String)]) -> Result<Op
         let amz_date = header(headers, "x-amz-date")
             .ok_or_else(|| AuthError::Incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".into()))?
             .to_string();
-        let time = parse_amz_date(&amz_date)
-            .ok_or_else(|| AuthError::Incomplete(format!("Date must be in ISO-8601 'basic format'. Got '{amz_date}'.")))?;
+        let time = parse_amz_date(&amz_date).ok_or_else(|| {
+            AuthError::Incomplete(format!(
+                "Date must be in ISO-8601 'basic format'. Got '{amz_date}'."
+            ))
+        })?;
         return Ok(Some(SignedRequest {
             location: AuthLocation::Header,
             access_key_id,
@@ -202,18 +214,26 @@ pub fn parse(headers: &http::HeaderMap, query: &[(String, String)]) -> Result<Op
         return Ok(None);
     };
     if get("X-Amz-Algorithm").as_deref() != Some("AWS4-HMAC-SHA256") {
-        return Err(AuthError::Incomplete("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"".into()));
+        return Err(AuthError::Incomplete(
+            "X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\"".into(),
+        ));
     }
-    let credential = get("X-Amz-Credential").ok_or_else(|| AuthError::Incomplete("X-Amz-Credential is missing".into()))?;
+    let credential = get("X-Amz-Credential")
+        .ok_or_else(|| AuthError::Incomplete("X-Amz-Credential is missing".into()))?;
     let (access_key_id, scope_date, region, service) = parse_credential(&credential)?;
-    let amz_date = get("X-Amz-Date").ok_or_else(|| AuthError::Incomplete("X-Amz-Date is missing".into()))?;
+    let amz_date =
+        get("X-Amz-Date").ok_or_else(|| AuthError::Incomplete("X-Amz-Date is missing".into()))?;
     let time = parse_amz_date(&amz_date)
         .ok_or_else(|| AuthError::Incomplete(format!("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\", got '{amz_date}'")))?;
     let expires = match get("X-Amz-Expires") {
-        Some(e) => Some(e.parse::<u64>().map_err(|_| AuthError::Incomplete("X-Amz-Expires should be a number".into()))?),
+        Some(e) => Some(
+            e.parse::<u64>()
+                .map_err(|_| AuthError::Incomplete("X-Amz-Expires should be a number".into()))?,
+        ),
         None => return Err(AuthError::Incomplete("X-Amz-Expires is missing".into())),
     };
-    let signed = get("X-Amz-SignedHeaders").ok_or_else(|| AuthError::Incomplete("X-Amz-SignedHeaders is missing".into()))?;
+    let signed = get("X-Amz-SignedHeaders")
+        .ok_or_else(|| AuthError::Incomplete("X-Amz-SignedHeaders is missing".into()))?;
     Ok(Some(SignedRequest {
         location: AuthLocation::Query,
         access_key_id,
@@ -284,14 +304,21 @@ fn sha256_hex(data: &[u8]) -> String {
 
 /// Verifies the signature with the credential's secret (and session token). `s3` selects S3's
 /// URI rules (single encoding, no path normalization).
-pub fn verify(req: &SignedRequest, parts: &RequestParts<'_>, secret: &str, s3: bool) -> Result<Verified, AuthError> {
+pub fn verify(
+    req: &SignedRequest,
+    parts: &RequestParts<'_>,
+    secret: &str,
+    s3: bool,
+) -> Result<Verified, AuthError> {
     // Payload line of the canonical request: the client's declared hash when it sent one
     // (checked against the body unless it declared an unsigned or streaming payload), else
     // the hash of the body.
     let declared = header(parts.headers, "x-amz-content-sha256").map(str::to_string);
     let body_hash;
     let body = match (&declared, parts.body) {
-        (Some(h), _) if h == UNSIGNED_PAYLOAD || h.starts_with("STREAMING-") => SignableBody::Precomputed(h.clone()),
+        (Some(h), _) if h == UNSIGNED_PAYLOAD || h.starts_with("STREAMING-") => {
+            SignableBody::Precomputed(h.clone())
+        }
         (Some(h), Some(body)) => {
             body_hash = sha256_hex(body);
             if !h.eq_ignore_ascii_case(&body_hash) {
@@ -309,7 +336,9 @@ pub fn verify(req: &SignedRequest, parts: &RequestParts<'_>, secret: &str, s3: b
         (None, _) if req.location == AuthLocation::Query && s3 => SignableBody::UnsignedPayload,
         (None, Some(body)) => SignableBody::Bytes(body),
         (None, None) => {
-            return Err(AuthError::Incomplete("Missing required header for this request: x-amz-content-sha256".into()));
+            return Err(AuthError::Incomplete(
+                "Missing required header for this request: x-amz-content-sha256".into(),
+            ));
         }
     };
 
@@ -323,7 +352,13 @@ pub fn verify(req: &SignedRequest, parts: &RequestParts<'_>, secret: &str, s3: b
         query.retain(|(k, _)| {
             !matches!(
                 k.as_str(),
-                "X-Amz-Signature" | "X-Amz-Algorithm" | "X-Amz-Credential" | "X-Amz-Date" | "X-Amz-Expires" | "X-Amz-SignedHeaders" | "X-Amz-Security-Token"
+                "X-Amz-Signature"
+                    | "X-Amz-Algorithm"
+                    | "X-Amz-Credential"
+                    | "X-Amz-Date"
+                    | "X-Amz-Expires"
+                    | "X-Amz-SignedHeaders"
+                    | "X-Amz-Security-Token"
             )
         });
     }
@@ -345,7 +380,12 @@ pub fn verify(req: &SignedRequest, parts: &RequestParts<'_>, secret: &str, s3: b
             "x-amz-security-token" => signed_token = true,
             "authorization" => return Err(AuthError::SignatureMismatch),
             other => {
-                let values: Vec<&str> = parts.headers.get_all(other).iter().filter_map(|v| v.to_str().ok()).collect();
+                let values: Vec<&str> = parts
+                    .headers
+                    .get_all(other)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
                 if values.is_empty() {
                     return Err(AuthError::SignatureMismatch);
                 }
@@ -355,16 +395,27 @@ pub fn verify(req: &SignedRequest, parts: &RequestParts<'_>, secret: &str, s3: b
             }
         }
     }
-    if req.location == AuthLocation::Header && !req.signed_headers.iter().any(|h| h == "x-amz-date") {
+    if req.location == AuthLocation::Header && !req.signed_headers.iter().any(|h| h == "x-amz-date")
+    {
         return Err(AuthError::SignatureMismatch);
     }
-    let signs_content_hash = req.signed_headers.iter().any(|h| h == "x-amz-content-sha256");
+    let signs_content_hash = req
+        .signed_headers
+        .iter()
+        .any(|h| h == "x-amz-content-sha256");
 
     let mut settings = SigningSettings::default();
     settings.excluded_headers = Some(Vec::new());
-    settings.percent_encoding_mode = if s3 { PercentEncodingMode::Single } else { PercentEncodingMode::Double };
-    settings.uri_path_normalization_mode =
-        if s3 { UriPathNormalizationMode::Disabled } else { UriPathNormalizationMode::Enabled };
+    settings.percent_encoding_mode = if s3 {
+        PercentEncodingMode::Single
+    } else {
+        PercentEncodingMode::Double
+    };
+    settings.uri_path_normalization_mode = if s3 {
+        UriPathNormalizationMode::Disabled
+    } else {
+        UriPathNormalizationMode::Enabled
+    };
     settings.payload_checksum_kind = if signs_content_hash {
         aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256
     } else {
@@ -374,14 +425,24 @@ pub fn verify(req: &SignedRequest, parts: &RequestParts<'_>, secret: &str, s3: b
         AuthLocation::Header => signed_token,
         AuthLocation::Query => req.security_token.is_some(),
     };
-    settings.session_token_mode = if token_in_scope { SessionTokenMode::Include } else { SessionTokenMode::Exclude };
+    settings.session_token_mode = if token_in_scope {
+        SessionTokenMode::Include
+    } else {
+        SessionTokenMode::Exclude
+    };
     if req.location == AuthLocation::Query {
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = Some(Duration::from_secs(req.expires.unwrap_or(0)));
     }
 
-    let identity: Identity =
-        Credentials::new(&req.access_key_id, secret, req.security_token.clone(), None, "airlock").into();
+    let identity: Identity = Credentials::new(
+        &req.access_key_id,
+        secret,
+        req.security_token.clone(),
+        None,
+        "airlock",
+    )
+    .into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(&req.region)
@@ -395,7 +456,12 @@ pub fn verify(req: &SignedRequest, parts: &RequestParts<'_>, secret: &str, s3: b
         .map_err(|_| AuthError::SignatureMismatch)?;
     let out = sign(signable, &params).map_err(|_| AuthError::SignatureMismatch)?;
     let expected = out.signature();
-    if aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), req.signature.as_bytes()).is_err() {
+    if aws_lc_rs::constant_time::verify_slices_are_equal(
+        expected.as_bytes(),
+        req.signature.as_bytes(),
+    )
+    .is_err()
+    {
         return Err(AuthError::SignatureMismatch);
     }
     let key = v4::generate_signing_key(secret, req.time, &req.region, &req.service);
@@ -410,8 +476,21 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn signed(method: &str, uri: &str, body: &[u8], token: Option<&str>, time: SystemTime) -> http::Request<Vec<u8>> {
-        let identity: Identity = Credentials::new("AKIDEXAMPLE", "secret", token.map(str::to_string), None, "t").into();
+    fn signed(
+        method: &str,
+        uri: &str,
+        body: &[u8],
+        token: Option<&str>,
+        time: SystemTime,
+    ) -> http::Request<Vec<u8>> {
+        let identity: Identity = Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            token.map(str::to_string),
+            None,
+            "t",
+        )
+        .into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region("us-east-1")
@@ -425,7 +504,10 @@ mod tests {
             .method(method)
             .uri(uri)
             .header("host", "127.0.0.1:4566")
-            .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
             .header("user-agent", "test")
             .body(body.to_vec())
             .unwrap();
@@ -469,24 +551,48 @@ mod tests {
         let body = b"Action=GetCallerIdentity&Version=2011-06-15";
         let req = signed("POST", "http://127.0.0.1:4566/", body, None, now);
         assert!(check(&req, "secret").is_ok());
-        assert_eq!(check(&req, "wrong").unwrap_err(), AuthError::SignatureMismatch);
+        assert_eq!(
+            check(&req, "wrong").unwrap_err(),
+            AuthError::SignatureMismatch
+        );
         let req = signed("POST", "http://127.0.0.1:4566/", body, Some("tok"), now);
         assert!(check(&req, "secret").is_ok());
         let mut tampered = req.clone();
         *tampered.body_mut() = b"Action=GetCallerIdentity&Version=2011-06-16".to_vec();
-        assert_eq!(check(&tampered, "secret").unwrap_err(), AuthError::SignatureMismatch);
-        let req = signed("GET", "http://127.0.0.1:4566/?Action=GetCallerIdentity&Version=2011-06-15&X=a%20b", b"", None, now);
+        assert_eq!(
+            check(&tampered, "secret").unwrap_err(),
+            AuthError::SignatureMismatch
+        );
+        let req = signed(
+            "GET",
+            "http://127.0.0.1:4566/?Action=GetCallerIdentity&Version=2011-06-15&X=a%20b",
+            b"",
+            None,
+            now,
+        );
         assert!(check(&req, "secret").is_ok());
     }
 
     #[test]
     fn skew_is_fifteen_minutes() {
         let now = SystemTime::now();
-        let req = signed("POST", "http://127.0.0.1:4566/", b"", None, now - Duration::from_secs(16 * 60));
+        let req = signed(
+            "POST",
+            "http://127.0.0.1:4566/",
+            b"",
+            None,
+            now - Duration::from_secs(16 * 60),
+        );
         let query = Vec::new();
         let s = parse(req.headers(), &query).unwrap().unwrap();
         assert!(matches!(check_time(&s, now), Err(AuthError::Skewed { .. })));
-        let req = signed("POST", "http://127.0.0.1:4566/", b"", None, now - Duration::from_secs(14 * 60));
+        let req = signed(
+            "POST",
+            "http://127.0.0.1:4566/",
+            b"",
+            None,
+            now - Duration::from_secs(14 * 60),
+        );
         let s = parse(req.headers(), &query).unwrap().unwrap();
         assert!(check_time(&s, now).is_ok());
     }

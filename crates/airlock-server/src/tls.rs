@@ -148,9 +148,17 @@ pub fn ensure(files: &TlsFiles) -> Result<bool, TlsError> {
             "s3.localhost".to_string(),
             "*.s3.localhost".to_string(),
         ])
-            .map_err(gen_err)?;
-        params.subject_alt_names.push(SanType::IpAddress(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
-        params.subject_alt_names.push(SanType::IpAddress(std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)));
+        .map_err(gen_err)?;
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::IpAddr::V4(
+                std::net::Ipv4Addr::LOCALHOST,
+            )));
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::IpAddr::V6(
+                std::net::Ipv6Addr::LOCALHOST,
+            )));
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "localhost");
         params.distinguished_name = dn;

@@ -2,8 +2,8 @@
 
 pub mod ec2;
 pub mod iam;
-pub mod s3;
 pub mod kms;
+pub mod s3;
 pub mod sts;
 
 use crate::service::{Params, Reply};
