@@ -292,6 +292,6 @@ fn sdk_rust_virtual_hosted_and_path_style() {
             .send()
             .await
             .unwrap_err();
-        assert_eq!(err.into_service_error().is_no_such_key(), true);
+        assert!(err.into_service_error().is_no_such_key());
     });
 }
