@@ -99,8 +99,23 @@ impl<'p> Solver<'p> {
     /// Compiles every atom of the problem.
     pub fn new(p: &'p Problem) -> Solver<'p> {
         let mut sets: Vec<CharSet> = Vec::new();
-        for v in &p.vars {
-            v.domain.collect_sets(&mut sets);
+        // Finite domains (the action catalogue) are decided by enumeration, not by automata:
+        // their characters need no place in the alphabet.
+        let finite: Vec<Option<Rc<Vec<String>>>> = p
+            .vars
+            .iter()
+            .map(|v| {
+                if v.sort == Sort::Str {
+                    v.domain.as_literals_cached()
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (v, fin) in p.vars.iter().zip(&finite) {
+            if fin.is_none() {
+                v.domain.collect_sets(&mut sets);
+            }
         }
         for a in &p.atoms {
             match a {
@@ -145,11 +160,7 @@ impl<'p> Solver<'p> {
             atom_n: vec![None; p.atoms.len()],
             var_satoms: vec![Vec::new(); p.vars.len()],
             cache: Default::default(),
-            finite: p
-                .vars
-                .iter()
-                .map(|v| v.domain.as_literals_cached())
-                .collect(),
+            finite,
             nonempty: None,
             readable: std::cell::Cell::new(false),
             stats: Stats::default(),
@@ -157,7 +168,7 @@ impl<'p> Solver<'p> {
         };
         s.nonempty = Some(Dfa::compile_cached(&Re::any_char().plus(), &s.alpha));
         for (i, v) in p.vars.iter().enumerate() {
-            if matches!(v.sort, Sort::Str | Sort::StrSet) {
+            if matches!(v.sort, Sort::Str | Sort::StrSet) && s.finite[i].is_none() {
                 let d = Dfa::compile_cached(&v.domain, &s.alpha);
                 s.dfas.push(d);
                 s.domain[i] = Some(s.dfas.len() - 1);
