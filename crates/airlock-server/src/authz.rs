@@ -11,40 +11,7 @@ use crate::xml::iso8601;
 pub fn authorize(call: &Call, check: &Check) -> Evaluation {
     let caller = &call.caller;
     let mut context = check.context.clone();
-    let set = |ctx: &mut airlock_policy::Context, k: &str, v: String| {
-        if ctx.get(k).is_none() {
-            ctx.insert(k, ContextValue::Single(v));
-        }
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    set(
-        &mut context,
-        "aws:SourceIp",
-        call.origin.peer.ip().to_string(),
-    );
-    set(
-        &mut context,
-        "aws:SecureTransport",
-        call.origin.tls.to_string(),
-    );
-    set(&mut context, "aws:CurrentTime", iso8601(now));
-    set(&mut context, "aws:EpochTime", now.to_string());
-    set(&mut context, "aws:RequestedRegion", call.region.clone());
-    set(&mut context, "aws:ViaAWSService", "false".to_string());
-    if let CallerKind::Session(s) = &caller.kind {
-        set(&mut context, "aws:TokenIssueTime", iso8601(s.issued));
-        set(
-            &mut context,
-            "aws:MultiFactorAuthPresent",
-            "false".to_string(),
-        );
-    }
-    if let Some(ua) = call.headers.get("user-agent").and_then(|v| v.to_str().ok()) {
-        set(&mut context, "aws:UserAgent", ua.to_string());
-    }
+    add_global_context(call, &mut context);
     let request = Request {
         principal: caller.principal.clone(),
         action: check.action.clone(),
@@ -59,6 +26,35 @@ pub fn authorize(call: &Call, check: &Check) -> Evaluation {
         ..PolicySet::default()
     };
     evaluate(&request, &policies)
+}
+
+/// Adds the request's global condition keys (`aws:SourceIp`, `aws:SecureTransport`, time,
+/// region, ...) to `context`, keeping keys it already has. For services that authorize inside
+/// their operation (KMS) with the same keys the pipeline's checks get.
+pub fn add_global_context(call: &Call, context: &mut airlock_policy::Context) {
+    let caller = &call.caller;
+    let set = |ctx: &mut airlock_policy::Context, k: &str, v: String| {
+        if ctx.get(k).is_none() {
+            ctx.insert(k, ContextValue::Single(v));
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    set(context, "aws:SourceIp", call.origin.peer.ip().to_string());
+    set(context, "aws:SecureTransport", call.origin.tls.to_string());
+    set(context, "aws:CurrentTime", iso8601(now));
+    set(context, "aws:EpochTime", now.to_string());
+    set(context, "aws:RequestedRegion", call.region.clone());
+    set(context, "aws:ViaAWSService", "false".to_string());
+    if let CallerKind::Session(s) = &caller.kind {
+        set(context, "aws:TokenIssueTime", iso8601(s.issued));
+        set(context, "aws:MultiFactorAuthPresent", "false".to_string());
+    }
+    if let Some(ua) = call.headers.get("user-agent").and_then(|v| v.to_str().ok()) {
+        set(context, "aws:UserAgent", ua.to_string());
+    }
 }
 
 fn kind_phrase(kind: PolicyKind) -> &'static str {

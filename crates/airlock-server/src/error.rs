@@ -1,5 +1,21 @@
 //! Errors as they go on the wire: an AWS error code, message and HTTP status.
 
+/// An authorization denial decided while an operation ran, rather than by the pipeline's
+/// checks: KMS finds the key of a `Decrypt` only in the ciphertext, and services that call KMS
+/// in-process (S3 with SSE-KMS) are denied inside their operation. The pipeline records it as
+/// the call's decision, with the engine's explanation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denial {
+    /// The denied action (`kms:Decrypt`).
+    pub action: String,
+    /// The resource of the denied action.
+    pub resource: String,
+    /// The engine's explanation.
+    pub explanation: airlock_policy::Explanation,
+}
+
+impl Eq for Denial {}
+
 /// An error answered to the client, rendered in the service's protocol format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsError {
@@ -11,6 +27,8 @@ pub struct AwsError {
     pub message: String,
     /// `Sender` (client fault) or `Receiver` (server fault).
     pub sender_fault: bool,
+    /// Set when the error is an authorization denial made by the operation itself.
+    pub denial: Option<Box<Denial>>,
 }
 
 impl AwsError {
@@ -21,7 +39,14 @@ impl AwsError {
             code: code.to_string(),
             message: message.into(),
             sender_fault: status < 500,
+            denial: None,
         }
+    }
+
+    /// The same error, recorded as the denial `denial`.
+    pub fn with_denial(mut self, denial: Denial) -> Self {
+        self.denial = Some(Box::new(denial));
+        self
     }
 
     /// `ValidationError` for a missing required parameter, as AWS words it.

@@ -407,6 +407,11 @@ impl Pipeline {
         let reply = match result {
             Ok(r) => r,
             Err(e) => {
+                if let Some(d) = &e.denial {
+                    trace.record.action = Some(d.action.clone());
+                    trace.record.resource = Some(d.resource.clone());
+                    trace.record.outcome = Outcome::Denied(Box::new(d.explanation.clone()));
+                }
                 trace.record.error_code = Some(e.code.clone());
                 trace.record.error_message = Some(e.message.clone());
                 protocol.error_response(&e, &trace.record.request_id)

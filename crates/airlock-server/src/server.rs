@@ -22,7 +22,7 @@ use crate::auth::Authenticator;
 use crate::pipeline::{Incoming, MAX_BODY, Pipeline};
 use crate::record::{LogRecorder, Recorder};
 use crate::service::{Origin, Service};
-use crate::services::{iam::IamService, sts::StsService};
+use crate::services::{iam::IamService, kms::KmsService, sts::StsService};
 use crate::tls::{self, TlsFiles, write_private};
 
 /// How to run the endpoint.
@@ -256,7 +256,8 @@ impl Server {
         tls::ensure(&data.tls())?;
         let tls_config = tls::server_config(&data.tls())?;
 
-        let iam = Arc::new(Iam::new(store));
+        let iam = Arc::new(Iam::new(store.clone()));
+        let kms = open_kms(store, &data, &config.region)?;
         let sts = Arc::new(Sts::new(key));
         let map_iam = |e: airlock_iam::IamError| ServeError::Config(e.to_string());
         let mut wanted = config.accounts.clone();
@@ -287,6 +288,7 @@ impl Server {
         let services: Vec<Arc<dyn Service>> = vec![
             Arc::new(StsService::new(iam.clone(), sts.clone())),
             Arc::new(IamService::new(iam.clone())),
+            kms.clone(),
         ];
         let mut recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
         recorders.extend(config.recorders.iter().cloned());
@@ -308,6 +310,7 @@ impl Server {
         let (stop, stop_rx) = watch::channel(false);
         let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
         let tasks = vec![
+            tokio::spawn(kms_maintenance(kms, stop_rx.clone())),
             tokio::spawn(accept_loop(http, pipeline.clone(), None, stop_rx.clone())),
             tokio::spawn(accept_loop(https, pipeline, Some(acceptor), stop_rx)),
         ];
@@ -518,4 +521,33 @@ async fn respond(
         }
     }
     resp
+}
+
+/// Opens KMS over the store, with the master key from the environment or `DATA_DIR/kms-master.key`
+/// (created with mode 0600 on first start).
+fn open_kms(
+    store: Arc<RedbStore>,
+    data: &DataDir,
+    region: &str,
+) -> Result<Arc<KmsService>, ServeError> {
+    let master = airlock_kms::MasterKey::load_or_create(data.root())
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    if let airlock_kms::MasterKeySource::Created(path) = master.source() {
+        tracing::info!(target: "airlock::kms", path = %path.display(), "created the KMS master key");
+    }
+    let kms = airlock_kms::Kms::open(store, master, region, Arc::new(airlock_kms::SystemClock))
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    Ok(Arc::new(KmsService::new(Arc::new(kms))))
+}
+
+/// Ends deletion windows and runs due automatic rotations, once a minute and at start.
+async fn kms_maintenance(kms: Arc<KmsService>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let k = kms.clone();
+        let _ = tokio::task::spawn_blocking(move || k.run_maintenance()).await;
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The services of the endpoint, each a [`crate::service::Service`] over its domain crate.
 
 pub mod iam;
+pub mod kms;
 pub mod sts;
 
 use crate::service::{Params, Reply};
