@@ -3,7 +3,7 @@
 //! IP ranges, presence). Sound and complete for the atoms of [`crate::logic`]; every model is
 //! re-checked by direct evaluation before it is returned.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::rc::Rc;
 
 use crate::lang::{Alphabet, CharSet, Dfa, Re, intersect_witness};
@@ -33,7 +33,7 @@ pub enum Sat {
     Unsat,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum SAtom {
     Present(VarId),
     In(VarId, usize),
@@ -82,7 +82,7 @@ pub struct Solver<'p> {
     dfas: Vec<Rc<Dfa>>,
     domain: Vec<Option<usize>>,
     satoms: Vec<SAtom>,
-    satom_ids: HashMap<String, u32>,
+    satom_ids: crate::lang::FxMap<SAtom, u32>,
     atom_n: Vec<Option<Result<N, SolveError>>>,
     var_satoms: Vec<Vec<u32>>,
     cache: crate::lang::FxMap<(u32, Vec<(u32, bool)>), bool>,
@@ -99,8 +99,23 @@ impl<'p> Solver<'p> {
     /// Compiles every atom of the problem.
     pub fn new(p: &'p Problem) -> Solver<'p> {
         let mut sets: Vec<CharSet> = Vec::new();
-        for v in &p.vars {
-            v.domain.collect_sets(&mut sets);
+        // Finite domains (the action catalogue) are decided by enumeration, not by automata:
+        // their characters need no place in the alphabet.
+        let finite: Vec<Option<Rc<Vec<String>>>> = p
+            .vars
+            .iter()
+            .map(|v| {
+                if v.sort == Sort::Str {
+                    v.domain.as_literals_cached()
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (v, fin) in p.vars.iter().zip(&finite) {
+            if fin.is_none() {
+                v.domain.collect_sets(&mut sets);
+            }
         }
         for a in &p.atoms {
             match a {
@@ -141,15 +156,11 @@ impl<'p> Solver<'p> {
             dfas: Vec::new(),
             domain: vec![None; p.vars.len()],
             satoms: Vec::new(),
-            satom_ids: HashMap::new(),
+            satom_ids: Default::default(),
             atom_n: vec![None; p.atoms.len()],
             var_satoms: vec![Vec::new(); p.vars.len()],
             cache: Default::default(),
-            finite: p
-                .vars
-                .iter()
-                .map(|v| v.domain.as_literals_cached())
-                .collect(),
+            finite,
             nonempty: None,
             readable: std::cell::Cell::new(false),
             stats: Stats::default(),
@@ -157,7 +168,7 @@ impl<'p> Solver<'p> {
         };
         s.nonempty = Some(Dfa::compile_cached(&Re::any_char().plus(), &s.alpha));
         for (i, v) in p.vars.iter().enumerate() {
-            if matches!(v.sort, Sort::Str | Sort::StrSet) {
+            if matches!(v.sort, Sort::Str | Sort::StrSet) && s.finite[i].is_none() {
                 let d = Dfa::compile_cached(&v.domain, &s.alpha);
                 s.dfas.push(d);
                 s.domain[i] = Some(s.dfas.len() - 1);
@@ -175,16 +186,15 @@ impl<'p> Solver<'p> {
     }
 
     fn satom(&mut self, a: SAtom) -> u32 {
-        let key = format!("{a:?}");
-        if let Some(&i) = self.satom_ids.get(&key) {
+        if let Some(&i) = self.satom_ids.get(&a) {
             return i;
         }
         let i = self.satoms.len() as u32;
         if let Some(v) = a.var() {
             self.var_satoms[v.0 as usize].push(i);
         }
-        self.satoms.push(a);
-        self.satom_ids.insert(key, i);
+        self.satoms.push(a.clone());
+        self.satom_ids.insert(a, i);
         i
     }
 
