@@ -113,10 +113,25 @@ pub enum KeyIdentifier {
     },
 }
 
-impl KeyIdentifier {
-    /// Parses a `KeyId` request parameter. `None` when it is none of the four forms; the caller
-    /// reports that as AWS does (`NotFoundException: Invalid keyId ...`).
-    pub fn parse(text: &str) -> Option<KeyIdentifier> {
+/// [`KeyIdentifier`] borrowing from the request (the hot path allocates nothing to resolve a key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyRef<'a> {
+    KeyId(KeyId),
+    KeyArn {
+        region: &'a str,
+        account: &'a str,
+        key_id: KeyId,
+    },
+    AliasName(&'a str),
+    AliasArn {
+        region: &'a str,
+        account: &'a str,
+        alias_name: &'a str,
+    },
+}
+
+impl<'a> KeyRef<'a> {
+    pub(crate) fn parse(text: &'a str) -> Option<KeyRef<'a>> {
         if let Some(rest) = text.strip_prefix("arn:") {
             let mut parts = rest.splitn(5, ':');
             let partition = parts.next()?;
@@ -128,17 +143,17 @@ impl KeyIdentifier {
                 return None;
             }
             if let Some(id) = resource.strip_prefix("key/") {
-                return Some(KeyIdentifier::KeyArn {
-                    region: region.to_string(),
-                    account: account.to_string(),
+                return Some(KeyRef::KeyArn {
+                    region,
+                    account,
                     key_id: KeyId::parse(id)?,
                 });
             }
             if resource.starts_with("alias/") && resource.len() > "alias/".len() {
-                return Some(KeyIdentifier::AliasArn {
-                    region: region.to_string(),
-                    account: account.to_string(),
-                    alias_name: resource.to_string(),
+                return Some(KeyRef::AliasArn {
+                    region,
+                    account,
+                    alias_name: resource,
                 });
             }
             return None;
@@ -147,9 +162,38 @@ impl KeyIdentifier {
             if text.len() == "alias/".len() {
                 return None;
             }
-            return Some(KeyIdentifier::AliasName(text.to_string()));
+            return Some(KeyRef::AliasName(text));
         }
-        KeyId::parse(text).map(KeyIdentifier::KeyId)
+        KeyId::parse(text).map(KeyRef::KeyId)
+    }
+}
+
+impl KeyIdentifier {
+    /// Parses a `KeyId` request parameter. `None` when it is none of the four forms; the caller
+    /// reports that as AWS does (`NotFoundException: Invalid keyId ...`).
+    pub fn parse(text: &str) -> Option<KeyIdentifier> {
+        Some(match KeyRef::parse(text)? {
+            KeyRef::KeyId(id) => KeyIdentifier::KeyId(id),
+            KeyRef::KeyArn {
+                region,
+                account,
+                key_id,
+            } => KeyIdentifier::KeyArn {
+                region: region.to_string(),
+                account: account.to_string(),
+                key_id,
+            },
+            KeyRef::AliasName(n) => KeyIdentifier::AliasName(n.to_string()),
+            KeyRef::AliasArn {
+                region,
+                account,
+                alias_name,
+            } => KeyIdentifier::AliasArn {
+                region: region.to_string(),
+                account: account.to_string(),
+                alias_name: alias_name.to_string(),
+            },
+        })
     }
 
     /// The alias name if the key is named by an alias (the value of `kms:RequestAlias`).

@@ -16,7 +16,7 @@ use crate::crypto::{
     open_blob, random_nonce, seal_blob,
 };
 use crate::error::OpenError;
-use crate::ids::{KeyId, KeyIdentifier, alias_arn, key_arn};
+use crate::ids::{KeyId, KeyIdentifier, KeyRef, alias_arn, key_arn};
 use crate::master::{MasterKey, MasterKeyError};
 use crate::model::{
     AliasListEntry, AliasRecord, Clock, DAY_MS, KeyListEntry, KeyMetadata, KeyRecord, KeyRotation,
@@ -592,24 +592,24 @@ impl Kms {
         cross_account: bool,
     ) -> Result<Resolved, KmsError> {
         let caller_account = self.caller_account(caller)?;
-        let parsed = KeyIdentifier::parse(ident)
+        let parsed = KeyRef::parse(ident)
             .ok_or_else(|| KmsError::NotFound(format!("Invalid keyId {ident}")))?;
         let now = self.now();
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        let (id, account, region, request_alias) = match &parsed {
-            KeyIdentifier::KeyId(id) => (*id, caller_account, self.region.as_str(), None),
-            KeyIdentifier::KeyArn {
+        let (id, account, region, request_alias) = match parsed {
+            KeyRef::KeyId(id) => (id, caller_account, self.region.as_str(), None),
+            KeyRef::KeyArn {
                 region,
                 account,
                 key_id,
-            } => (*key_id, account.as_str(), region.as_str(), None),
-            KeyIdentifier::AliasName(_) | KeyIdentifier::AliasArn { .. } => {
-                let (account, region, name) = match &parsed {
-                    KeyIdentifier::AliasArn {
+            } => (key_id, account, region, None),
+            KeyRef::AliasName(_) | KeyRef::AliasArn { .. } => {
+                let (account, region, name) = match parsed {
+                    KeyRef::AliasArn {
                         region,
                         account,
                         alias_name,
-                    } => (account.as_str(), region.as_str(), alias_name.as_str()),
+                    } => (account, region, alias_name),
                     _ => (caller_account, self.region.as_str(), ident),
                 };
                 let not_found = || {

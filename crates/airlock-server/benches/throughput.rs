@@ -195,12 +195,14 @@ fn main() {
 
     // moto's server, same calls.
     let moto_port = free_port();
-    let mut moto = std::process::Command::new(venv_bin("moto_server"))
+    let moto = std::process::Command::new(venv_bin("moto_server"))
         .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start moto_server");
+    // Stops moto even if a scenario panics.
+    let _moto = KillOnDrop(moto);
 
     rt.block_on(async {
         let mut config = ServeConfig::new(&dir);
@@ -284,8 +286,6 @@ fn main() {
             times[times.len() - 1].as_secs_f64() * 1000.0
         );
     });
-    let _ = moto.kill();
-    let _ = moto.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -338,4 +338,14 @@ async fn iam_call(t: &Target, body: &str) {
         "setup call failed {status}: {}",
         String::from_utf8_lossy(&bytes)
     );
+}
+
+/// Kills and reaps a child process when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
