@@ -1,7 +1,8 @@
 //! Authorization: one [`Check`] of one [`Caller`], decided by the policy engine.
 
 use airlock_policy::{
-    Context, ContextValue, Decision, Evaluation, MissingAllow, PolicyKind, PolicySet, Request, evaluate,
+    Context, ContextValue, Decision, Evaluation, MissingAllow, PolicyKind, PolicySet, Request,
+    evaluate,
 };
 
 use crate::service::{Call, Caller, CallerKind, Check};
@@ -23,6 +24,7 @@ pub fn authorize(call: &Call, check: &Check) -> Evaluation {
         boundary: caller.boundary.clone(),
         session: caller.session_policies.clone(),
         resource: check.resource_policy.clone(),
+        endpoint: call.origin.network.as_ref().map(|n| n.policy.clone()),
         ..PolicySet::default()
     };
     evaluate(&request, &policies)
@@ -51,7 +53,15 @@ pub fn add_global_context(call: &Call, context: &mut airlock_policy::Context) {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    set(context, "aws:SourceIp", call.origin.peer.ip().to_string());
+    // Network origin: through a VPC endpoint the VPC keys replace aws:SourceIp (EC2 branch).
+    match &call.origin.network {
+        Some(n) => {
+            set(context, "aws:SourceVpce", n.vpce_id.clone());
+            set(context, "aws:SourceVpc", n.vpc_id.clone());
+            set(context, "aws:VpceAccount", n.vpce_account.clone());
+        }
+        None => set(context, "aws:SourceIp", call.origin.peer.ip().to_string()),
+    }
     set(context, "aws:SecureTransport", call.origin.tls.to_string());
     set(context, "aws:CurrentTime", iso8601(now));
     set(context, "aws:EpochTime", now.to_string());
@@ -86,13 +96,22 @@ fn kind_phrase(kind: PolicyKind) -> &'static str {
 /// resource for callers of the bucket owner's account, as S3 does.
 pub fn denial_message(caller: &Caller, check: &Check, eval: &Evaluation) -> String {
     let s3 = check.action.to_ascii_lowercase().starts_with("s3:");
-    if s3 && (caller.is_anonymous() || check.resource.account.as_deref() != Some(caller.account.as_str())) {
+    if s3
+        && (caller.is_anonymous()
+            || check.resource.account.as_deref() != Some(caller.account.as_str()))
+    {
         return "Access Denied".to_string();
     }
     let base = if s3 {
-        format!("User: {} is not authorized to perform: {} on resource: \"{}\"", caller.arn, check.action, check.resource.arn)
+        format!(
+            "User: {} is not authorized to perform: {} on resource: \"{}\"",
+            caller.arn, check.action, check.resource.arn
+        )
     } else {
-        format!("User: {} is not authorized to perform: {} on resource: {}", caller.arn, check.action, check.resource.arn)
+        format!(
+            "User: {} is not authorized to perform: {} on resource: {}",
+            caller.arn, check.action, check.resource.arn
+        )
     };
     if check.action.to_ascii_lowercase().starts_with("sts:") {
         return base;

@@ -22,9 +22,11 @@
 #![deny(missing_docs)]
 
 pub mod auth;
-pub mod body;
 pub mod authz;
+pub mod body;
 pub mod error;
+pub mod imds;
+pub mod network;
 pub mod pipeline;
 pub mod record;
 pub mod server;

@@ -7,8 +7,8 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 
 use crate::auth::Authenticator;
-use crate::body::{BodyError, ReplyBody, RequestBody};
 use crate::authz::{authorize, denial_message};
+use crate::body::{BodyError, ReplyBody, RequestBody};
 use crate::error::AwsError;
 use crate::record::{CallRecord, Outcome, Recorder};
 use crate::service::{Call, Caller, Origin, Params, Protocol, Reply, Service, Signature};
@@ -72,7 +72,7 @@ pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsEr
         }
     };
     match protocol {
-        Protocol::Query { .. } => match err {
+        Protocol::Query { .. } | Protocol::Ec2 => match err {
             AuthError::Missing => AwsError::new(
                 403,
                 "MissingAuthenticationToken",
@@ -298,7 +298,8 @@ impl Pipeline {
             },
         };
 
-        let Some(service) = self.route(&signed, &req.method, &req.uri, &req.headers, &params) else {
+        let Some(service) = self.route(&signed, &req.method, &req.uri, &req.headers, &params)
+        else {
             let name = signed
                 .as_ref()
                 .ok()

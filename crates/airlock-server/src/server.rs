@@ -44,6 +44,9 @@ pub struct ServeConfig {
     /// Recorders that receive every call record, in addition to the log line (the hook of the
     /// audit trail and event notifications).
     pub recorders: Vec<Arc<dyn Recorder>>,
+    /// Lifetime of instance-profile credentials served by the metadata services (EC2:
+    /// 6 hours, capped by the role's maximum session duration).
+    pub imds_credential_seconds: i64,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -56,6 +59,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("accounts", &self.accounts)
             .field("region", &self.region)
             .field("recorders", &self.recorders.len())
+            .field("imds_credential_seconds", &self.imds_credential_seconds)
             .finish()
     }
 }
@@ -71,6 +75,7 @@ impl ServeConfig {
             accounts: Vec::new(),
             region: "us-east-1".to_string(),
             recorders: Vec::new(),
+            imds_credential_seconds: 21_600,
         }
     }
 }
@@ -243,6 +248,7 @@ pub struct Server {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     admin_keys: Vec<(Account, AccessKey)>,
+    network: Arc<crate::network::Network>,
 }
 
 impl std::fmt::Debug for Server {
@@ -269,6 +275,7 @@ impl Server {
         let home_kms = open_kms(store.clone(), &data, &config.region)?;
         let kms = Arc::new(KmsService::new(home_kms.clone()));
         let sts = Arc::new(Sts::new(key));
+        let ec2 = Arc::new(airlock_ec2::Ec2::new(store.clone()));
         let map_iam = |e: airlock_iam::IamError| ServeError::Config(e.to_string());
         let mut wanted = config.accounts.clone();
         if wanted.is_empty() && iam.accounts().map_err(map_iam)?.is_empty() {
@@ -295,10 +302,22 @@ impl Server {
             admin_keys.push((acct, key));
         }
 
+        // EC2 (network origin): endpoint listeners and metadata services, wired below.
+        let network = crate::network::Network::new(
+            ec2.clone(),
+            iam.clone(),
+            sts.clone(),
+            config.bind,
+            host_of(config.bind),
+            tls_config.clone(),
+            data.clone(),
+            config.imds_credential_seconds,
+        );
         // S3, with the home region's KMS for SSE-KMS data keys and the SSE-S3 root key (0600).
         let sse_s3_key = load_or_create_key(&data.s3_sse_key())?;
         let s3 = Arc::new(
-            airlock_s3::S3::open(store, &data.s3(), home_kms, &sse_s3_key).map_err(|e| ServeError::Config(e.to_string()))?,
+            airlock_s3::S3::open(store, &data.s3(), home_kms, &sse_s3_key)
+                .map_err(|e| ServeError::Config(e.to_string()))?,
         );
 
         let services: Vec<Arc<dyn Service>> = vec![
@@ -306,6 +325,11 @@ impl Server {
             Arc::new(IamService::new(iam.clone())),
             kms.clone(),
             Arc::new(S3Service::new(s3)),
+            Arc::new(crate::services::ec2::Ec2Service::new(
+                ec2,
+                iam.clone(),
+                network.clone(),
+            )),
         ];
         let mut recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
         recorders.extend(config.recorders.iter().cloned());
@@ -326,18 +350,17 @@ impl Server {
         let https_port = https.local_addr().map_err(io("local address"))?.port();
         let (stop, stop_rx) = watch::channel(false);
         let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
+        network.set_pipeline(&pipeline);
+        network.restore().map_err(|e| {
+            ServeError::Config(format!("re-opening VPC endpoints and instances: {e}"))
+        })?;
         let tasks = vec![
             tokio::spawn(kms_maintenance(kms, stop_rx.clone())),
             tokio::spawn(accept_loop(http, pipeline.clone(), None, stop_rx.clone())),
             tokio::spawn(accept_loop(https, pipeline, Some(acceptor), stop_rx)),
         ];
 
-        let host = match config.bind {
-            IpAddr::V4(a) if a.is_unspecified() => "127.0.0.1".to_string(),
-            IpAddr::V6(a) if a.is_unspecified() => "[::1]".to_string(),
-            IpAddr::V6(a) => format!("[{a}]"),
-            IpAddr::V4(a) => a.to_string(),
-        };
+        let host = host_of(config.bind);
         let ca = std::fs::canonicalize(data.tls().ca_cert).map_err(io("resolving the CA path"))?;
         let info = ServerInfo {
             pid: std::process::id(),
@@ -368,6 +391,7 @@ impl Server {
             stop,
             tasks,
             admin_keys,
+            network,
         })
     }
 
@@ -389,10 +413,21 @@ impl Server {
     /// Stops the listeners, closes open connections and removes `server.json`.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        self.network.shutdown().await;
         for t in self.tasks {
             let _ = t.await;
         }
         let _ = std::fs::remove_file(self.data.server_json());
+    }
+}
+
+/// How clients reach an address the server binds.
+fn host_of(bind: IpAddr) -> String {
+    match bind {
+        IpAddr::V4(a) if a.is_unspecified() => "127.0.0.1".to_string(),
+        IpAddr::V6(a) if a.is_unspecified() => "[::1]".to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+        IpAddr::V4(a) => a.to_string(),
     }
 }
 
@@ -479,7 +514,7 @@ async fn accept_loop(
                                     Some(rustls::ProtocolVersion::TLSv1_2) => Some("1.2"),
                                     _ => None,
                                 };
-                                serve_connection(s, Origin { peer, tls: true, tls_version }, pipeline).await;
+                                serve_connection(s, Origin { peer, tls: true, tls_version, network: None }, pipeline).await;
                             }
                         }
                         None => serve_connection(stream, Origin::plain(peer), pipeline).await,
@@ -498,6 +533,7 @@ where
 {
     let service = hyper::service::service_fn(move |req: http::Request<HyperBody>| {
         let pipeline = pipeline.clone();
+        let origin = origin.clone();
         async move { Ok::<_, Infallible>(respond(&pipeline, req, origin).await) }
     });
     let _ = hyper::server::conn::http1::Builder::new()
@@ -506,7 +542,7 @@ where
         .await;
 }
 
-async fn respond(
+pub(crate) async fn respond(
     pipeline: &Pipeline,
     req: http::Request<HyperBody>,
     origin: Origin,

@@ -37,6 +37,9 @@ pub enum Protocol {
     Json,
     /// REST-XML: S3.
     RestXml,
+    /// EC2's query protocol: `<Response><Errors><Error>` errors, `UnauthorizedOperation`
+    /// for denials and `AuthFailure` for unknown credentials.
+    Ec2,
 }
 
 impl Protocol {
@@ -84,10 +87,13 @@ impl Protocol {
                 );
                 let mut r = Reply::new(err.status, "application/xml", body.into_bytes());
                 r.headers.extend(err.headers.iter().cloned());
-                r.headers.push(("x-amz-request-id".into(), request_id.to_string()));
-                r.headers.push(("x-amz-id-2".into(), rest_xml_host_id(request_id)));
+                r.headers
+                    .push(("x-amz-request-id".into(), request_id.to_string()));
+                r.headers
+                    .push(("x-amz-id-2".into(), rest_xml_host_id(request_id)));
                 r
             }
+            Protocol::Ec2 => crate::services::ec2::error_response(err, request_id),
         }
     }
 }
@@ -162,12 +168,14 @@ impl Caller {
 }
 
 /// What the listener knows about the connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Origin {
     /// The peer address (`aws:SourceIp`).
     pub peer: SocketAddr,
     /// Whether the request arrived over TLS (`aws:SecureTransport`).
     pub tls: bool,
+    /// The VPC endpoint the request came through (`None`: from the internet).
+    pub network: Option<std::sync::Arc<NetworkOrigin>>,
     /// The negotiated TLS version as S3's `s3:TlsVersion` writes it (`1.2`, `1.3`).
     pub tls_version: Option<&'static str>,
 }
@@ -175,7 +183,12 @@ pub struct Origin {
 impl Origin {
     /// A plain-HTTP origin.
     pub fn plain(peer: SocketAddr) -> Self {
-        Origin { peer, tls: false, tls_version: None }
+        Origin {
+            peer,
+            tls: false,
+            tls_version: None,
+            network: None,
+        }
     }
 }
 
@@ -205,6 +218,21 @@ impl std::fmt::Debug for Signature {
             .field("scope", &self.scope)
             .finish_non_exhaustive()
     }
+}
+
+/// A request that arrived through a VPC endpoint's listener: the keys AWS adds to it
+/// (`aws:SourceVpce`, `aws:SourceVpc`, `aws:VpceAccount`; no `aws:SourceIp`) and the endpoint
+/// policy every request through it must also satisfy.
+#[derive(Debug, Clone)]
+pub struct NetworkOrigin {
+    /// `vpce-...`.
+    pub vpce_id: String,
+    /// `vpc-...`.
+    pub vpc_id: String,
+    /// The endpoint owner's account.
+    pub vpce_account: String,
+    /// The endpoint policy.
+    pub policy: NamedPolicy,
 }
 
 /// One authenticated request, as a service sees it.
@@ -441,7 +469,12 @@ pub trait Service: Send + Sync + 'static {
     fn prepare(&self, call: &Call) -> Result<Prepared, AwsError>;
     /// Whether this request's body is handed to the service unread (in
     /// [`Call::body_stream`]) instead of buffered: S3 object uploads.
-    fn streams_body(&self, _method: &http::Method, _uri: &http::Uri, _headers: &http::HeaderMap) -> bool {
+    fn streams_body(
+        &self,
+        _method: &http::Method,
+        _uri: &http::Uri,
+        _headers: &http::HeaderMap,
+    ) -> bool {
         false
     }
     /// Whether unsigned requests are evaluated as the anonymous principal (S3) instead of

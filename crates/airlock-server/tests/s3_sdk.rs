@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use aws_credential_types::Credentials;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, ServerSideEncryption};
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, ServerSideEncryption,
+};
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
 use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns};
 use common::*;
@@ -26,7 +28,9 @@ impl ResolveDns for Localhost {
         if name == "localhost" || name.ends_with(".localhost") || name == "127.0.0.1" {
             DnsFuture::ready(Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]))
         } else {
-            DnsFuture::ready(Err(aws_smithy_runtime_api::client::dns::ResolveDnsError::new("not a test name")))
+            DnsFuture::ready(Err(
+                aws_smithy_runtime_api::client::dns::ResolveDnsError::new("not a test name"),
+            ))
         }
     }
 }
@@ -42,16 +46,28 @@ fn admin(s: &TestServer, alias: &str) -> Credentials {
             .trim()
             .to_string()
     };
-    Credentials::new(value("aws_access_key_id"), value("aws_secret_access_key"), None, None, "test")
+    Credentials::new(
+        value("aws_access_key_id"),
+        value("aws_secret_access_key"),
+        None,
+        None,
+        "test",
+    )
 }
 
 fn client(s: &TestServer, endpoint: &str, resolver: Localhost) -> aws_sdk_s3::Client {
     let ca = std::fs::read(&s.info.ca_bundle).unwrap();
     let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
         .tls_context(
             TlsContext::builder()
-                .with_trust_store(TrustStore::empty().with_native_roots(false).with_pem_certificate(ca))
+                .with_trust_store(
+                    TrustStore::empty()
+                        .with_native_roots(false)
+                        .with_pem_certificate(ca),
+                )
                 .build()
                 .unwrap(),
         )
@@ -83,7 +99,10 @@ fn sdk_rust_virtual_hosted_and_path_style() {
     let s = TestServer::start();
     let port = s.info.https_port;
     let names = Localhost::default();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let c = client(&s, &format!("https://s3.localhost:{port}"), names.clone());
         c.create_bucket().bucket("sdk-bucket").send().await.unwrap();
@@ -100,12 +119,24 @@ fn sdk_rust_virtual_hosted_and_path_style() {
             .send()
             .await
             .unwrap();
-        assert_eq!(put.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
+        assert_eq!(
+            put.server_side_encryption(),
+            Some(&ServerSideEncryption::Aes256)
+        );
         assert!(put.checksum_crc32().is_some(), "{put:?}");
 
-        let got = c.get_object().bucket("sdk-bucket").key("dir/upload.bin").send().await.unwrap();
+        let got = c
+            .get_object()
+            .bucket("sdk-bucket")
+            .key("dir/upload.bin")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(got.content_length(), Some(body.len() as i64));
-        assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), &body[..]);
+        assert_eq!(
+            got.body.collect().await.unwrap().into_bytes().as_ref(),
+            &body[..]
+        );
         let range = c
             .get_object()
             .bucket("sdk-bucket")
@@ -114,11 +145,23 @@ fn sdk_rust_virtual_hosted_and_path_style() {
             .send()
             .await
             .unwrap();
-        assert_eq!(range.content_range(), Some(format!("bytes 65530-65545/{}", body.len()).as_str()));
-        assert_eq!(range.body.collect().await.unwrap().into_bytes().as_ref(), &body[65530..65546]);
+        assert_eq!(
+            range.content_range(),
+            Some(format!("bytes 65530-65545/{}", body.len()).as_str())
+        );
+        assert_eq!(
+            range.body.collect().await.unwrap().into_bytes().as_ref(),
+            &body[65530..65546]
+        );
 
         // A multipart upload.
-        let mp = c.create_multipart_upload().bucket("sdk-bucket").key("mp.bin").send().await.unwrap();
+        let mp = c
+            .create_multipart_upload()
+            .bucket("sdk-bucket")
+            .key("mp.bin")
+            .send()
+            .await
+            .unwrap();
         let id = mp.upload_id().unwrap().to_string();
         let parts = [noise(5 << 20, 1), noise(1000, 2)];
         let mut done = Vec::new();
@@ -134,19 +177,34 @@ fn sdk_rust_virtual_hosted_and_path_style() {
                 .send()
                 .await
                 .unwrap();
-            done.push(CompletedPart::builder().part_number(n).e_tag(r.e_tag().unwrap()).build());
+            done.push(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .e_tag(r.e_tag().unwrap())
+                    .build(),
+            );
         }
         let fin = c
             .complete_multipart_upload()
             .bucket("sdk-bucket")
             .key("mp.bin")
             .upload_id(&id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(done))
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
         assert!(fin.e_tag().unwrap().ends_with("-2\""), "{fin:?}");
-        let all = c.get_object().bucket("sdk-bucket").key("mp.bin").send().await.unwrap();
+        let all = c
+            .get_object()
+            .bucket("sdk-bucket")
+            .key("mp.bin")
+            .send()
+            .await
+            .unwrap();
         let bytes = all.body.collect().await.unwrap().into_bytes();
         assert_eq!(bytes.len(), parts[0].len() + parts[1].len());
         assert_eq!(&bytes[..parts[0].len()], &parts[0][..]);
@@ -154,34 +212,86 @@ fn sdk_rust_virtual_hosted_and_path_style() {
 
         // Listing through the paginator, then a batch delete and the bucket's removal.
         for i in 0..5 {
-            c.put_object().bucket("sdk-bucket").key(format!("many/{i}")).body(ByteStream::from_static(b"x")).send().await.unwrap();
+            c.put_object()
+                .bucket("sdk-bucket")
+                .key(format!("many/{i}"))
+                .body(ByteStream::from_static(b"x"))
+                .send()
+                .await
+                .unwrap();
         }
         let mut keys = Vec::new();
-        let mut pages = c.list_objects_v2().bucket("sdk-bucket").max_keys(2).into_paginator().send();
+        let mut pages = c
+            .list_objects_v2()
+            .bucket("sdk-bucket")
+            .max_keys(2)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
-            keys.extend(page.unwrap().contents().iter().filter_map(|o| o.key().map(str::to_string)));
+            keys.extend(
+                page.unwrap()
+                    .contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
         }
         assert_eq!(keys.len(), 7, "{keys:?}");
-        let objects: Vec<ObjectIdentifier> = keys.iter().map(|k| ObjectIdentifier::builder().key(k).build().unwrap()).collect();
+        let objects: Vec<ObjectIdentifier> = keys
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(k).build().unwrap())
+            .collect();
         let del = c
             .delete_objects()
             .bucket("sdk-bucket")
-            .delete(Delete::builder().set_objects(Some(objects)).build().unwrap())
+            .delete(
+                Delete::builder()
+                    .set_objects(Some(objects))
+                    .build()
+                    .unwrap(),
+            )
             .send()
             .await
             .unwrap();
         assert_eq!(del.deleted().len(), 7);
         c.delete_bucket().bucket("sdk-bucket").send().await.unwrap();
         let asked = names.0.lock().unwrap().clone();
-        assert!(asked.iter().any(|n| n == "sdk-bucket.s3.localhost"), "virtual-hosted style was not used: {asked:?}");
+        assert!(
+            asked.iter().any(|n| n == "sdk-bucket.s3.localhost"),
+            "virtual-hosted style was not used: {asked:?}"
+        );
 
         // Path style: an IP endpoint (or force_path_style) puts the bucket in the path.
         let p = client(&s, &s.info.https_endpoint, Localhost::default());
-        p.create_bucket().bucket("path-bucket").send().await.unwrap();
-        p.put_object().bucket("path-bucket").key("k").body(ByteStream::from_static(b"path")).send().await.unwrap();
-        let got = p.get_object().bucket("path-bucket").key("k").send().await.unwrap();
-        assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"path");
-        let err = p.get_object().bucket("path-bucket").key("missing").send().await.unwrap_err();
-        assert_eq!(err.into_service_error().is_no_such_key(), true);
+        p.create_bucket()
+            .bucket("path-bucket")
+            .send()
+            .await
+            .unwrap();
+        p.put_object()
+            .bucket("path-bucket")
+            .key("k")
+            .body(ByteStream::from_static(b"path"))
+            .send()
+            .await
+            .unwrap();
+        let got = p
+            .get_object()
+            .bucket("path-bucket")
+            .key("k")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.body.collect().await.unwrap().into_bytes().as_ref(),
+            b"path"
+        );
+        let err = p
+            .get_object()
+            .bucket("path-bucket")
+            .key("missing")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.into_service_error().is_no_such_key());
     });
 }

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check;
+mod exec;
 mod serve;
 mod simulate;
 
@@ -28,18 +30,24 @@ struct Cli {
 enum Command {
     /// Decide requests against a setup document and explain each decision.
     Simulate(simulate::Args),
+    /// Prove properties of a setup over every possible request; report counterexamples and findings.
+    Check(check::Args),
     /// Print the JSON Schema of the setup document (`schemas/setup.schema.json`).
     Schema,
-    /// Run the local multi-account AWS endpoint (IAM, STS) until Ctrl-C.
+    /// Run the local multi-account AWS endpoint (IAM, STS, KMS, S3, EC2) until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Run a local command "on" an instance of the running server (its role, its VPC's endpoints).
+    Exec(exec::ExecArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        Command::Check(args) => check::run(args),
         Command::Schema => print_schema(),
         Command::Serve(args) => serve::run(args),
+        Command::Exec(args) => exec::run(args),
     };
     match outcome {
         Ok(code) => code,

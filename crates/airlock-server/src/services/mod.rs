@@ -1,8 +1,9 @@
 //! The services of the endpoint, each a [`crate::service::Service`] over its domain crate.
 
+pub mod ec2;
 pub mod iam;
-pub mod s3;
 pub mod kms;
+pub mod s3;
 pub mod sts;
 
 use crate::service::{Params, Reply};
