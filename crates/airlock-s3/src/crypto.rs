@@ -269,7 +269,7 @@ impl<W: Write> SegmentWriter<W> {
             self.written += take as u64;
             if self.buf.len() - self.open == CHUNK_SIZE && self.written < self.plain_len {
                 self.seal_chunk()?;
-                if self.index % WRITE_BATCH as u64 == 0 {
+                if self.index.is_multiple_of(WRITE_BATCH as u64) {
                     self.flush_sealed()?;
                 }
             }
