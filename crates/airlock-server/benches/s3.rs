@@ -694,10 +694,55 @@ async fn run() {
         mib / get_s / aes
     );
     println!(
-        "  airlock peak RSS: {:.1} MiB before the large upload, {:.1} MiB after it (target < 100 MiB)",
+        "  airlock peak RSS: {:.1} MiB before the {large_gib} GiB upload, {:.1} MiB after it",
         rss_before as f64 / 1024.0,
         rss_after as f64 / 1024.0
     );
+    // Peak RSS while a larger object streams in (5 GiB by default).
+    let rss_gib: u64 = std::env::var("AIRLOCK_BENCH_RSS_GIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    if rss_gib > 0 {
+        let req = airlock_t.request(
+            "DELETE",
+            &format!("/{BUCKET}/large"),
+            &[],
+            "UNSIGNED-PAYLOAD",
+            full(Bytes::new()),
+            "s3",
+        );
+        airlock_t.send(req).await;
+        let total = rss_gib << 30;
+        let body = Repeat {
+            block: Bytes::from(vec![0x5au8; 1 << 20]),
+            left: total,
+        }
+        .boxed_unsync();
+        let len = total.to_string();
+        let req = airlock_t.request(
+            "PUT",
+            &format!("/{BUCKET}/larger"),
+            &[("content-length", &len)],
+            "UNSIGNED-PAYLOAD",
+            body,
+            "s3",
+        );
+        let start = Instant::now();
+        let (status, out) = airlock_t.send(req).await;
+        assert_eq!(
+            status,
+            200,
+            "{rss_gib} GiB PUT: {}",
+            String::from_utf8_lossy(&out)
+        );
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "  {rss_gib} GiB PUT {:.0} MiB/s; airlock peak RSS {:.1} MiB (target < 100 MiB)",
+            (total >> 20) as f64 / secs,
+            peak_rss_kib(airlock_pid).unwrap_or(0) as f64 / 1024.0
+        );
+    }
     drop(airlock);
     let _ = std::fs::remove_dir_all(&work);
 }
