@@ -78,6 +78,8 @@ expect_error("NoSuchBucket", lambda: s3.get_object(Bucket="no-such-bucket-here",
 r = expect_error("NoSuchBucket names the bucket", lambda: s3.list_objects_v2(Bucket="no-such-bucket-here"), "NoSuchBucket", 404)
 check("NoSuchBucket BucketName element", r["Error"].get("BucketName") == "no-such-bucket-here", r["Error"])
 expect_error("NoSuchKey", lambda: s3.get_object(Bucket="errors-bucket", Key="missing"), "NoSuchKey", 404)
+expect_error("ExpectedBucketOwner mismatch", lambda: s3.list_objects_v2(Bucket="errors-bucket", ExpectedBucketOwner=A), "AccessDenied", 403)
+check("ExpectedBucketOwner match", s3.list_objects_v2(Bucket="errors-bucket", ExpectedBucketOwner=B)["KeyCount"] == 0)
 expect_error("InvalidBucketName", lambda: s3.create_bucket(Bucket="Bad_Name"), "InvalidBucketName", 400)
 expect_error("BucketAlreadyExists (other account)", lambda: s3a.create_bucket(Bucket="errors-bucket"), "BucketAlreadyExists", 409)
 eu = client("s3", region="eu-west-1")

@@ -2,7 +2,7 @@
 //! and tags.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::Write;
 
 use airlock_kms::Caller;
 use airlock_store::{ReadTxn, StoreExt, WriteExt, WriteTxn};
@@ -29,8 +29,81 @@ pub const INLINE_MAX: u64 = CHUNK_SIZE as u64;
 
 enum Sink {
     Inline(SegmentWriter<Vec<u8>>),
-    File(SegmentWriter<BufWriter<File>>, std::path::PathBuf),
+    File(SegmentWriter<SyncingFile>, std::path::PathBuf),
     Done,
+}
+
+/// Bytes written between write-back requests for large segments.
+const WRITEBACK: u64 = 32 * 1024 * 1024;
+
+/// A segment file that asks the kernel to write data back while the upload is still arriving
+/// (a helper thread `fdatasync`s every 32 MiB), so the final fsync before the commit has little
+/// left to do.
+struct SyncingFile {
+    file: File,
+    since: u64,
+    syncer: Option<(
+        std::sync::mpsc::Sender<()>,
+        std::thread::JoinHandle<std::io::Result<()>>,
+    )>,
+}
+
+impl SyncingFile {
+    fn new(file: File) -> SyncingFile {
+        SyncingFile {
+            file,
+            since: 0,
+            syncer: None,
+        }
+    }
+
+    fn kick(&mut self) -> std::io::Result<()> {
+        if self.syncer.is_none() {
+            let clone = self.file.try_clone()?;
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let handle = std::thread::Builder::new()
+                .name("airlock-s3-writeback".into())
+                .spawn(move || {
+                    while rx.recv().is_ok() {
+                        while rx.try_recv().is_ok() {}
+                        clone.sync_data()?;
+                    }
+                    Ok(())
+                })?;
+            self.syncer = Some((tx, handle));
+        }
+        if let Some((tx, _)) = &self.syncer {
+            let _ = tx.send(());
+        }
+        Ok(())
+    }
+
+    /// Waits for write-back and returns the file (the caller still fsyncs it).
+    fn finish(mut self) -> std::io::Result<File> {
+        if let Some((tx, handle)) = self.syncer.take() {
+            drop(tx);
+            handle
+                .join()
+                .map_err(|_| std::io::Error::other("write-back thread panicked"))??;
+        }
+        Ok(self.file)
+    }
+}
+
+impl Write for SyncingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.since += n as u64;
+        if self.since >= WRITEBACK {
+            self.since = 0;
+            self.kick()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// Writes one segment of new object data (a whole object or one part), encrypting as it goes.
@@ -104,7 +177,7 @@ impl ObjectWriter {
             Sink::Inline(SegmentWriter::new(key, id, size, Vec::new()).map_err(S3Error::internal)?)
         } else {
             let TempFile { path, file } = disk.temp().map_err(S3Error::internal)?;
-            let w = SegmentWriter::new(key, id, size, BufWriter::with_capacity(1 << 20, file))
+            let w = SegmentWriter::new(key, id, size, SyncingFile::new(file))
                 .map_err(S3Error::internal)?;
             Sink::File(w, path)
         };
@@ -163,11 +236,11 @@ impl ObjectWriter {
                         return Err(short(e));
                     }
                 };
-                let file = match buf.into_inner() {
+                let file = match buf.finish() {
                     Ok(f) => f,
                     Err(e) => {
                         let _ = std::fs::remove_file(&path);
-                        return Err(S3Error::internal(e.error()));
+                        return Err(S3Error::internal(e));
                     }
                 };
                 if let Err(e) = self.disk.publish(
@@ -352,6 +425,63 @@ impl ObjectReader {
                 }
             }
             i += 1;
+        }
+        Ok(())
+    }
+
+    /// Plaintext `[start, end)` as shared buffers (up to 1 MiB each, no copy), every piece
+    /// authenticated before it is handed over.
+    pub fn read_range_bytes(
+        &mut self,
+        start: u64,
+        end: u64,
+        mut sink: impl FnMut(Bytes) -> Result<(), S3Error>,
+    ) -> Result<(), S3Error> {
+        let end = end.min(self.size);
+        for i in 0..self.segments.len() {
+            let (offset, len) = (self.segments[i].0, self.segments[i].1.len);
+            let (s, e) = (start.max(offset), end.min(offset + len));
+            if s >= e {
+                continue;
+            }
+            if self.segments[i].2.is_none() {
+                let src = self
+                    .s3
+                    .open_source(&self.segments[i].1)
+                    .map_err(OpenFailure::into_error)?;
+                self.segments[i].2 = Some(src);
+            }
+            let id = SegmentId::parse(&self.segments[i].1.id)
+                .ok_or_else(|| S3Error::internal("bad segment id in metadata"))?;
+            let mut sink_error = None;
+            let mut forward = |b: Bytes| {
+                sink(b).map_err(|err| {
+                    sink_error = Some(err);
+                    SegmentError::Key
+                })
+            };
+            let result = match &self.segments[i].2 {
+                Some(Source::File(f)) => SegmentReader::open(&self.key, id, len, f)
+                    .and_then(|r| r.read_range_bytes(s - offset, e - offset, &mut forward)),
+                Some(Source::Inline(b)) => SegmentReader::open(&self.key, id, len, b.clone())
+                    .and_then(|r| r.read_range_bytes(s - offset, e - offset, &mut forward)),
+                None => Err(SegmentError::Key),
+            };
+            if let Some(err) = sink_error {
+                return Err(err);
+            }
+            if let Err(e) = result {
+                if is_tampered(&e) {
+                    tracing::error!(
+                        target: "airlock::s3",
+                        bucket = %self.bucket,
+                        key = %self.object_key,
+                        error = %e,
+                        "stored object data failed authentication (tampered or corrupted); it was not served"
+                    );
+                }
+                return Err(S3Error::internal(e));
+            }
         }
         Ok(())
     }
@@ -685,6 +815,21 @@ impl S3 {
             bucket: bucket.to_string(),
             object_key: version.key.clone(),
         })
+    }
+
+    /// [`S3::open_reader`] of a version already looked up; if its data was removed meanwhile (the
+    /// object was replaced), the current state of that version id is read instead, and returned.
+    pub fn open_version(
+        &self,
+        caller: &Caller,
+        bucket: &str,
+        v: &ObjectVersion,
+    ) -> Result<(ObjectVersion, ObjectReader), S3Error> {
+        match self.try_open_reader(caller, bucket, v) {
+            Ok(r) => Ok((v.clone(), r)),
+            Err(OpenFailure::Gone) => self.open_object(caller, bucket, &v.key, Some(&v.version_id)),
+            Err(e) => Err(e.into_error()),
+        }
     }
 
     /// Like [`S3::get_version`] then [`S3::open_reader`], retrying once if the object was

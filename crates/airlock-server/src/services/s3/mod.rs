@@ -372,6 +372,13 @@ impl S3Service {
         let target: Target = request::target(&call.path, &call.headers)?;
         let q = Query(&call.params);
         let op = self.operation(call, &target, &q)?;
+        // `x-amz-expected-bucket-owner`: a bucket of another account is refused with 403.
+        if let (Some(expected), Some(name)) =
+            (header(call, "x-amz-expected-bucket-owner"), &target.bucket)
+            && self.s3.bucket(name).is_some_and(|b| b.owner() != expected)
+        {
+            return Err(S3Error::access_denied("Access Denied"));
+        }
         match op {
             Op::ListBuckets
             | Op::CreateBucket

@@ -476,8 +476,8 @@ async fn body_of(mut reader: ObjectReader, start: u64, end: u64) -> Result<Reply
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, S3Error>>(8);
     tokio::task::spawn_blocking(move || {
-        let result = reader.read_range(start, end, |b| {
-            tx.blocking_send(Ok(Bytes::copy_from_slice(b)))
+        let result = reader.read_range_bytes(start, end, |b| {
+            tx.blocking_send(Ok(b))
                 .map_err(|_| S3Error::new(Code::InternalError, "client went away"))
         });
         if let Err(e) = result
@@ -943,7 +943,15 @@ impl S3Service {
                 return Ok(r);
             }
             let kms = kms_caller(&call, s3.region());
-            let (_, reader) = s3.open_object(&kms, bucket.name(), &v.key, Some(&v.version_id))?;
+            let (opened, reader) = s3.open_version(&kms, bucket.name(), &v)?;
+            if opened.etag != v.etag || opened.size != v.size {
+                // Replaced between lookup and open (a `null` version overwritten): answer the
+                // version actually read, as a fresh request would.
+                return Err(S3Error::new(
+                    Code::InternalError,
+                    "We encountered an internal error. Please try again.",
+                ));
+            }
             r.body = body_of(reader, start, end).await?;
             Ok(r)
         }))

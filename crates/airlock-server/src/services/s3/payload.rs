@@ -427,11 +427,38 @@ impl PayloadReader {
                         self.state = State::DataEnd;
                         continue;
                     }
-                    if self.buf.is_empty() && !self.fill().await? {
-                        return Err(incomplete());
+                    let data = if self.buf.is_empty() {
+                        if self.body_done {
+                            return Err(incomplete());
+                        }
+                        // Pass frames through without copying them.
+                        match self.body.data().await {
+                            Some(Ok(mut b)) => {
+                                if b.len() as u64 > remaining {
+                                    let rest = b.split_off(remaining as usize);
+                                    self.buf.extend_from_slice(&rest);
+                                }
+                                b
+                            }
+                            Some(Err(e)) => {
+                                return Err(S3Error::new(
+                                    Code::IncompleteBody,
+                                    format!("The request body could not be read: {e}"),
+                                ));
+                            }
+                            None => {
+                                self.body_done = true;
+                                return Err(incomplete());
+                            }
+                        }
+                    } else {
+                        let take = (remaining.min(self.buf.len() as u64)) as usize;
+                        self.buf.split_to(take).freeze()
+                    };
+                    let take = data.len();
+                    if take == 0 {
+                        continue;
                     }
-                    let take = (remaining.min(self.buf.len() as u64)) as usize;
-                    let data = self.buf.split_to(take).freeze();
                     self.account(&data)?;
                     self.state = State::Data {
                         remaining: remaining - take as u64,

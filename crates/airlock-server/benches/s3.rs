@@ -1,0 +1,769 @@
+//! S3 benchmark, in one run, each server in its own process on this machine:
+//!
+//! - 4 KiB PUT and GET operations per second with 16 concurrent clients against airlock
+//!   (SigV4 with a signed payload hash, the engine deciding identity + bucket policy, SSE-KMS
+//!   with a Bucket Key as in the seed, durable group commits), moto's server
+//!   (`target/venv/bin/moto_server`), and s3s-fs (no authentication, no encryption, no fsync);
+//! - 1 GiB PUT and GET throughput through airlock (one stream, plain HTTP, UNSIGNED-PAYLOAD) as
+//!   a ratio to single-core AES-256-GCM speed (aws-lc-rs) measured in the same run;
+//! - airlock's peak RSS (VmHWM) while it receives the large upload.
+//!
+//! `cargo bench -p airlock-server --bench s3`. `AIRLOCK_BENCH_SECONDS` (default 5) sets each
+//! ops/s phase's length, `AIRLOCK_BENCH_LARGE_GIB` (default 1) the large object's size.
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use bytes::Bytes;
+use http_body::Frame;
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+const CHILD: &str = "AIRLOCK_S3_BENCH_CHILD";
+const CONCURRENCY: usize = 16;
+const SMALL: usize = 4096;
+const BUCKET: &str = "bench-bucket";
+
+type Body = UnsyncBoxBody<Bytes, std::convert::Infallible>;
+
+fn main() {
+    if let Ok(mode) = std::env::var(CHILD) {
+        child(&mode);
+        return;
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run());
+}
+
+// ---------------------------------------------------------------- child processes
+
+fn child(mode: &str) {
+    let (kind, dir) = mode.split_once(':').expect("KIND:DIR");
+    let dir = PathBuf::from(dir);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    match kind {
+        "airlock" => rt.block_on(async {
+            let mut config = airlock_server::ServeConfig::new(&dir);
+            config.accounts = vec![("222222222222".into(), "account-b".into())];
+            let _server = airlock_server::Server::start(config)
+                .await
+                .expect("airlock starts");
+            std::future::pending::<()>().await;
+        }),
+        "s3s-fs" => rt.block_on(async {
+            let root = dir.join("root");
+            std::fs::create_dir_all(&root).unwrap();
+            let fs = s3s_fs::FileSystem::new(&root).expect("s3s-fs root");
+            let service = s3s::service::S3ServiceBuilder::new(fs).build();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            std::fs::write(
+                dir.join("port"),
+                listener.local_addr().unwrap().port().to_string(),
+            )
+            .unwrap();
+            let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                let _ = socket.set_nodelay(true);
+                let conn = http
+                    .serve_connection(hyper_util::rt::TokioIo::new(socket), service.clone())
+                    .into_owned();
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        }),
+        other => panic!("unknown child {other}"),
+    }
+}
+
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_self(kind: &str, dir: &Path) -> Proc {
+    Proc(
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .env(CHILD, format!("{kind}:{}", dir.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn child"),
+    )
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> Option<String>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+// ---------------------------------------------------------------- client
+
+#[derive(Clone)]
+struct Target {
+    name: &'static str,
+    endpoint: String,
+    creds: Option<(String, String)>,
+    client: Client<HttpConnector, Body>,
+}
+
+fn full(b: Bytes) -> Body {
+    http_body_util::Full::new(b).boxed_unsync()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Target {
+    fn new(name: &'static str, endpoint: String, creds: Option<(String, String)>) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(64)
+            .build(http);
+        Target {
+            name,
+            endpoint,
+            creds,
+            client,
+        }
+    }
+
+    /// A request, SigV4-signed if the target has credentials. `payload` is the declared
+    /// `x-amz-content-sha256`.
+    fn request(
+        &self,
+        method: &str,
+        path_query: &str,
+        extra: &[(&str, &str)],
+        payload: &str,
+        body: Body,
+        service: &str,
+    ) -> http::Request<Body> {
+        let uri = format!("{}{}", self.endpoint, path_query);
+        let host = self.endpoint.trim_start_matches("http://").to_string();
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header("host", &host);
+        for (k, v) in extra {
+            b = b.header(*k, *v);
+        }
+        let mut req = b.body(body).unwrap();
+        if let Some((ak, sk)) = &self.creds {
+            let now = SystemTime::now();
+            req.headers_mut()
+                .insert("x-amz-content-sha256", payload.parse().unwrap());
+            let identity: Identity = Credentials::new(ak, sk, None, None, "bench").into();
+            let params = v4::SigningParams::builder()
+                .identity(&identity)
+                .region("us-east-1")
+                .name(service)
+                .time(now)
+                .settings(SigningSettings::default())
+                .build()
+                .unwrap()
+                .into();
+            let headers: Vec<(String, String)> = req
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
+                .collect();
+            let signable = SignableRequest::new(
+                method,
+                &uri,
+                headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                SignableBody::Precomputed(payload.to_string()),
+            )
+            .unwrap();
+            let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+            instructions.apply_to_request_http1x(&mut req);
+        }
+        req
+    }
+
+    async fn send(&self, req: http::Request<Body>) -> (u16, Bytes) {
+        let resp = self.client.request(req).await.expect("request sent");
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    async fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Bytes,
+        service: &str,
+    ) -> Bytes {
+        let hash = sha256_hex(&body);
+        let req = self.request(method, path, extra, &hash, full(body), service);
+        let (status, out) = self.send(req).await;
+        assert!(
+            status < 300,
+            "{} {method} {path}: {status} {}",
+            self.name,
+            String::from_utf8_lossy(&out)
+        );
+        out
+    }
+}
+
+/// Runs `op` from 16 concurrent clients for `secs`; returns operations per second.
+async fn ops_per_second<F, Fut>(secs: f64, op: F) -> f64
+where
+    F: Fn(u64) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Instant::now() + Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..CONCURRENCY as u64 {
+        let op = op.clone();
+        let done = done.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while Instant::now() < stop {
+                op(w * 1_000_000 + i).await;
+                i += 1;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn small_ops(t: &Target, secs: f64) -> (f64, f64) {
+    let body = Bytes::from(vec![0x5au8; SMALL]);
+    let hash = sha256_hex(&body);
+    let put = {
+        let t = t.clone();
+        let body = body.clone();
+        let hash = hash.clone();
+        move |i: u64| {
+            let t = t.clone();
+            let body = body.clone();
+            let hash = hash.clone();
+            async move {
+                let req = t.request(
+                    "PUT",
+                    &format!("/{BUCKET}/k{i}"),
+                    &[("content-length", "4096")],
+                    &hash,
+                    full(body),
+                    "s3",
+                );
+                let (status, out) = t.send(req).await;
+                assert_eq!(
+                    status,
+                    200,
+                    "{} PUT: {}",
+                    t.name,
+                    String::from_utf8_lossy(&out)
+                );
+            }
+        }
+    };
+    let put_rate = ops_per_second(secs, put).await;
+    // The slowest server may have stored only a few objects per client: read what exists.
+    let mut stored = vec![0u64; CONCURRENCY];
+    for (w, n) in stored.iter_mut().enumerate() {
+        let mut lo = 0u64;
+        let mut hi = 1u64;
+        while object_exists(t, w as u64 * 1_000_000 + hi).await && hi < 1 << 20 {
+            lo = hi;
+            hi *= 2;
+        }
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2;
+            if object_exists(t, w as u64 * 1_000_000 + mid).await {
+                lo = mid
+            } else {
+                hi = mid
+            }
+        }
+        *n = (lo + 1).min(50);
+    }
+    let stored = Arc::new(stored);
+    let get = {
+        let t = t.clone();
+        move |i: u64| {
+            let t = t.clone();
+            let stored = stored.clone();
+            async move {
+                let w = (i / 1_000_000) as usize;
+                let key = format!("k{}", w as u64 * 1_000_000 + (i % 1_000_000) % stored[w]);
+                let req = t.request(
+                    "GET",
+                    &format!("/{BUCKET}/{key}"),
+                    &[],
+                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                    full(Bytes::new()),
+                    "s3",
+                );
+                let (status, out) = t.send(req).await;
+                assert!(
+                    status == 200 && out.len() == SMALL,
+                    "{} GET {key}: {status}",
+                    t.name
+                );
+            }
+        }
+    };
+    let get_rate = ops_per_second(secs, get).await;
+    (put_rate, get_rate)
+}
+
+async fn object_exists(t: &Target, n: u64) -> bool {
+    let req = t.request(
+        "HEAD",
+        &format!("/{BUCKET}/k{n}"),
+        &[],
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        full(Bytes::new()),
+        "s3",
+    );
+    t.send(req).await.0 == 200
+}
+
+/// A body of `total` bytes made of one 1 MiB block repeated (no large buffer in the client).
+struct Repeat {
+    block: Bytes,
+    left: u64,
+}
+
+impl http_body::Body for Repeat {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let n = (self.block.len() as u64).min(self.left) as usize;
+        self.left -= n as u64;
+        Poll::Ready(Some(Ok(Frame::data(self.block.slice(..n)))))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.left)
+    }
+}
+
+fn aes_gcm_single_core_mib_s() -> f64 {
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).unwrap());
+    let mut buf = vec![1u8; 64 * 1024];
+    let total: u64 = 1 << 30;
+    let start = Instant::now();
+    let mut done = 0u64;
+    let mut i = 0u64;
+    while done < total {
+        let mut n = [0u8; 12];
+        n[4..].copy_from_slice(&i.to_be_bytes());
+        let tag = key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(n),
+                Aad::from(&i.to_be_bytes()),
+                &mut buf,
+            )
+            .unwrap();
+        let _ = std::hint::black_box(tag);
+        done += buf.len() as u64;
+        i += 1;
+    }
+    done as f64 / (1 << 20) as f64 / start.elapsed().as_secs_f64()
+}
+
+async fn run() {
+    let secs: f64 = std::env::var("AIRLOCK_BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5.0);
+    let large_gib: u64 = std::env::var("AIRLOCK_BENCH_LARGE_GIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let work = tempdir();
+    println!(
+        "S3 benchmark: {CONCURRENCY} concurrent clients, {SMALL}-byte objects, {secs} s per phase"
+    );
+
+    // airlock
+    let airlock_dir = work.join("airlock");
+    let airlock = spawn_self("airlock", &airlock_dir);
+    let airlock_pid = airlock.0.id();
+    let info_text = wait_for("airlock", || {
+        let t = std::fs::read_to_string(airlock_dir.join("server.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&t).ok()?;
+        (v["pid"].as_u64() == Some(airlock_pid as u64)).then_some(t)
+    });
+    let info: serde_json::Value = serde_json::from_str(&info_text).unwrap();
+    let creds =
+        std::fs::read_to_string(info["aws_shared_credentials_file"].as_str().unwrap()).unwrap();
+    let section = creds.split("[account-b]").nth(1).unwrap();
+    let value = |k: &str| {
+        section
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} = ")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let airlock_t = Target::new(
+        "airlock",
+        info["http_endpoint"].as_str().unwrap().to_string(),
+        Some((value("aws_access_key_id"), value("aws_secret_access_key"))),
+    );
+    // The seed's bucket configuration: SSE-KMS with a customer key and a Bucket Key.
+    let key = airlock_t
+        .ok(
+            "POST",
+            "/",
+            &[
+                ("x-amz-target", "TrentService.CreateKey"),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
+            Bytes::from_static(b"{}"),
+            "kms",
+        )
+        .await;
+    let key: serde_json::Value = serde_json::from_slice(&key).unwrap();
+    let key_arn = key["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
+    airlock_t
+        .ok("PUT", &format!("/{BUCKET}"), &[], Bytes::new(), "s3")
+        .await;
+    let enc = format!(
+        "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>{key_arn}</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>"
+    );
+    let md5 = {
+        use base64::Engine;
+        let d = airlock_s3_md5(enc.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(d)
+    };
+    airlock_t
+        .ok(
+            "PUT",
+            &format!("/{BUCKET}?encryption"),
+            &[("content-md5", &md5)],
+            Bytes::from(enc),
+            "s3",
+        )
+        .await;
+
+    // s3s-fs
+    let s3s_dir = work.join("s3s");
+    std::fs::create_dir_all(&s3s_dir).unwrap();
+    let _s3s = spawn_self("s3s-fs", &s3s_dir);
+    let port = wait_for("s3s-fs", || {
+        std::fs::read_to_string(s3s_dir.join("port")).ok()
+    });
+    let s3s_t = Target::new("s3s-fs", format!("http://127.0.0.1:{port}"), None);
+    s3s_t
+        .ok("PUT", &format!("/{BUCKET}"), &[], Bytes::new(), "s3")
+        .await;
+
+    // moto
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/moto_server");
+    let moto = if venv.exists() {
+        let port = free_port();
+        let p = Proc(
+            std::process::Command::new(&venv)
+                .args(["-p", &port.to_string()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("moto_server starts"),
+        );
+        wait_for("moto", || {
+            std::net::TcpStream::connect(("127.0.0.1", port))
+                .ok()
+                .map(|_| String::new())
+        });
+        let t = Target::new(
+            "moto",
+            format!("http://127.0.0.1:{port}"),
+            Some(("testing".into(), "testing".into())),
+        );
+        t.ok("PUT", &format!("/{BUCKET}"), &[], Bytes::new(), "s3")
+            .await;
+        Some((p, t))
+    } else {
+        println!(
+            "moto_server not found at {} (run scripts/test-env.sh); skipping moto",
+            venv.display()
+        );
+        None
+    };
+
+    let mut rows = Vec::new();
+    for t in [
+        Some(&airlock_t),
+        Some(&s3s_t),
+        moto.as_ref().map(|(_, t)| t),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let (put, get) = small_ops(t, secs).await;
+        println!(
+            "  {:<8} 4 KiB PUT {:>9.0} ops/s   GET {:>9.0} ops/s",
+            t.name, put, get
+        );
+        rows.push((t.name, put, get));
+    }
+    let find = |n: &str| rows.iter().find(|r| r.0 == n).map(|r| (r.1, r.2));
+    if let (Some(a), Some(s)) = (find("airlock"), find("s3s-fs")) {
+        println!(
+            "  airlock / s3s-fs: PUT {:.2}x  GET {:.2}x   (target >= 0.8x)",
+            a.0 / s.0,
+            a.1 / s.1
+        );
+    }
+    if let (Some(a), Some(m)) = (find("airlock"), find("moto")) {
+        println!(
+            "  airlock / moto:   PUT {:.1}x  GET {:.1}x   (target >= 50x)",
+            a.0 / m.0,
+            a.1 / m.1
+        );
+    }
+    drop(moto);
+    drop(_s3s);
+
+    // Large object through a fresh airlock process (so its peak RSS is the upload's).
+    drop(airlock);
+    let airlock_dir = work.join("airlock-large");
+    let airlock = spawn_self("airlock", &airlock_dir);
+    let airlock_pid = airlock.0.id();
+    let info_text = wait_for("airlock", || {
+        let t = std::fs::read_to_string(airlock_dir.join("server.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&t).ok()?;
+        (v["pid"].as_u64() == Some(airlock_pid as u64)).then_some(t)
+    });
+    let info: serde_json::Value = serde_json::from_str(&info_text).unwrap();
+    let creds =
+        std::fs::read_to_string(info["aws_shared_credentials_file"].as_str().unwrap()).unwrap();
+    let section = creds.split("[account-b]").nth(1).unwrap();
+    let value = |k: &str| {
+        section
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} = ")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let airlock_t = Target::new(
+        "airlock",
+        info["http_endpoint"].as_str().unwrap().to_string(),
+        Some((value("aws_access_key_id"), value("aws_secret_access_key"))),
+    );
+    let key = airlock_t
+        .ok(
+            "POST",
+            "/",
+            &[
+                ("x-amz-target", "TrentService.CreateKey"),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
+            Bytes::from_static(b"{}"),
+            "kms",
+        )
+        .await;
+    let key: serde_json::Value = serde_json::from_slice(&key).unwrap();
+    let key_arn = key["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
+    airlock_t
+        .ok("PUT", &format!("/{BUCKET}"), &[], Bytes::new(), "s3")
+        .await;
+    let enc = format!(
+        "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>{key_arn}</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>"
+    );
+    airlock_t
+        .ok(
+            "PUT",
+            &format!("/{BUCKET}?encryption"),
+            &[],
+            Bytes::from(enc),
+            "s3",
+        )
+        .await;
+    let aes = aes_gcm_single_core_mib_s();
+    let total = large_gib << 30;
+    let rss_before = peak_rss_kib(airlock_pid).unwrap_or(0);
+    let body = Repeat {
+        block: Bytes::from(vec![0xa5u8; 1 << 20]),
+        left: total,
+    }
+    .boxed_unsync();
+    let len = total.to_string();
+    let req = airlock_t.request(
+        "PUT",
+        &format!("/{BUCKET}/large"),
+        &[("content-length", &len)],
+        "UNSIGNED-PAYLOAD",
+        body,
+        "s3",
+    );
+    let start = Instant::now();
+    let (status, out) = airlock_t.send(req).await;
+    let put_s = start.elapsed().as_secs_f64();
+    assert_eq!(status, 200, "large PUT: {}", String::from_utf8_lossy(&out));
+    let rss_after = peak_rss_kib(airlock_pid).unwrap_or(0);
+    let req = airlock_t.request(
+        "GET",
+        &format!("/{BUCKET}/large"),
+        &[],
+        "UNSIGNED-PAYLOAD",
+        full(Bytes::new()),
+        "s3",
+    );
+    let start = Instant::now();
+    let resp = airlock_t.client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let mut got = 0u64;
+    while let Some(f) = body.frame().await {
+        if let Ok(d) = f.unwrap().into_data() {
+            got += d.len() as u64;
+        }
+    }
+    let get_s = start.elapsed().as_secs_f64();
+    assert_eq!(got, total);
+    let mib = total as f64 / (1 << 20) as f64;
+    println!("  raw AES-256-GCM (aws-lc-rs, one core, 64 KiB chunks): {aes:.0} MiB/s");
+    println!(
+        "  {large_gib} GiB PUT {:.0} MiB/s ({:.2}x AES)   GET {:.0} MiB/s ({:.2}x AES)   (target >= 0.5x)",
+        mib / put_s,
+        mib / put_s / aes,
+        mib / get_s,
+        mib / get_s / aes
+    );
+    println!(
+        "  airlock peak RSS: {:.1} MiB before the {large_gib} GiB upload, {:.1} MiB after it",
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0
+    );
+    // Peak RSS while a larger object streams in (5 GiB by default).
+    let rss_gib: u64 = std::env::var("AIRLOCK_BENCH_RSS_GIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    if rss_gib > 0 {
+        let req = airlock_t.request(
+            "DELETE",
+            &format!("/{BUCKET}/large"),
+            &[],
+            "UNSIGNED-PAYLOAD",
+            full(Bytes::new()),
+            "s3",
+        );
+        airlock_t.send(req).await;
+        let total = rss_gib << 30;
+        let body = Repeat {
+            block: Bytes::from(vec![0x5au8; 1 << 20]),
+            left: total,
+        }
+        .boxed_unsync();
+        let len = total.to_string();
+        let req = airlock_t.request(
+            "PUT",
+            &format!("/{BUCKET}/larger"),
+            &[("content-length", &len)],
+            "UNSIGNED-PAYLOAD",
+            body,
+            "s3",
+        );
+        let start = Instant::now();
+        let (status, out) = airlock_t.send(req).await;
+        assert_eq!(
+            status,
+            200,
+            "{rss_gib} GiB PUT: {}",
+            String::from_utf8_lossy(&out)
+        );
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "  {rss_gib} GiB PUT {:.0} MiB/s; airlock peak RSS {:.1} MiB (target < 100 MiB)",
+            (total >> 20) as f64 / secs,
+            peak_rss_kib(airlock_pid).unwrap_or(0) as f64 / 1024.0
+        );
+    }
+    drop(airlock);
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+fn airlock_s3_md5(data: &[u8]) -> [u8; 16] {
+    airlock_s3::checksum::md5(data)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tempdir() -> PathBuf {
+    let mut b = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut b).unwrap();
+    let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let p = std::env::temp_dir().join(format!("airlock-s3-bench-{name}"));
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
