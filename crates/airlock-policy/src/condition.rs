@@ -17,6 +17,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+use crate::date::parse_date;
 use crate::eval::{Env, Val, has_variable, toks_to_string};
 use crate::glob;
 use crate::model::{Condition, OperatorKind as O, SetQualifier, Version};
@@ -206,121 +207,6 @@ fn date2(p: &str, v: &str, f: impl Fn(i128, i128) -> bool) -> bool {
         (Some(a), Some(b)) => f(a, b),
         _ => false,
     }
-}
-
-/// Parses a date as AWS's date operators accept it: epoch seconds, or ISO 8601
-/// (`2020-01-01`, `2020-01-01T12:00:00Z`, with fractions and `±hh:mm` offsets). Returns
-/// milliseconds since the Unix epoch.
-pub(crate) fn parse_date(s: &str) -> Option<i128> {
-    let s = s.trim();
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-        || (s.starts_with('-') && s.len() > 1 && s[1..].bytes().all(|b| b.is_ascii_digit()))
-    {
-        let secs: i128 = s.parse().ok()?;
-        return secs.checked_mul(1000);
-    }
-    let b = s.as_bytes();
-    let num = |from: usize, len: usize| -> Option<i64> {
-        let part = b.get(from..from + len)?;
-        if !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(part).ok()?.parse().ok()
-    };
-    let year = num(0, 4)?;
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
-        return None;
-    }
-    let month = num(5, 2)?;
-    let day = num(8, 2)?;
-    if !(1..=12).contains(&month) || !(1..=days_in_month(year, month)).contains(&day) {
-        return None;
-    }
-    let mut ms: i128 = i128::from(days_from_civil(year, month, day)) * 86_400_000;
-    let mut i = 10;
-    if i == b.len() {
-        return Some(ms);
-    }
-    if !matches!(b.get(i), Some(b'T' | b't' | b' ')) {
-        return None;
-    }
-    i += 1;
-    let hour = num(i, 2)?;
-    if b.get(i + 2) != Some(&b':') {
-        return None;
-    }
-    let minute = num(i + 3, 2)?;
-    i += 5;
-    let mut second = 0;
-    if b.get(i) == Some(&b':') {
-        second = num(i + 1, 2)?;
-        i += 3;
-    }
-    if hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    ms += i128::from((hour * 3600 + minute * 60 + second) * 1000);
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let frac = &s[start..i.min(start + 3)];
-        let mut f: i128 = frac.parse().ok()?;
-        for _ in frac.len()..3 {
-            f *= 10;
-        }
-        ms += f;
-    }
-    match b.get(i) {
-        // AWS requires a zone designator on date-times? It accepts `Z`; a missing one is read
-        // as UTC here.
-        None => Some(ms),
-        Some(b'Z' | b'z') if i + 1 == b.len() => Some(ms),
-        Some(&sign @ (b'+' | b'-')) => {
-            let oh = num(i + 1, 2)?;
-            let om = if b.get(i + 3) == Some(&b':') {
-                num(i + 4, 2)?
-            } else {
-                num(i + 3, 2)?
-            };
-            let end = if b.get(i + 3) == Some(&b':') {
-                i + 6
-            } else {
-                i + 5
-            };
-            if end != b.len() || oh > 23 || om > 59 {
-                return None;
-            }
-            let off = i128::from((oh * 60 + om) * 60_000);
-            Some(if sign == b'+' { ms - off } else { ms + off })
-        }
-        _ => None,
-    }
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
-    }
-}
-
-/// Days since 1970-01-01 (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// Whether address `v` lies in `p`, a CIDR block or a single address (IPv4 or IPv6).

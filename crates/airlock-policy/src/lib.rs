@@ -97,6 +97,7 @@
 #![deny(missing_docs)]
 
 mod condition;
+pub mod date;
 pub mod decision;
 pub mod error;
 mod eval;

@@ -1233,7 +1233,7 @@ impl<'u, 's> Query<'u, 's> {
                         let mut s = NumSet(Vec::new());
                         for pv in &c.values {
                             let x = if date {
-                                parse_date(pv).map(|x| x as f64)
+                                airlock_policy::date::parse_date(pv).map(|x| x as f64)
                             } else {
                                 parse_number(pv)
                             };
@@ -1911,11 +1911,6 @@ impl AndNot for CharSet {
             .collect();
         CharSet::from_ranges(out)
     }
-}
-
-/// Dates as the engine parses them: epoch seconds or ISO 8601, to milliseconds.
-pub fn parse_date(s: &str) -> Option<i128> {
-    crate::dates::parse_date(s)
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@
 pub mod catalog;
 pub mod check;
 pub mod compare;
-pub mod dates;
 pub mod encode;
 pub mod findings;
 pub mod lang;

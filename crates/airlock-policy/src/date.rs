@@ -1,7 +1,9 @@
-//! Dates as the engine's `Date*` operators read them (epoch seconds or ISO 8601, to milliseconds
-//! since the epoch), and back to text for counterexamples.
+//! Dates as AWS's `Date*` condition operators read them: epoch seconds or ISO 8601, as
+//! milliseconds since the Unix epoch; and back to text (for counterexamples and explanations).
 
-/// Parses like `airlock_policy`'s `parse_date`.
+/// Parses a date as AWS's date operators accept it: epoch seconds, or ISO 8601
+/// (`2020-01-01`, `2020-01-01T12:00:00Z`, with fractions and `±hh:mm` offsets). Returns
+/// milliseconds since the Unix epoch.
 pub fn parse_date(s: &str) -> Option<i128> {
     let s = s.trim();
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
@@ -68,6 +70,8 @@ pub fn parse_date(s: &str) -> Option<i128> {
         ms += f;
     }
     match b.get(i) {
+        // AWS requires a zone designator on date-times? It accepts `Z`; a missing one is read
+        // as UTC here.
         None => Some(ms),
         Some(b'Z' | b'z') if i + 1 == b.len() => Some(ms),
         Some(&sign @ (b'+' | b'-')) => {
@@ -101,6 +105,7 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
+/// Days since 1970-01-01 (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
