@@ -17,10 +17,10 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-use crate::date::parse_date;
 use crate::eval::{Env, Val, has_variable, toks_to_string};
 use crate::glob;
 use crate::model::{Condition, OperatorKind as O, SetQualifier, Version};
+use crate::operand::{base64_decode, parse_cidr, parse_date, parse_number};
 
 /// Evaluates one condition.
 pub(crate) fn holds<'a>(c: &'a Condition, version: Version, env: &mut Env<'a>) -> bool {
@@ -189,19 +189,6 @@ fn num2(p: &str, v: &str, f: impl Fn(f64, f64) -> bool) -> bool {
     }
 }
 
-fn parse_number(s: &str) -> Option<f64> {
-    let s = s.trim();
-    // Integers and decimals; no `inf`/`nan`, which Rust's parser would accept.
-    if s.is_empty()
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
-    {
-        return None;
-    }
-    s.parse::<f64>().ok().filter(|f| f.is_finite())
-}
-
 fn date2(p: &str, v: &str, f: impl Fn(i128, i128) -> bool) -> bool {
     match (parse_date(p), parse_date(v)) {
         (Some(a), Some(b)) => f(a, b),
@@ -248,55 +235,6 @@ fn ip_in(p: &str, v: &str) -> bool {
         },
         (IpAddr::V4(_), IpAddr::V6(_)) => false,
     }
-}
-
-fn parse_cidr(s: &str) -> Option<(IpAddr, u32)> {
-    let s = s.trim();
-    let (addr, prefix) = match s.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (s, None),
-    };
-    let addr: IpAddr = addr.parse().ok()?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = match prefix {
-        Some(p) => {
-            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 3 {
-                return None;
-            }
-            p.parse().ok().filter(|&n| n <= max)?
-        }
-        None => max,
-    };
-    Some((addr, prefix))
-}
-
-/// Standard base64 with optional padding; `None` if malformed.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for b in s.bytes() {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    if bits >= 6 {
-        return None;
-    }
-    Some(out)
 }
 
 #[cfg(test)]

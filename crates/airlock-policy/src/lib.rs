@@ -97,7 +97,6 @@
 #![deny(missing_docs)]
 
 mod condition;
-pub mod date;
 pub mod decision;
 pub mod error;
 mod eval;
@@ -105,6 +104,7 @@ mod explain;
 mod glob;
 mod json;
 pub mod model;
+pub mod operand;
 mod parse;
 pub mod public;
 pub mod request;

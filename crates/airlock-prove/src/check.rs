@@ -790,7 +790,7 @@ fn var_value(q: &Query<'_, '_>, m: &Model, v: crate::logic::VarId) -> Option<Con
         (Value::Str(s), _) => ContextValue::Single(s.clone()),
         (Value::Set(xs), _) => ContextValue::Multi(xs.clone()),
         (Value::Num(Some(x)), Sort::Date) => {
-            ContextValue::Single(airlock_policy::date::render_date(*x as i128))
+            ContextValue::Single(airlock_policy::operand::render_date(*x as i128))
         }
         (Value::Num(Some(x)), _) => ContextValue::Single(format!("{x}")),
         (Value::Num(None), _) | (Value::Ip(None), _) => ContextValue::Single("not-a-value".into()),

@@ -15,6 +15,7 @@ use airlock_policy::model::{
     ActionClause, Condition, Effect, OperatorKind as O, PrincipalClause, PrincipalEntry,
     Principals, ResourceClause, SetQualifier, Statement, Version,
 };
+use airlock_policy::operand::{base64_decode, parse_cidr, parse_date, parse_number};
 use airlock_policy::setup::SetupPrincipalKind;
 use airlock_policy::{NamedPolicy, Policy, PolicyKind};
 
@@ -372,38 +373,6 @@ pub fn ascii_ci_re(p: &str) -> Re {
     Re::lit_ci(p)
 }
 
-fn parse_number(s: &str) -> Option<f64> {
-    let s = s.trim();
-    if s.is_empty()
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
-    {
-        return None;
-    }
-    s.parse::<f64>().ok().filter(|f| f.is_finite())
-}
-
-fn parse_cidr(s: &str) -> Option<(std::net::IpAddr, u32)> {
-    let s = s.trim();
-    let (addr, prefix) = match s.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (s, None),
-    };
-    let addr: std::net::IpAddr = addr.parse().ok()?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = match prefix {
-        Some(p) => {
-            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 3 {
-                return None;
-            }
-            p.parse().ok().filter(|&n| n <= max)?
-        }
-        None => max,
-    };
-    Some((addr, prefix))
-}
-
 /// The addresses a policy CIDR matches (the engine's `ip_in`).
 pub fn cidr_set(p: &str) -> IpSet {
     use std::net::IpAddr;
@@ -466,34 +435,6 @@ fn b64_chars(v: u8) -> Vec<char> {
         62 => vec!['+', '-'],
         _ => vec!['/', '_'],
     }
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let mut out = Vec::new();
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for b in s.bytes() {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    if bits >= 6 {
-        return None;
-    }
-    Some(out)
 }
 
 /// How a resource-policy statement's principal clause matched (the engine's `PMatch`).
@@ -1233,7 +1174,7 @@ impl<'u, 's> Query<'u, 's> {
                         let mut s = NumSet(Vec::new());
                         for pv in &c.values {
                             let x = if date {
-                                airlock_policy::date::parse_date(pv).map(|x| x as f64)
+                                parse_date(pv).map(|x| x as f64)
                             } else {
                                 parse_number(pv)
                             };

@@ -1,5 +1,8 @@
-//! Dates as AWS's `Date*` condition operators read them: epoch seconds or ISO 8601, as
-//! milliseconds since the Unix epoch; and back to text (for counterexamples and explanations).
+//! How condition operators read their operands: numbers, dates (epoch seconds or ISO 8601, as
+//! milliseconds since the Unix epoch, and back to text), CIDR blocks and base64. The engine and
+//! the prover share these so that what the prover reasons about is what the engine decides.
+
+use std::net::IpAddr;
 
 /// Parses a date as AWS's date operators accept it: epoch seconds, or ISO 8601
 /// (`2020-01-01`, `2020-01-01T12:00:00Z`, with fractions and `±hh:mm` offsets). Returns
@@ -94,6 +97,69 @@ pub fn parse_date(s: &str) -> Option<i128> {
         }
         _ => None,
     }
+}
+
+/// A number as the `Numeric*` operators read it: integers and decimals, never `inf`/`nan`.
+pub fn parse_number(s: &str) -> Option<f64> {
+    let s = s.trim();
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
+    {
+        return None;
+    }
+    s.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+/// A CIDR block or a single address (IPv4 or IPv6) with its prefix length.
+pub fn parse_cidr(s: &str) -> Option<(IpAddr, u32)> {
+    let s = s.trim();
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr: IpAddr = addr.parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => {
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 3 {
+                return None;
+            }
+            p.parse().ok().filter(|&n| n <= max)?
+        }
+        None => max,
+    };
+    Some((addr, prefix))
+}
+
+/// Standard base64 with optional padding; `None` if malformed.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for b in s.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    if bits >= 6 {
+        return None;
+    }
+    Some(out)
 }
 
 fn days_in_month(y: i64, m: i64) -> i64 {
