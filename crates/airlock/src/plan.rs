@@ -21,10 +21,16 @@ pub struct Args {
     /// The profile of policy generation, overriding the blueprint's `profile`.
     #[arg(long, value_parser = parse_profile)]
     profile: Option<Profile>,
-    /// Write every policy document into this directory (one file per document, named after the
-    /// account and the resource), with `plan.json` and `bindings.json`.
+    /// Write every policy document into this directory, one file per document named after the
+    /// account and the resource, with the placeholders substituted (by `--bindings`, else by
+    /// illustrative values); `templates/` holds them with their placeholders, `plan.json` the plan
+    /// and `bindings.json` the values used.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Values of the placeholders, as JSON: `{"key_arn": "arn:aws:kms:...", "vpce_id:NAME":
+    /// "vpce-..."}` (names without `${airlock:` and `}`); the others keep illustrative values.
+    #[arg(long, value_name = "FILE.json")]
+    bindings: Option<PathBuf>,
     /// Print the plan as JSON.
     #[arg(long)]
     json: bool,
@@ -165,7 +171,14 @@ fn sanitize(s: &str) -> String {
 /// Runs `airlock plan`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = load(&args.blueprint, args.profile)?;
-    let bindings = Bindings::illustrative(&plan);
+    let mut bindings = Bindings::illustrative(&plan);
+    if let Some(path) = &args.bindings {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let given: Bindings = serde_json::from_str(&text)
+            .with_context(|| format!("loading the bindings {}", path.display()))?;
+        bindings.0.extend(given.0);
+    }
     // Every document, resolved, must be a valid policy of its kind (the setup document and the
     // endpoint would refuse it otherwise).
     for d in documents(&plan) {
@@ -186,7 +199,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&json!({
                 "plan": plan,
                 "documents": docs,
-                "illustrative_bindings": bindings_json(&bindings),
+                "bindings": bindings_json(&bindings),
             }))?
         );
     } else {
@@ -201,12 +214,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The bindings as `--bindings` reads them: `{"key_arn": "...", "vpce_id:NAME": "..."}`.
 fn bindings_json(b: &Bindings) -> serde_json::Value {
-    serde_json::Value::Object(
-        b.0.iter()
-            .map(|(k, v)| (k.placeholder(), json!(v)))
-            .collect(),
-    )
+    serde_json::to_value(b).unwrap_or_default()
 }
 
 fn write_out(plan: &Plan, bindings: &Bindings, dir: &Path) -> anyhow::Result<()> {
@@ -217,11 +227,15 @@ fn write_out(plan: &Plan, bindings: &Bindings, dir: &Path) -> anyhow::Result<()>
         text.push('\n');
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
     };
+    let templates = dir.join("templates");
+    std::fs::create_dir_all(&templates)
+        .with_context(|| format!("creating {}", templates.display()))?;
     for d in documents(plan) {
-        write(&d.file, d.policy.template())?;
+        write(&d.file, &d.policy.resolve(bindings)?)?;
+        write(&format!("templates/{}", d.file), d.policy.template())?;
     }
     write("plan.json", &serde_json::to_value(plan)?)?;
-    write("bindings.illustrative.json", &bindings_json(bindings))?;
+    write("bindings.json", &bindings_json(bindings))?;
     Ok(())
 }
 
