@@ -62,7 +62,7 @@ fn load(path: &PathBuf) -> anyhow::Result<(Setup, String)> {
 
 /// A blueprint's setup document (with the illustrative bindings), its JSON text and its claims.
 fn load_blueprint(
-    path: &PathBuf,
+    path: &std::path::Path,
     profile: Option<airlock_blueprint::Profile>,
 ) -> anyhow::Result<(Setup, String, Vec<String>)> {
     let plan = crate::plan::load(path, profile)?;
