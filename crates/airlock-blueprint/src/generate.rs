@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::blueprint::{Access, Blueprint, BlueprintError, EndpointType};
 use crate::plan::{
-    Account, BreakGlassPlan, BucketPlan, DefaultEncryption, EndpointKind, Hardening, InlinePolicy,
+    Account, BreakGlassPlan, BucketPlan, DefaultEncryption, EndpointKind, InlinePolicy,
     InstancePlan, KeyPlan, NetworkPlan, Plan, PolicyTemplate, Profile, Reference, RolePlan,
     RolePurpose, Step, StepAction, SubnetPlan, VpcEndpointPlan, VpcPlan,
 };
@@ -908,7 +908,7 @@ pub fn plan(bp: &Blueprint, profile: Option<Profile>) -> Result<Plan, BlueprintE
         }
     }
 
-    let steps = steps(&storage, &key, &bucket_plan, &roles, &networks, &hardening);
+    let steps = steps(&storage, &key, &bucket_plan, &roles, &networks);
     Ok(Plan {
         region,
         profile,
@@ -930,7 +930,6 @@ fn steps(
     bucket: &BucketPlan,
     roles: &[RolePlan],
     networks: &[NetworkPlan],
-    h: &Hardening,
 ) -> Vec<Step> {
     let on_off = |b: bool| if b { "on" } else { "off" };
     let mut out = vec![
@@ -1046,6 +1045,5 @@ fn steps(
             });
         }
     }
-    let _ = h;
     out
 }
