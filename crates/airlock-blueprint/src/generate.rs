@@ -188,16 +188,17 @@ impl RoleAccess {
         principal: bool,
     ) -> Vec<Value> {
         let mut out = Vec::new();
-        let with_principal = |mut st: serde_json::Map<String, Value>| {
+        let head = |sid: String| {
+            let mut st = serde_json::Map::new();
+            st.insert("Sid".into(), json!(sid));
+            st.insert("Effect".into(), json!("Allow"));
             if principal {
                 st.insert("Principal".into(), json!({"AWS": self.arn}));
             }
-            Value::Object(st)
+            st
         };
         if self.access.contains(&Access::List) {
-            let mut st = serde_json::Map::new();
-            st.insert("Sid".into(), json!(format!("{sid_prefix}List{suffix}")));
-            st.insert("Effect".into(), json!("Allow"));
+            let mut st = head(format!("{sid_prefix}List{suffix}"));
             st.insert("Action".into(), json!("s3:ListBucket"));
             st.insert("Resource".into(), json!(format!("arn:aws:s3:::{bucket}")));
             if !self.prefixes.is_empty() {
@@ -207,7 +208,7 @@ impl RoleAccess {
                     json!({"StringLike": {"s3:prefix": one_or_many(pats)}}),
                 );
             }
-            out.push(with_principal(st));
+            out.push(Value::Object(st));
         }
         let objs = self.object_actions();
         if !objs.is_empty() {
@@ -219,12 +220,10 @@ impl RoleAccess {
                 (true, false) => "Read",
                 _ => "Write",
             };
-            let mut st = serde_json::Map::new();
-            st.insert("Sid".into(), json!(format!("{sid_prefix}{name}{suffix}")));
-            st.insert("Effect".into(), json!("Allow"));
+            let mut st = head(format!("{sid_prefix}{name}{suffix}"));
             st.insert("Action".into(), one_or_many(objs));
             st.insert("Resource".into(), one_or_many(self.object_arns(bucket)));
-            out.push(with_principal(st));
+            out.push(Value::Object(st));
         }
         out
     }
