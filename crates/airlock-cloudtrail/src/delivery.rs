@@ -30,18 +30,31 @@ use crate::trail::{DeliveredLog, DigestChain, PreviousDigest, Trail, TrailState,
 /// A boxed future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The event history, as delivery reads it.
+/// The event history, as delivery reads it: one global sequence of records, each for one
+/// recipient account.
 pub trait EventSource: Send + Sync {
     /// The sequence number of the newest recorded event (0 when none).
     fn head(&self) -> Result<u64, String>;
-    /// Up to `limit` events of `account` with sequence numbers after `cursor`, in order, each
-    /// with its sequence number, as CloudTrail records (JSON).
-    fn read_after(
-        &self,
-        account: &str,
-        cursor: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Value)>, String>;
+    /// Up to `limit` events with sequence numbers after `cursor`, in order, each with its
+    /// sequence number, recipient account and CloudTrail record (JSON as delivered).
+    fn read_after(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, String, Value)>, String>;
+}
+
+impl EventSource for crate::history::History {
+    fn head(&self) -> Result<u64, String> {
+        Ok(self.latest().0)
+    }
+
+    fn read_after(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, String, Value)>, String> {
+        let rows = crate::history::History::read_after(self, crate::history::Cursor(cursor), limit)
+            .map_err(|e| e.to_string())?;
+        rows.into_iter()
+            .map(|(c, e)| {
+                let record = serde_json::to_value(&e.record).map_err(|e| e.to_string())?;
+                Ok((c.0, e.recipient_account, record))
+            })
+            .collect()
+    }
 }
 
 /// Where files go: S3, written as the CloudTrail service principal for `trail`.
@@ -299,10 +312,7 @@ impl Delivery {
             let mut events: Vec<(u64, Value)> = Vec::new();
             let mut after = state.cursor;
             for _ in 0..PAGES_PER_FILE {
-                let page = match self
-                    .source
-                    .read_after(&trail.account, after, self.config.batch)
-                {
+                let page = match self.source.read_after(after, self.config.batch) {
                     Ok(e) => e,
                     Err(e) => {
                         tracing_free_log(&format!("reading the event history: {e}"));
@@ -310,22 +320,27 @@ impl Delivery {
                     }
                 };
                 let full = page.len() >= self.config.batch;
-                let page: Vec<(u64, Value)> = page
+                let page: Vec<(u64, String, Value)> = page
                     .into_iter()
-                    .filter(|(seq, _)| limit.is_none_or(|l| *seq <= l))
+                    .filter(|(seq, _, _)| limit.is_none_or(|l| *seq <= l))
                     .collect();
-                let Some(last) = page.last().map(|(s, _)| *s) else {
+                let Some(last) = page.last().map(|(s, _, _)| *s) else {
                     break;
                 };
                 after = last;
-                events.extend(page);
+                events.extend(
+                    page.into_iter()
+                        .filter(|(_, account, _)| *account == trail.account)
+                        .map(|(s, _, v)| (s, v)),
+                );
                 if !full {
                     break;
                 }
             }
-            let Some(last) = events.last().map(|(s, _)| *s) else {
+            if after == state.cursor {
                 break;
-            };
+            }
+            let last = after;
             let mut by_region: BTreeMap<String, Vec<Value>> = BTreeMap::new();
             for (_, r) in events {
                 if selects(trail, &r) {

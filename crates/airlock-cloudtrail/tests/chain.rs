@@ -62,20 +62,15 @@ impl EventSource for History {
     fn head(&self) -> Result<u64, String> {
         Ok(self.events.lock().unwrap().len() as u64)
     }
-    fn read_after(
-        &self,
-        account: &str,
-        cursor: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Value)>, String> {
+    fn read_after(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, String, Value)>, String> {
         Ok(self
             .events
             .lock()
             .unwrap()
             .iter()
-            .filter(|(s, a, _)| *s > cursor && a == account)
+            .filter(|(s, _, _)| *s > cursor)
             .take(limit)
-            .map(|(s, _, v)| (*s, v.clone()))
+            .cloned()
             .collect())
     }
 }
