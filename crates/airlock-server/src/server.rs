@@ -47,6 +47,12 @@ pub struct ServeConfig {
     /// Lifetime of instance-profile credentials served by the metadata services (EC2:
     /// 6 hours, capped by the role's maximum session duration).
     pub imds_credential_seconds: i64,
+    /// How often trails deliver log files (AWS: about every 5 minutes; default 5 seconds,
+    /// `AIRLOCK_TRAIL_DELIVERY_SECONDS`).
+    pub trail_delivery_interval: std::time::Duration,
+    /// The digest period of trails with log file validation (AWS: one hour; default one hour,
+    /// `AIRLOCK_TRAIL_DIGEST_SECONDS`; at least one second).
+    pub trail_digest_period: std::time::Duration,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -60,6 +66,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("region", &self.region)
             .field("recorders", &self.recorders.len())
             .field("imds_credential_seconds", &self.imds_credential_seconds)
+            .field("trail_delivery_interval", &self.trail_delivery_interval)
+            .field("trail_digest_period", &self.trail_digest_period)
             .finish()
     }
 }
@@ -76,8 +84,20 @@ impl ServeConfig {
             region: "us-east-1".to_string(),
             recorders: Vec::new(),
             imds_credential_seconds: 21_600,
+            trail_delivery_interval: seconds_from_env("AIRLOCK_TRAIL_DELIVERY_SECONDS", 5.0),
+            trail_digest_period: seconds_from_env("AIRLOCK_TRAIL_DIGEST_SECONDS", 3600.0),
         }
     }
+}
+
+/// A duration in (fractional) seconds from an environment variable, else `default`.
+fn seconds_from_env(name: &str, default: f64) -> std::time::Duration {
+    let secs = std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .unwrap_or(default);
+    std::time::Duration::from_secs_f64(secs.min(1e9))
 }
 
 /// The account airlock creates when none is configured and none exists.
@@ -315,9 +335,22 @@ impl Server {
         );
         // S3, with the home region's KMS for SSE-KMS data keys and the SSE-S3 root key (0600).
         let sse_s3_key = load_or_create_key(&data.s3_sse_key())?;
+        let master = home_kms.master_key();
         let s3 = Arc::new(
-            airlock_s3::S3::open(store, &data.s3(), home_kms, &sse_s3_key)
+            airlock_s3::S3::open(store.clone(), &data.s3(), home_kms, &sse_s3_key)
                 .map_err(|e| ServeError::Config(e.to_string()))?,
+        );
+        // CloudTrail trails: the trail API and the delivery task over the event history.
+        let history = Arc::new(
+            airlock_cloudtrail::History::open(store.clone())
+                .map_err(|e| ServeError::Config(e.to_string()))?,
+        );
+        let (trails_api, delivery) = crate::services::cloudtrail_trails::wire(
+            store.clone(),
+            s3.clone(),
+            master,
+            history.clone(),
+            &config,
         );
 
         let services: Vec<Arc<dyn Service>> = vec![
@@ -325,6 +358,7 @@ impl Server {
             Arc::new(IamService::new(iam.clone())),
             kms.clone(),
             Arc::new(S3Service::new(s3)),
+            Arc::new(crate::services::cloudtrail_trails::TrailsService(trails_api)),
             Arc::new(crate::services::ec2::Ec2Service::new(
                 ec2,
                 iam.clone(),
@@ -355,6 +389,11 @@ impl Server {
             ServeError::Config(format!("re-opening VPC endpoints and instances: {e}"))
         })?;
         let tasks = vec![
+            tokio::spawn(crate::services::cloudtrail_trails::delivery_loop(
+                delivery,
+                config.trail_delivery_interval,
+                stop_rx.clone(),
+            )),
             tokio::spawn(kms_maintenance(kms, stop_rx.clone())),
             tokio::spawn(accept_loop(http, pipeline.clone(), None, stop_rx.clone())),
             tokio::spawn(accept_loop(https, pipeline, Some(acceptor), stop_rx)),

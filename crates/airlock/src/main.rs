@@ -12,6 +12,7 @@ mod check;
 mod exec;
 mod serve;
 mod simulate;
+mod trail_validate;
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +39,16 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a local command "on" an instance of the running server (its role, its VPC's endpoints).
     Exec(exec::ExecArgs),
+    /// CloudTrail trails: log file integrity validation.
+    #[command(subcommand)]
+    Trail(TrailCommand),
+}
+
+/// `airlock trail ...`.
+#[derive(Subcommand)]
+enum TrailCommand {
+    /// Validate a trail's log files with its signed digest files, like `aws cloudtrail validate-logs`.
+    Validate(trail_validate::ValidateArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +59,7 @@ fn main() -> ExitCode {
         Command::Schema => print_schema(),
         Command::Serve(args) => serve::run(args),
         Command::Exec(args) => exec::run(args),
+        Command::Trail(TrailCommand::Validate(args)) => trail_validate::run(args),
     };
     match outcome {
         Ok(code) => code,
