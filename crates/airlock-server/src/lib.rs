@@ -21,6 +21,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod body;
@@ -34,6 +35,7 @@ pub mod service;
 pub mod services;
 pub mod sigv4;
 pub mod tls;
+pub mod trail;
 pub mod xml;
 
 pub use error::AwsError;

@@ -682,6 +682,7 @@ impl TrailsApi {
             region: trail.home_region.clone(),
             caller: cloudtrail_caller(),
             origin: Origin::plain(std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
+            key_uses: Default::default(),
         };
         let prepared = self.s3.prepare(&call).map_err(|e| e.code)?;
         let ctx = cloudtrail_context(&trail.arn(), &trail.account);
@@ -751,62 +752,6 @@ pub async fn delivery_loop(
                 "delivery pass"
             );
         }
-    }
-}
-
-/// The `X-Amz-Target` prefix of CloudTrail operations.
-const TRAILS_TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.";
-
-/// CloudTrail's trail operations as a service of their own (until the CloudTrail dispatch
-/// serves them with `LookupEvents`).
-#[derive(Debug)]
-pub struct TrailsService(pub Arc<TrailsApi>);
-
-fn target_op(headers: &http::HeaderMap) -> Option<&str> {
-    headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.strip_prefix(TRAILS_TARGET_PREFIX))
-}
-
-impl Service for TrailsService {
-    fn signing_name(&self) -> &'static str {
-        "cloudtrail"
-    }
-    fn protocol(&self) -> crate::service::Protocol {
-        crate::service::Protocol::Json
-    }
-    fn claims_unsigned(
-        &self,
-        _m: &http::Method,
-        _p: &str,
-        _params: &Params,
-        headers: &http::HeaderMap,
-    ) -> bool {
-        target_op(headers).is_some()
-    }
-    fn operation_name(&self, _params: &Params, headers: &http::HeaderMap) -> Option<String> {
-        target_op(headers).map(str::to_string)
-    }
-    fn prepare(&self, call: &Call) -> Result<Prepared, AwsError> {
-        let op = match target_op(&call.headers) {
-            Some(op) if !op.is_empty() && call.method == http::Method::POST => op.to_string(),
-            _ => return Err(err("UnknownOperationException", "")),
-        };
-        let body = if call.body.is_empty() {
-            json!({})
-        } else {
-            match serde_json::from_slice::<Value>(&call.body) {
-                Ok(v @ Value::Object(_)) => v,
-                _ => {
-                    return Err(err(
-                        "SerializationException",
-                        "The request body is not a JSON object.",
-                    ));
-                }
-            }
-        };
-        self.0.prepare(&op, call, &body)
     }
 }
 
