@@ -57,6 +57,18 @@ fn target(headers: &http::HeaderMap) -> Option<&str> {
     headers.get("x-amz-target").and_then(|v| v.to_str().ok())
 }
 
+/// The operation named by `X-Amz-Target`: botocore sends the long form
+/// (`com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.Op`), aws-sdk-rust the short one
+/// (`CloudTrail_20131101.Op`); CloudTrail accepts both.
+fn target_operation(headers: &http::HeaderMap) -> Option<&str> {
+    let t = target(headers)?;
+    t.strip_prefix(TARGET_PREFIX)
+        .or_else(|| t.strip_prefix(SHORT_TARGET_PREFIX))
+}
+
+/// The short `X-Amz-Target` prefix aws-sdk-rust sends.
+const SHORT_TARGET_PREFIX: &str = "CloudTrail_20131101.";
+
 fn reply(v: Value) -> Reply {
     Reply::new(200, JSON, v.to_string().into_bytes())
 }
@@ -213,17 +225,16 @@ impl Service for CloudTrailService {
         _params: &Params,
         headers: &http::HeaderMap,
     ) -> bool {
-        target(headers).is_some_and(|t| t.starts_with(TARGET_PREFIX))
+        target_operation(headers).is_some()
     }
 
     fn operation_name(&self, _params: &Params, headers: &http::HeaderMap) -> Option<String> {
-        target(headers)
-            .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        target_operation(headers)
             .map(str::to_string)
     }
 
     fn prepare(&self, call: &Call) -> Result<Prepared, AwsError> {
-        let op = match target(&call.headers).and_then(|t| t.strip_prefix(TARGET_PREFIX)) {
+        let op = match target_operation(&call.headers) {
             Some(op) if !op.is_empty() && call.method == http::Method::POST => op.to_string(),
             _ => return Err(AwsError::new(400, "UnknownOperationException", "")),
         };
