@@ -93,7 +93,12 @@ impl Source for Aws {
             .end_time(ms_to_datetime(end_ms))
             .send()
             .await
-            .map_err(|e| format!("ListPublicKeys: {}", aws_sdk_cloudtrail::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "ListPublicKeys: {}",
+                    aws_sdk_cloudtrail::error::DisplayErrorContext(e)
+                )
+            })?;
         Ok(out
             .public_key_list()
             .iter()
@@ -124,7 +129,12 @@ impl Source for Aws {
                 .marker(&marker)
                 .send()
                 .await
-                .map_err(|e| format!("ListObjects s3://{bucket}/{prefix}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+                .map_err(|e| {
+                    format!(
+                        "ListObjects s3://{bucket}/{prefix}: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(e)
+                    )
+                })?;
             let page: Vec<String> = out
                 .contents()
                 .iter()
@@ -184,21 +194,29 @@ async fn clients(args: &ValidateArgs, home_region: &str) -> anyhow::Result<Aws> 
         .or_else(|| std::env::var_os("AWS_CA_BUNDLE").map(PathBuf::from));
     if let Some(ca) = ca {
         use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
-        let pem = std::fs::read(&ca).with_context(|| format!("reading CA bundle {}", ca.display()))?;
+        let pem =
+            std::fs::read(&ca).with_context(|| format!("reading CA bundle {}", ca.display()))?;
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(
                 tls::rustls_provider::CryptoMode::AwsLc,
             ))
             .tls_context(
                 TlsContext::builder()
-                    .with_trust_store(TrustStore::empty().with_native_roots(false).with_pem_certificate(pem))
+                    .with_trust_store(
+                        TrustStore::empty()
+                            .with_native_roots(false)
+                            .with_pem_certificate(pem),
+                    )
                     .build()
                     .map_err(|e| anyhow!("CA bundle {}: {e}", ca.display()))?,
             )
             .build_https();
         loader = loader.http_client(http);
     }
-    let shared = loader.region(Region::new(home_region.to_string())).load().await;
+    let shared = loader
+        .region(Region::new(home_region.to_string()))
+        .load()
+        .await;
     let s3_conf = aws_sdk_s3::config::Builder::from(&shared)
         .force_path_style(true)
         .build();
@@ -238,12 +256,12 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         let (bucket, prefix) = match &args.s3_bucket {
             Some(b) => (b.clone(), args.s3_prefix.clone()),
             None => {
-                let out = aws
-                    .cloudtrail
-                    .describe_trails()
-                    .send()
-                    .await
-                    .map_err(|e| anyhow!("DescribeTrails: {}", aws_sdk_cloudtrail::error::DisplayErrorContext(e)))?;
+                let out = aws.cloudtrail.describe_trails().send().await.map_err(|e| {
+                    anyhow!(
+                        "DescribeTrails: {}",
+                        aws_sdk_cloudtrail::error::DisplayErrorContext(e)
+                    )
+                })?;
                 let t = out
                     .trail_list()
                     .iter()
