@@ -366,11 +366,7 @@ fn basic_matches(s: &EventSelector, e: &EventFacts) -> bool {
             })
         })
     } else if e.category == "Management" {
-        s.include_management_events
-            && !s
-                .exclude_management_event_sources
-                .iter()
-                .any(|x| *x == e.event_source)
+        s.include_management_events && !s.exclude_management_event_sources.contains(&e.event_source)
     } else {
         false
     }

@@ -75,10 +75,13 @@ impl EventSource for History {
     }
 }
 
+/// An object: body and user metadata.
+type Stored = (Vec<u8>, HashMap<String, String>);
+
 /// A bucket: key → (body, metadata); `deny` makes every write fail as a denied PutObject.
 #[derive(Default)]
 struct Bucket {
-    objects: Mutex<BTreeMap<String, (Vec<u8>, HashMap<String, String>)>>,
+    objects: Mutex<BTreeMap<String, Stored>>,
     deny: Mutex<bool>,
     keys: Mutex<Option<Arc<KeyRing>>>,
 }

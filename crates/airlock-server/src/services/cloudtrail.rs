@@ -229,8 +229,7 @@ impl Service for CloudTrailService {
     }
 
     fn operation_name(&self, _params: &Params, headers: &http::HeaderMap) -> Option<String> {
-        target_operation(headers)
-            .map(str::to_string)
+        target_operation(headers).map(str::to_string)
     }
 
     fn prepare(&self, call: &Call) -> Result<Prepared, AwsError> {

@@ -140,7 +140,10 @@ fn time_field(v: &Value, name: &str) -> Result<Option<i64>, AwsError> {
         Some(Value::String(s)) => airlock_cloudtrail::validate::parse_time(s)
             .map(Some)
             .ok_or_else(|| err("InvalidTimeRangeException", format!("{name} is not a time"))),
-        Some(_) => Err(err("InvalidTimeRangeException", format!("{name} is not a time"))),
+        Some(_) => Err(err(
+            "InvalidTimeRangeException",
+            format!("{name} is not a time"),
+        )),
     }
 }
 
@@ -368,13 +371,8 @@ impl TrailsApi {
                 format!("arn:aws:cloudtrail:{region}:{account}:trail/{name}")
             }
         };
-        let check = |resource: &str| {
-            vec![Check::new(
-                &format!("cloudtrail:{op}"),
-                resource,
-                &account,
-            )]
-        };
+        let check =
+            |resource: &str| vec![Check::new(&format!("cloudtrail:{op}"), resource, &account)];
         let api = self.clone();
         let (a, r) = (account.clone(), region.clone());
         match op {
@@ -383,8 +381,7 @@ impl TrailsApi {
                     name: required(body, "Name")?.to_string(),
                     s3_bucket_name: required(body, "S3BucketName")?.to_string(),
                     s3_key_prefix: str_field(body, "S3KeyPrefix")?.map(str::to_string),
-                    is_multi_region_trail: bool_field(body, "IsMultiRegionTrail")?
-                        .unwrap_or(false),
+                    is_multi_region_trail: bool_field(body, "IsMultiRegionTrail")?.unwrap_or(false),
                     include_global_service_events: bool_field(body, "IncludeGlobalServiceEvents")?,
                     enable_log_file_validation: bool_field(body, "EnableLogFileValidation")?
                         .unwrap_or(false),
@@ -568,7 +565,10 @@ impl TrailsApi {
                     }
                     (Some(b), None) => Selectors::Basic(
                         serde_json::from_value::<Vec<EventSelector>>(b.clone()).map_err(|e| {
-                            err("InvalidEventSelectorsException", format!("Invalid EventSelectors: {e}"))
+                            err(
+                                "InvalidEventSelectorsException",
+                                format!("Invalid EventSelectors: {e}"),
+                            )
                         })?,
                     ),
                     (None, Some(a)) => Selectors::Advanced(
@@ -615,13 +615,10 @@ impl TrailsApi {
                 }
                 let resource = "*".to_string();
                 Ok(Prepared::sync(op, check(&resource), move |_| {
-                    let keys = api
-                        .keys
-                        .public_keys(&r, start, end, now)
-                        .map_err(|e| {
-                            tracing::error!(target: "airlock::cloudtrail", error = %e, "public keys");
-                            AwsError::new(500, "InternalFailure", "The public keys could not be read.")
-                        })?;
+                    let keys = api.keys.public_keys(&r, start, end, now).map_err(|e| {
+                        tracing::error!(target: "airlock::cloudtrail", error = %e, "public keys");
+                        AwsError::new(500, "InternalFailure", "The public keys could not be read.")
+                    })?;
                     let list: Vec<Value> = keys
                         .iter()
                         .map(|k| {
