@@ -151,9 +151,7 @@ async fn follow(
         let v = call(json!({"FromEnd": true})).await?;
         v["Cursor"].as_u64().unwrap_or(0)
     };
-    if !args.json {
-        eprintln!("airlock: following events (Ctrl-C to stop)");
-    }
+    eprintln!("airlock: following events (Ctrl-C to stop)");
     let mut shown = 0usize;
     loop {
         let v = call(json!({"After": cursor, "Limit": 500})).await?;
