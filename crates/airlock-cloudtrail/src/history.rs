@@ -63,9 +63,10 @@ pub struct StoredEvent {
     pub recipient_account: String,
     /// The CloudTrail record, exactly as delivered.
     pub record: CloudTrailEvent,
-    /// For denials: the policy engine's explanation (an `airlock_policy::Explanation` as
-    /// JSON). Never part of the record (AWS does not put it there); `trail tail` shows it
-    /// beside the record.
+    /// For denials: the policy engine's explanation, as
+    /// `{"summary": "<one paragraph>", "explanation": <airlock_policy::Explanation as JSON>}`.
+    /// Never part of the record (AWS does not put it there); `trail tail` shows it beside the
+    /// record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Value>,
 }

@@ -29,6 +29,12 @@ pub fn read_only(operation: &str) -> bool {
         )
 }
 
+/// Whether the record of `operation` carries `responseElements`: calls that change state, and
+/// the `AssumeRole*` calls (read-only, but CloudTrail records the session they issued).
+pub fn records_response(operation: &str, read_only: bool) -> bool {
+    !read_only || operation.starts_with("AssumeRole")
+}
+
 /// Whether a parameter or element name carries a secret (or data) that must never be in a
 /// record: secret keys, session tokens, passwords, plaintexts, key material, ciphertexts,
 /// bodies.

@@ -25,6 +25,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod body;
+pub mod client;
 pub mod error;
 pub mod imds;
 pub mod network;

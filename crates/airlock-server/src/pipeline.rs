@@ -455,7 +455,11 @@ impl Pipeline {
             if !eval.decision.is_allowed() {
                 let message = denial_message(&call.caller, check, &eval);
                 trace.record.outcome = Outcome::Denied(Box::new(eval.explanation));
-                let err = AwsError::new(403, "AccessDenied", message);
+                let err = match protocol {
+                    // JSON 1.1 services answer AccessDeniedException with status 400.
+                    Protocol::Json => AwsError::new(400, "AccessDeniedException", message),
+                    _ => AwsError::new(403, "AccessDenied", message),
+                };
                 return self.finish(trace, protocol, Err(err), started);
             }
         }
@@ -484,7 +488,7 @@ impl Pipeline {
             crate::body::ReplyBody::Full(b) if reply.status < 300 => Some(&b[..]),
             _ => None,
         };
-        if !rec.read_only
+        if crate::audit::records_response(&op, rec.read_only)
             && let Some(b) = body
         {
             rec.response_elements = service.response_elements(&op, b);

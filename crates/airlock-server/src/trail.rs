@@ -94,7 +94,10 @@ pub fn events_of(r: &CallRecord) -> Vec<StoredEvent> {
     }
     let shared = (recipients.len() > 1).then(new_request_id);
     let explanation = match &r.outcome {
-        Outcome::Denied(e) => serde_json::to_value(e).ok(),
+        Outcome::Denied(e) => Some(serde_json::json!({
+            "summary": e.to_string(),
+            "explanation": serde_json::to_value(e).unwrap_or_default(),
+        })),
         _ => None,
     };
     let base = base_record(r);

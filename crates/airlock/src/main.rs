@@ -12,6 +12,7 @@ mod check;
 mod exec;
 mod serve;
 mod simulate;
+mod trail;
 mod trail_validate;
 
 #[derive(Parser)]
@@ -39,16 +40,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a local command "on" an instance of the running server (its role, its VPC's endpoints).
     Exec(exec::ExecArgs),
-    /// CloudTrail trails: log file integrity validation.
+    /// The audit trail of the running server (CloudTrail-format events).
     #[command(subcommand)]
-    Trail(TrailCommand),
-}
-
-/// `airlock trail ...`.
-#[derive(Subcommand)]
-enum TrailCommand {
-    /// Validate a trail's log files with its signed digest files, like `aws cloudtrail validate-logs`.
-    Validate(trail_validate::ValidateArgs),
+    Trail(trail::TrailCommand),
 }
 
 fn main() -> ExitCode {
@@ -59,7 +53,7 @@ fn main() -> ExitCode {
         Command::Schema => print_schema(),
         Command::Serve(args) => serve::run(args),
         Command::Exec(args) => exec::run(args),
-        Command::Trail(TrailCommand::Validate(args)) => trail_validate::run(args),
+        Command::Trail(cmd) => trail::run(cmd),
     };
     match outcome {
         Ok(code) => code,
