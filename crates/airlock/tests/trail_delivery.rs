@@ -725,3 +725,128 @@ fn killing_the_server_during_delivery_loses_no_event() {
         .count();
     assert_eq!(per_user, wanted.len());
 }
+
+#[test]
+fn s3_data_events_are_delivered_only_when_selected() {
+    let s = Serve::start("0.3");
+    archive_with_trail(&s);
+    for b in ["watched-bucket-a", "other-bucket-a"] {
+        s.aws_ok("account-a", &["s3api", "create-bucket", "--bucket", b]);
+    }
+    let body = s.file("object.txt", b"data event");
+    let put = |bucket: &str, key: &str| {
+        s.aws_ok(
+            "account-a",
+            &[
+                "s3api",
+                "put-object",
+                "--bucket",
+                bucket,
+                "--key",
+                key,
+                "--body",
+                &body,
+            ],
+        );
+    };
+    let delivered_puts = || -> BTreeSet<String> {
+        delivered(&s.objects())
+            .values()
+            .filter(|r| r["eventName"] == "PutObject")
+            .map(|r| {
+                format!(
+                    "{}/{}",
+                    r["requestParameters"]["bucketName"]
+                        .as_str()
+                        .unwrap_or_default(),
+                    r["requestParameters"]["key"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    };
+    let marker = |name: &str| {
+        create_users(&s, &[name.to_string()]);
+        let wanted = name.to_string();
+        wait_for("the marker event", 30, || {
+            created_users(&delivered(&s.objects())).contains(&wanted)
+        });
+    };
+    // Default selectors: management events only.
+    put("watched-bucket-a", "before.txt");
+    marker("marker-1");
+    assert!(delivered_puts().is_empty());
+
+    // Advanced selectors: management events, and S3 writes under one bucket.
+    let selectors = json!([
+        {"Name": "management", "FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Management"]}]},
+        {"Name": "watched writes", "FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Data"]},
+            {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+            {"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::watched-bucket-a/"]},
+            {"Field": "readOnly", "Equals": ["false"]}]}
+    ]);
+    let file = s.file("selectors.json", selectors.to_string().as_bytes());
+    let out = s.aws_ok(
+        "account-a",
+        &[
+            "cloudtrail",
+            "put-event-selectors",
+            "--trail-name",
+            TRAIL,
+            "--advanced-event-selectors",
+            &format!("file://{file}"),
+        ],
+    );
+    assert_eq!(out["AdvancedEventSelectors"], selectors);
+    let got = s.aws_ok(
+        "account-a",
+        &["cloudtrail", "get-event-selectors", "--trail-name", TRAIL],
+    );
+    assert_eq!(got["AdvancedEventSelectors"], selectors);
+    assert_eq!(got["TrailARN"], trail_arn().as_str());
+    // Basic and advanced together are refused, as on AWS.
+    fails_with(
+        &s.aws(
+            "account-a",
+            &[
+                "cloudtrail",
+                "put-event-selectors",
+                "--trail-name",
+                TRAIL,
+                "--advanced-event-selectors",
+                &format!("file://{file}"),
+                "--event-selectors",
+                "[{\"ReadWriteType\":\"All\"}]",
+            ],
+        ),
+        "InvalidEventSelectorsException",
+    );
+
+    put("watched-bucket-a", "selected.txt");
+    put("other-bucket-a", "not-selected.txt");
+    s.aws_ok(
+        "account-a",
+        &[
+            "s3api",
+            "get-object",
+            "--bucket",
+            "watched-bucket-a",
+            "--key",
+            "selected.txt",
+            s.dir.path().join("got.txt").to_str().unwrap(),
+        ],
+    );
+    marker("marker-2");
+    let puts = delivered_puts();
+    assert_eq!(
+        puts,
+        BTreeSet::from(["watched-bucket-a/selected.txt".to_string()]),
+    );
+    // Reads were not selected.
+    assert!(
+        !delivered(&s.objects())
+            .values()
+            .any(|r| r["eventName"] == "GetObject")
+    );
+}
