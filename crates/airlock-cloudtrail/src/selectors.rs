@@ -502,6 +502,27 @@ mod tests {
         assert!(!m.matches(&mgmt("GetRole", true)));
     }
 
+    proptest::proptest! {
+        /// Whatever JSON arrives as selectors, parsing, validation and matching never panic.
+        #[test]
+        fn arbitrary_selector_documents_never_panic(
+            field in "[a-zA-Z.]{0,20}",
+            values in proptest::collection::vec(".{0,12}", 0..4),
+            category in "(Management|Data|x)",
+        ) {
+            let doc = serde_json::json!([{"FieldSelectors": [
+                {"Field": "eventCategory", "Equals": [category]},
+                {"Field": field, "StartsWith": values.clone(), "NotEndsWith": values}
+            ]}]);
+            if let Ok(list) = serde_json::from_value::<Vec<AdvancedEventSelector>>(doc) {
+                let s = Selectors::Advanced(list);
+                let _ = s.validate();
+                let _ = s.matches(&s3_put("b/k"));
+                let _ = s.matches(&mgmt("CreateRole", false));
+            }
+        }
+    }
+
     #[test]
     fn invalid_selectors_are_refused() {
         let no_category = Selectors::Advanced(vec![AdvancedEventSelector {

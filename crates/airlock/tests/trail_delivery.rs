@@ -843,6 +843,15 @@ fn s3_data_events_are_delivered_only_when_selected() {
         puts,
         BTreeSet::from(["watched-bucket-a/selected.txt".to_string()]),
     );
+    // Delivered files are encrypted at rest under the bucket's default encryption.
+    let objects = s.objects();
+    let log_key = objects.keys().find(|k| k.contains("/CloudTrail/")).unwrap();
+    let head = s.aws_ok(
+        "account-b",
+        &["s3api", "head-object", "--bucket", BUCKET, "--key", log_key],
+    );
+    assert_eq!(head["ServerSideEncryption"], "AES256", "{head}");
+    assert_eq!(head["ContentEncoding"], "gzip", "{head}");
     // Reads were not selected.
     assert!(
         !delivered(&s.objects())
