@@ -29,6 +29,32 @@ pub struct Caller {
     /// `kms:ViaService`, when an AWS service calls KMS on the caller's behalf
     /// (`s3.us-east-1.amazonaws.com`).
     pub via_service: Option<String>,
+    /// Told of every `GenerateDataKey` and `Decrypt` made with this caller: how the server's
+    /// audit trail learns of the KMS calls a service (S3) makes on the caller's behalf.
+    pub observer: Option<Arc<dyn KeyUseObserver>>,
+}
+
+/// A cryptographic call made with a [`Caller`] that has an observer, as reported to it.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyUse<'a> {
+    /// `GenerateDataKey` or `Decrypt`.
+    pub operation: &'static str,
+    /// The key ARN (of the key used, or of the denied action's resource); `None` when the key
+    /// could not be determined.
+    pub key_arn: Option<&'a str>,
+    /// The encryption context of the call.
+    pub encryption_context: &'a EncryptionContext,
+    /// `KeySpec` of a `GenerateDataKey`.
+    pub key_spec: Option<&'a str>,
+    /// The error, if the call failed.
+    pub error: Option<&'a KmsError>,
+}
+
+/// Receives the [`KeyUse`]s of callers it is attached to ([`Caller::observed_by`]). Must be
+/// fast and must not fail.
+pub trait KeyUseObserver: Send + Sync + std::fmt::Debug {
+    /// One call.
+    fn key_used(&self, used: &KeyUse<'_>);
 }
 
 /// Context keys that describe the network path of the caller's own request. A service calling
@@ -50,6 +76,36 @@ impl Caller {
             policies,
             context,
             via_service: None,
+            observer: None,
+        }
+    }
+
+    /// The same caller, reporting its `GenerateDataKey` and `Decrypt` calls to `observer`.
+    pub fn observed_by(mut self, observer: Arc<dyn KeyUseObserver>) -> Caller {
+        self.observer = Some(observer);
+        self
+    }
+
+    pub(crate) fn report(
+        &self,
+        operation: &'static str,
+        key_arn: Option<&str>,
+        encryption_context: &EncryptionContext,
+        key_spec: Option<&str>,
+        error: Option<&KmsError>,
+    ) {
+        if let Some(o) = &self.observer {
+            let denied = match error {
+                Some(KmsError::AccessDenied { resource, .. }) => Some(resource.as_str()),
+                _ => None,
+            };
+            o.key_used(&KeyUse {
+                operation,
+                key_arn: key_arn.or(denied),
+                encryption_context,
+                key_spec,
+                error,
+            });
         }
     }
 

@@ -63,7 +63,7 @@ pub mod master;
 mod model;
 mod service;
 
-pub use authz::{Caller, default_key_policy};
+pub use authz::{Caller, KeyUse, KeyUseObserver, default_key_policy};
 pub use crypto::{BlobHeader, EncryptionContext};
 pub use error::{KmsError, OpenError};
 pub use ids::{KeyId, KeyIdentifier};

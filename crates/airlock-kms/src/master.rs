@@ -32,6 +32,7 @@ pub const MASTER_KEY_FILE_ENV: &str = "AIRLOCK_KMS_MASTER_KEY_FILE";
 pub const MASTER_KEY_FILE_NAME: &str = "kms-master.key";
 
 const MATERIAL_AAD: &[u8] = b"airlock-kms-material-v1";
+const SECRET_AAD: &[u8] = b"airlock-sealed-secret-v1:";
 const CHECK_AAD: &[u8] = b"airlock-kms-master-check-v1";
 const CHECK_PLAINTEXT: &[u8] = b"airlock kms master key check";
 const NONCE_LEN: usize = 12;
@@ -205,6 +206,20 @@ impl MasterKey {
         self.open(&material_aad(key_id, version), sealed)
     }
 
+    /// Seals a secret of another airlock component (CloudTrail's digest signing keys, for
+    /// instance) under the master key. `label` names what the secret is and is bound as
+    /// additional authenticated data (with a prefix distinct from KMS key material), so a sealed
+    /// secret does not open under another label and never passes for KMS key material.
+    pub fn seal_secret(&self, label: &str, plaintext: &[u8]) -> Vec<u8> {
+        self.seal(&secret_aad(label), plaintext)
+    }
+
+    /// Opens a secret sealed by [`MasterKey::seal_secret`] with the same label; `None` if it was
+    /// sealed under another master key or label, or was altered.
+    pub fn open_secret(&self, label: &str, sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        self.open(&secret_aad(label), sealed)
+    }
+
     /// A value stored beside the keys that proves, at the next start, that the same master key is
     /// in use.
     pub(crate) fn check_value(&self) -> Vec<u8> {
@@ -242,6 +257,13 @@ fn material_aad(key_id: &KeyId, version: u32) -> Vec<u8> {
     aad.extend_from_slice(MATERIAL_AAD);
     aad.extend_from_slice(key_id.as_bytes());
     aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
+fn secret_aad(label: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(SECRET_AAD.len() + label.len());
+    aad.extend_from_slice(SECRET_AAD);
+    aad.extend_from_slice(label.as_bytes());
     aad
 }
 
@@ -346,6 +368,24 @@ mod tests {
                 .is_none()
         );
         assert!(!MasterKey::generate().verify_check_value(&k.check_value()));
+    }
+
+    #[test]
+    fn sealed_secrets_are_bound_to_their_label() {
+        let k = MasterKey::generate();
+        let sealed = k.seal_secret("cloudtrail/us-east-1/1", b"private key");
+        assert_eq!(
+            &k.open_secret("cloudtrail/us-east-1/1", &sealed).unwrap()[..],
+            b"private key"
+        );
+        assert!(k.open_secret("cloudtrail/us-east-1/2", &sealed).is_none());
+        assert!(
+            MasterKey::generate()
+                .open_secret("cloudtrail/us-east-1/1", &sealed)
+                .is_none()
+        );
+        let id = KeyId::random();
+        assert!(k.open_material(&id, 1, &sealed).is_none());
     }
 
     #[test]

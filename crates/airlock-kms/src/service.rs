@@ -437,6 +437,12 @@ impl Kms {
         Ok(kms)
     }
 
+    /// The server master key, for other components that seal secrets at rest under it
+    /// ([`MasterKey::seal_secret`]). Its bytes never leave the type.
+    pub fn master_key(&self) -> Arc<MasterKey> {
+        self.master.clone()
+    }
+
     /// The KMS service of another region over the same store, master key and clock. Each
     /// region's keys and aliases are separate, as in AWS.
     pub fn open_region(&self, region: impl Into<String>) -> Result<Kms, OpenError> {
@@ -1837,6 +1843,22 @@ impl Kms {
         caller: &Caller,
         input: &DecryptInput,
     ) -> Result<DecryptOutput, KmsError> {
+        let out = self.decrypt_inner(caller, input);
+        caller.report(
+            "Decrypt",
+            out.as_ref().ok().map(|o| o.key_arn.as_str()),
+            &input.encryption_context,
+            None,
+            out.as_ref().err(),
+        );
+        out
+    }
+
+    fn decrypt_inner(
+        &self,
+        caller: &Caller,
+        input: &DecryptInput,
+    ) -> Result<DecryptOutput, KmsError> {
         check_algorithm(input.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
         self.caller_account(caller)?;
         let (header, entry) = self.blob_key(&input.ciphertext_blob)?;
@@ -1930,7 +1952,15 @@ impl Kms {
         caller: &Caller,
         input: &GenerateDataKeyInput,
     ) -> Result<GenerateDataKeyOutput, KmsError> {
-        self.data_key(caller, input, true)
+        let out = self.data_key(caller, input, true);
+        caller.report(
+            "GenerateDataKey",
+            out.as_ref().ok().map(|o| o.key_arn.as_str()),
+            &input.encryption_context,
+            input.key_spec.as_deref(),
+            out.as_ref().err(),
+        );
+        out
     }
 
     /// `GenerateDataKeyWithoutPlaintext` (cross-account: yes): only the encrypted data key.

@@ -6,7 +6,9 @@
 //!   (`target/venv/bin/moto_server`), and s3s-fs (no authentication, no encryption, no fsync);
 //! - 1 GiB PUT and GET throughput through airlock (one stream, plain HTTP, UNSIGNED-PAYLOAD) as
 //!   a ratio to single-core AES-256-GCM speed (aws-lc-rs) measured in the same run;
-//! - airlock's peak RSS (VmHWM) while it receives the large upload.
+//! - airlock's peak RSS (VmHWM) while it receives the large upload;
+//! - 4 KiB PUT and GET with the audit trail recording data events versus not (two airlock
+//!   processes, measured alternately; `AIRLOCK_BENCH_TRAIL_ONLY=1` runs only this phase).
 //!
 //! `cargo bench -p airlock-server --bench s3`. `AIRLOCK_BENCH_SECONDS` (default 5) sets each
 //! ops/s phase's length, `AIRLOCK_BENCH_LARGE_GIB` (default 1) the large object's size.
@@ -63,9 +65,10 @@ fn child(mode: &str) {
         .build()
         .unwrap();
     match kind {
-        "airlock" => rt.block_on(async {
+        "airlock" | "airlock-nodata" => rt.block_on(async {
             let mut config = airlock_server::ServeConfig::new(&dir);
             config.accounts = vec![("222222222222".into(), "account-b".into())];
+            config.cloudtrail_data_events = kind == "airlock";
             let _server = airlock_server::Server::start(config)
                 .await
                 .expect("airlock starts");
@@ -445,67 +448,14 @@ async fn run() {
         "S3 benchmark: {CONCURRENCY} concurrent clients, {SMALL}-byte objects, {secs} s per phase"
     );
 
-    // airlock
-    let airlock_dir = work.join("airlock");
-    let airlock = spawn_self("airlock", &airlock_dir);
-    let airlock_pid = airlock.0.id();
-    let info_text = wait_for("airlock", || {
-        let t = std::fs::read_to_string(airlock_dir.join("server.json")).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&t).ok()?;
-        (v["pid"].as_u64() == Some(airlock_pid as u64)).then_some(t)
-    });
-    let info: serde_json::Value = serde_json::from_str(&info_text).unwrap();
-    let creds =
-        std::fs::read_to_string(info["aws_shared_credentials_file"].as_str().unwrap()).unwrap();
-    let section = creds.split("[account-b]").nth(1).unwrap();
-    let value = |k: &str| {
-        section
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{k} = ")))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
-    let airlock_t = Target::new(
-        "airlock",
-        info["http_endpoint"].as_str().unwrap().to_string(),
-        Some((value("aws_access_key_id"), value("aws_secret_access_key"))),
-    );
-    // The seed's bucket configuration: SSE-KMS with a customer key and a Bucket Key.
-    let key = airlock_t
-        .ok(
-            "POST",
-            "/",
-            &[
-                ("x-amz-target", "TrentService.CreateKey"),
-                ("content-type", "application/x-amz-json-1.1"),
-            ],
-            Bytes::from_static(b"{}"),
-            "kms",
-        )
-        .await;
-    let key: serde_json::Value = serde_json::from_slice(&key).unwrap();
-    let key_arn = key["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
-    airlock_t
-        .ok("PUT", &format!("/{BUCKET}"), &[], Bytes::new(), "s3")
-        .await;
-    let enc = format!(
-        "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>{key_arn}</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>"
-    );
-    let md5 = {
-        use base64::Engine;
-        let d = airlock_s3_md5(enc.as_bytes());
-        base64::engine::general_purpose::STANDARD.encode(d)
-    };
-    airlock_t
-        .ok(
-            "PUT",
-            &format!("/{BUCKET}?encryption"),
-            &[("content-md5", &md5)],
-            Bytes::from(enc),
-            "s3",
-        )
-        .await;
+    // airlock (recording data events in the audit trail, as by default)
+    let (airlock, airlock_t) = start_airlock("airlock", &work.join("airlock")).await;
+    if std::env::var_os("AIRLOCK_BENCH_TRAIL_ONLY").is_some() {
+        trail_phase(&airlock_t, &work, secs, None).await;
+        drop(airlock);
+        let _ = std::fs::remove_dir_all(&work);
+        return;
+    }
 
     // s3s-fs
     let s3s_dir = work.join("s3s");
@@ -585,6 +535,7 @@ async fn run() {
     }
     drop(moto);
     drop(_s3s);
+    trail_phase(&airlock_t, &work, secs, find("airlock")).await;
 
     // Large object through a fresh airlock process (so its peak RSS is the upload's).
     drop(airlock);
@@ -745,6 +696,108 @@ async fn run() {
     }
     drop(airlock);
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Starts an airlock child (`airlock`: data events recorded; `airlock-nodata`: not) with the
+/// seed's bucket (SSE-KMS with a customer key and a Bucket Key).
+async fn start_airlock(kind: &str, airlock_dir: &Path) -> (Proc, Target) {
+    let airlock = spawn_self(kind, airlock_dir);
+    let airlock_pid = airlock.0.id();
+    let info_text = wait_for("airlock", || {
+        let t = std::fs::read_to_string(airlock_dir.join("server.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&t).ok()?;
+        (v["pid"].as_u64() == Some(airlock_pid as u64)).then_some(t)
+    });
+    let info: serde_json::Value = serde_json::from_str(&info_text).unwrap();
+    let creds =
+        std::fs::read_to_string(info["aws_shared_credentials_file"].as_str().unwrap()).unwrap();
+    let section = creds.split("[account-b]").nth(1).unwrap();
+    let value = |k: &str| {
+        section
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k} = ")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let airlock_t = Target::new(
+        "airlock",
+        info["http_endpoint"].as_str().unwrap().to_string(),
+        Some((value("aws_access_key_id"), value("aws_secret_access_key"))),
+    );
+    // The seed's bucket configuration: SSE-KMS with a customer key and a Bucket Key.
+    let key = airlock_t
+        .ok(
+            "POST",
+            "/",
+            &[
+                ("x-amz-target", "TrentService.CreateKey"),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
+            Bytes::from_static(b"{}"),
+            "kms",
+        )
+        .await;
+    let key: serde_json::Value = serde_json::from_slice(&key).unwrap();
+    let key_arn = key["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
+    airlock_t
+        .ok("PUT", &format!("/{BUCKET}"), &[], Bytes::new(), "s3")
+        .await;
+    let enc = format!(
+        "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>{key_arn}</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>"
+    );
+    let md5 = {
+        use base64::Engine;
+        let d = airlock_s3_md5(enc.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(d)
+    };
+    airlock_t
+        .ok(
+            "PUT",
+            &format!("/{BUCKET}?encryption"),
+            &[("content-md5", &md5)],
+            Bytes::from(enc),
+            "s3",
+        )
+        .await;
+
+    (airlock, airlock_t)
+}
+
+/// 4 KiB PUT/GET with data events recorded in the audit trail versus not, alternating the two
+/// servers twice so drift on a shared machine hits both.
+async fn trail_phase(on: &Target, work: &Path, secs: f64, first_on: Option<(f64, f64)>) {
+    let (_off_proc, off) = start_airlock("airlock-nodata", &work.join("airlock-nodata")).await;
+    let mut on_runs = Vec::new();
+    let mut off_runs = Vec::new();
+    if let Some(r) = first_on {
+        on_runs.push(r);
+    } else {
+        on_runs.push(small_ops(on, secs).await);
+    }
+    off_runs.push(small_ops(&off, secs).await);
+    on_runs.push(small_ops(on, secs).await);
+    off_runs.push(small_ops(&off, secs).await);
+    let avg = |v: &[(f64, f64)]| {
+        let n = v.len() as f64;
+        (
+            v.iter().map(|r| r.0).sum::<f64>() / n,
+            v.iter().map(|r| r.1).sum::<f64>() / n,
+        )
+    };
+    let (on_put, on_get) = avg(&on_runs);
+    let (off_put, off_get) = avg(&off_runs);
+    println!(
+        "  audit trail, data events on : 4 KiB PUT {on_put:>9.0} ops/s   GET {on_get:>9.0} ops/s"
+    );
+    println!(
+        "  audit trail, data events off: 4 KiB PUT {off_put:>9.0} ops/s   GET {off_get:>9.0} ops/s"
+    );
+    println!(
+        "  data events on / off: PUT {:.2}x  GET {:.2}x   (target >= 0.9x)",
+        on_put / off_put,
+        on_get / off_get
+    );
 }
 
 fn airlock_s3_md5(data: &[u8]) -> [u8; 16] {

@@ -21,9 +21,11 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod body;
+pub mod client;
 pub mod error;
 pub mod imds;
 pub mod network;
@@ -34,6 +36,7 @@ pub mod service;
 pub mod services;
 pub mod sigv4;
 pub mod tls;
+pub mod trail;
 pub mod xml;
 
 pub use error::AwsError;

@@ -372,11 +372,7 @@ async fn endpoint_loop(
                     match tls {
                         Some(acceptor) => {
                             if let Ok(s) = acceptor.accept(stream).await {
-                                let version = match s.get_ref().1.protocol_version() {
-                                    Some(rustls::ProtocolVersion::TLSv1_3) => Some("1.3"),
-                                    Some(rustls::ProtocolVersion::TLSv1_2) => Some("1.2"),
-                                    _ => None,
-                                };
+                                let version = crate::tls::session_details(s.get_ref().1);
                                 serve_endpoint_connection(s, peer, Some(version), net, account, id).await;
                             }
                         }
@@ -412,7 +408,7 @@ fn scope_service(req: &http::Request<HyperBody>) -> Option<String> {
 async fn serve_endpoint_connection<S>(
     stream: S,
     peer: SocketAddr,
-    tls: Option<Option<&'static str>>,
+    tls: Option<(Option<&'static str>, Option<&'static str>)>,
     net: Arc<Network>,
     account: String,
     id: String,
@@ -443,7 +439,8 @@ async fn serve_endpoint_connection<S>(
             let origin = Origin {
                 peer,
                 tls: tls.is_some(),
-                tls_version: tls.flatten(),
+                tls_version: tls.and_then(|t| t.0),
+                tls_cipher: tls.and_then(|t| t.1),
                 network: Some(network),
             };
             Ok(crate::server::respond(&pipeline, req, origin).await)

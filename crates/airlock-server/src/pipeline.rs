@@ -10,7 +10,7 @@ use crate::auth::Authenticator;
 use crate::authz::{authorize, denial_message};
 use crate::body::{BodyError, ReplyBody, RequestBody};
 use crate::error::AwsError;
-use crate::record::{CallRecord, Outcome, Recorder};
+use crate::record::{CallRecord, KeyUses, Outcome, RecordResource, Recorder};
 use crate::service::{Call, Caller, Origin, Params, Protocol, Reply, Service, Signature};
 use crate::sigv4::{self, AuthError, RequestParts, SignedRequest};
 
@@ -23,6 +23,7 @@ pub struct Pipeline {
     auth: Authenticator,
     recorders: Vec<Arc<dyn Recorder>>,
     default_region: String,
+    details: bool,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -184,6 +185,8 @@ pub struct Outgoing {
 
 struct Trace {
     record: CallRecord,
+    service: Option<Arc<dyn Service>>,
+    key_uses: Option<Arc<KeyUses>>,
 }
 
 impl Pipeline {
@@ -194,11 +197,13 @@ impl Pipeline {
         recorders: Vec<Arc<dyn Recorder>>,
         default_region: String,
     ) -> Self {
+        let details = recorders.iter().any(|r| r.wants_details());
         Pipeline {
             services,
             auth,
             recorders,
             default_region,
+            details,
         }
     }
 
@@ -295,7 +300,26 @@ impl Pipeline {
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string),
                 region: region.clone(),
+                caller: None,
+                event_source: String::new(),
+                network: req.origin.network.clone(),
+                tls_version: req.origin.tls_version,
+                tls_cipher: req.origin.tls_cipher,
+                host: req
+                    .headers
+                    .get("host")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+                request_parameters: None,
+                response_elements: None,
+                additional_event_data: None,
+                resources: Vec::new(),
+                read_only: false,
+                data_event: false,
+                invoked_by: None,
             },
+            service: None,
+            key_uses: None,
         };
 
         let Some(service) = self.route(&signed, &req.method, &req.uri, &req.headers, &params)
@@ -320,7 +344,9 @@ impl Pipeline {
         };
         let protocol = service.protocol();
         trace.record.service = service.signing_name().to_string();
+        trace.record.event_source = service.event_source();
         trace.record.operation = service.operation_name(&params, &req.headers);
+        trace.service = Some(service.clone());
 
         // Buffer the body unless the service streams it.
         let mut body_stream = None;
@@ -372,6 +398,11 @@ impl Pipeline {
             trace.record.account = Some(caller.account.clone());
         }
         trace.record.principal = Some(caller.arn.clone());
+        if self.details {
+            trace.record.caller = Some(caller.clone());
+        }
+        let key_uses = Arc::new(KeyUses::default());
+        trace.key_uses = Some(key_uses.clone());
 
         let call = Call {
             request_id: request_id.clone(),
@@ -385,6 +416,7 @@ impl Pipeline {
             region,
             caller,
             origin: req.origin,
+            key_uses,
         };
 
         // Plan.
@@ -392,10 +424,28 @@ impl Pipeline {
             Ok(p) => p,
             Err(err) => {
                 trace.record.outcome = Outcome::Rejected;
+                if self.details {
+                    let op = trace.record.operation.clone().unwrap_or_default();
+                    trace.record.request_parameters = service.request_parameters(&call, &op);
+                }
                 return self.finish(trace, protocol, Err(err), started);
             }
         };
         trace.record.operation = Some(prepared.operation.clone());
+        if self.details {
+            trace.record.request_parameters =
+                service.request_parameters(&call, &prepared.operation);
+            for check in &prepared.checks {
+                for r in crate::audit::resources_of(
+                    &check.resource.arn,
+                    check.resource.account.as_deref(),
+                ) {
+                    if !trace.record.resources.iter().any(|x| x.arn == r.arn) {
+                        trace.record.resources.push(r);
+                    }
+                }
+            }
+        }
 
         // Authorize every check.
         for check in &prepared.checks {
@@ -405,7 +455,11 @@ impl Pipeline {
             if !eval.decision.is_allowed() {
                 let message = denial_message(&call.caller, check, &eval);
                 trace.record.outcome = Outcome::Denied(Box::new(eval.explanation));
-                let err = AwsError::new(403, "AccessDenied", message);
+                let err = match protocol {
+                    // JSON 1.1 services answer AccessDeniedException with status 400.
+                    Protocol::Json => AwsError::new(400, "AccessDeniedException", message),
+                    _ => AwsError::new(403, "AccessDenied", message),
+                };
                 return self.finish(trace, protocol, Err(err), started);
             }
         }
@@ -418,6 +472,39 @@ impl Pipeline {
         // Execute.
         let result = (prepared.run)(call).await;
         self.finish(trace, protocol, result, started)
+    }
+
+    /// The audit details known only at the end: read-only, data or management, the response
+    /// elements of a successful change, and the resources the service names.
+    fn add_details(&self, trace: &mut Trace, reply: &Reply) {
+        let Some(service) = &trace.service else {
+            return;
+        };
+        let rec = &mut trace.record;
+        let op = rec.operation.clone().unwrap_or_default();
+        rec.read_only = service.is_read_only(&op);
+        rec.data_event = service.is_data_event(&op);
+        let body = match &reply.body {
+            crate::body::ReplyBody::Full(b) if reply.status < 300 => Some(&b[..]),
+            _ => None,
+        };
+        if crate::audit::records_response(&op, rec.read_only)
+            && let Some(b) = body
+        {
+            rec.response_elements = service.response_elements(&op, b);
+        }
+        let extra = service.audit_resources(&op, rec.request_parameters.as_ref(), body);
+        for r in extra {
+            if !rec.resources.iter().any(|x| x.arn == r.arn) {
+                rec.resources.push(r);
+            }
+        }
+        if rec.resources.is_empty()
+            && let (Outcome::Denied(_), Some(arn)) = (&rec.outcome, &rec.resource)
+        {
+            let account = crate::audit::arn_account(arn).map(str::to_string);
+            rec.resources = crate::audit::resources_of(arn, account.as_deref());
+        }
     }
 
     fn authenticate(
@@ -481,8 +568,19 @@ impl Pipeline {
         };
         trace.record.status = reply.status;
         trace.record.latency = started.elapsed();
+        if self.details {
+            self.add_details(&mut trace, &reply);
+        }
         for r in &self.recorders {
             r.record(&trace.record);
+        }
+        if let Some(uses) = &trace.key_uses {
+            for u in uses.take() {
+                let invoked = invoked_record(&trace.record, u);
+                for r in &self.recorders {
+                    r.record(&invoked);
+                }
+            }
         }
         let mut headers = reply.headers;
         headers.push(("content-type".into(), reply.content_type));
@@ -492,5 +590,75 @@ impl Pipeline {
             headers,
             body: reply.body,
         }
+    }
+}
+
+/// The record of a KMS call a service (S3) made in process for the caller of `outer`: the
+/// caller's identity with `invokedBy` the service, the service as source address and user
+/// agent, the key as resource (its owner receives the record too).
+fn invoked_record(outer: &CallRecord, u: crate::record::KeyUseRecord) -> CallRecord {
+    let service = format!("{}.amazonaws.com", outer.service);
+    let mut params = serde_json::Map::new();
+    if !u.encryption_context.is_empty() {
+        params.insert(
+            "encryptionContext".into(),
+            serde_json::to_value(&u.encryption_context).unwrap_or_default(),
+        );
+    }
+    if let Some(spec) = &u.key_spec {
+        params.insert("keySpec".into(), spec.clone().into());
+    }
+    if let Some(k) = &u.key_arn {
+        params.insert("keyId".into(), k.clone().into());
+    }
+    if u.operation == "Decrypt" {
+        params.insert("encryptionAlgorithm".into(), "SYMMETRIC_DEFAULT".into());
+    }
+    let resources: Vec<RecordResource> = u
+        .key_arn
+        .as_deref()
+        .map(|arn| crate::audit::resources_of(arn, crate::audit::arn_account(arn)))
+        .unwrap_or_default();
+    let (outcome, error_code, error_message) = match u.error {
+        None => (Outcome::Allowed, None, None),
+        Some((code, message, Some(explanation))) => (
+            Outcome::Denied(Box::new(explanation)),
+            Some(code),
+            Some(message),
+        ),
+        Some((code, message, None)) => (Outcome::Rejected, Some(code), Some(message)),
+    };
+    CallRecord {
+        request_id: new_request_id(),
+        time: outer.time,
+        service: "kms".into(),
+        operation: Some(u.operation.to_string()),
+        account: outer.account.clone(),
+        principal: outer.principal.clone(),
+        access_key_id: outer.access_key_id.clone(),
+        action: Some(format!("kms:{}", u.operation)),
+        resource: u.key_arn.clone(),
+        outcome,
+        status: if error_code.is_some() { 400 } else { 200 },
+        error_code,
+        error_message,
+        latency: Default::default(),
+        source_ip: outer.source_ip,
+        tls: false,
+        user_agent: Some(service.clone()),
+        region: outer.region.clone(),
+        caller: outer.caller.clone(),
+        event_source: "kms.amazonaws.com".into(),
+        network: None,
+        tls_version: None,
+        tls_cipher: None,
+        host: None,
+        request_parameters: Some(serde_json::Value::Object(params)),
+        response_elements: None,
+        additional_event_data: None,
+        resources,
+        read_only: true,
+        data_event: false,
+        invoked_by: Some(service),
     }
 }

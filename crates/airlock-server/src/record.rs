@@ -2,9 +2,13 @@
 //! CloudTrail-format audit trail and event notifications later).
 
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use airlock_policy::Explanation;
+use serde_json::Value;
+
+use crate::service::{Caller, NetworkOrigin};
 
 /// How a call was decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,12 +74,111 @@ pub struct CallRecord {
     pub user_agent: Option<String>,
     /// Region of the request.
     pub region: String,
+
+    // ---- What the audit trail needs (filled only when a recorder asks for details, see
+    // ---- [`Recorder::wants_details`]; service-invoked records always have them).
+    /// The authenticated caller: kind (root, user, role session with its issuer, creation
+    /// date and source identity), ARN, account, access key id. `None` when unauthenticated.
+    /// Holds no secret that recorders may write: they pick the fields they need.
+    pub caller: Option<Arc<Caller>>,
+    /// CloudTrail's `eventSource` (`s3.amazonaws.com`).
+    pub event_source: String,
+    /// The VPC endpoint the request came through.
+    pub network: Option<Arc<NetworkOrigin>>,
+    /// Negotiated TLS version (`1.2`, `1.3`).
+    pub tls_version: Option<&'static str>,
+    /// Negotiated cipher suite (`TLS_AES_128_GCM_SHA256`).
+    pub tls_cipher: Option<&'static str>,
+    /// The `Host` header the client sent.
+    pub host: Option<String>,
+    /// `requestParameters` (never secrets).
+    pub request_parameters: Option<Value>,
+    /// `responseElements` (never secrets).
+    pub response_elements: Option<Value>,
+    /// `additionalEventData`.
+    pub additional_event_data: Option<Value>,
+    /// The resources of the call: the checks' resources and those the service names.
+    pub resources: Vec<RecordResource>,
+    /// Whether the call only reads.
+    pub read_only: bool,
+    /// A data event (S3 object-level) rather than a management event.
+    pub data_event: bool,
+    /// The service that made this call on the caller's behalf (`s3.amazonaws.com`).
+    pub invoked_by: Option<String>,
+}
+
+/// A resource of a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordResource {
+    /// ARN.
+    pub arn: String,
+    /// Owner account, when known.
+    pub account: Option<String>,
+    /// CloudTrail's type (`AWS::S3::Object`).
+    pub kind: String,
+}
+
+/// One KMS call a service made in process on the caller's behalf.
+#[derive(Debug, Clone)]
+pub struct KeyUseRecord {
+    /// `GenerateDataKey` or `Decrypt`.
+    pub operation: &'static str,
+    /// The key ARN.
+    pub key_arn: Option<String>,
+    /// The encryption context.
+    pub encryption_context: std::collections::BTreeMap<String, String>,
+    /// `KeySpec`.
+    pub key_spec: Option<String>,
+    /// The error code, message and denial explanation, if it failed.
+    pub error: Option<(String, String, Option<Explanation>)>,
+}
+
+/// The per-request collector of [`KeyUseRecord`]s (an [`airlock_kms::KeyUseObserver`]).
+#[derive(Debug, Default)]
+pub struct KeyUses(Mutex<Vec<KeyUseRecord>>);
+
+impl KeyUses {
+    /// Takes the calls collected so far.
+    pub fn take(&self) -> Vec<KeyUseRecord> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl airlock_kms::KeyUseObserver for KeyUses {
+    fn key_used(&self, u: &airlock_kms::KeyUse<'_>) {
+        let error = u.error.map(|e| {
+            let explanation = match e {
+                airlock_kms::KmsError::AccessDenied {
+                    evaluation: Some(ev),
+                    ..
+                } => Some(ev.explanation.clone()),
+                _ => None,
+            };
+            (e.code().to_string(), e.to_string(), explanation)
+        });
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(KeyUseRecord {
+                operation: u.operation,
+                key_arn: u.key_arn.map(str::to_string),
+                encryption_context: u.encryption_context.clone(),
+                key_spec: u.key_spec.map(str::to_string),
+                error,
+            });
+    }
 }
 
 /// Receives every call record. Implementations must be fast and must not fail the request.
 pub trait Recorder: Send + Sync + 'static {
     /// Records one call.
     fn record(&self, record: &CallRecord);
+
+    /// Whether this recorder needs the audit details of [`CallRecord`] (request parameters,
+    /// response elements, resources). The pipeline derives them only if some recorder does.
+    fn wants_details(&self) -> bool {
+        false
+    }
 }
 
 /// Writes one structured log line per request (target `airlock::request`).

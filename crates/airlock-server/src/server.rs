@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use airlock_cloudtrail::{History, HistoryWriter};
 use airlock_iam::{AccessKey, Account, Iam};
 use airlock_store::{RedbStore, StoreError};
 use airlock_sts::Sts;
@@ -23,8 +24,11 @@ use crate::body::{BoxError, RequestBody};
 use crate::pipeline::{Incoming, Pipeline};
 use crate::record::{LogRecorder, Recorder};
 use crate::service::{Origin, Service};
-use crate::services::{iam::IamService, kms::KmsService, s3::S3Service, sts::StsService};
+use crate::services::{
+    cloudtrail::CloudTrailService, iam::IamService, kms::KmsService, s3::S3Service, sts::StsService,
+};
 use crate::tls::{self, TlsFiles, write_private};
+use crate::trail::CloudTrailRecorder;
 
 /// How to run the endpoint.
 #[derive(Clone)]
@@ -47,6 +51,15 @@ pub struct ServeConfig {
     /// Lifetime of instance-profile credentials served by the metadata services (EC2:
     /// 6 hours, capped by the role's maximum session duration).
     pub imds_credential_seconds: i64,
+    /// Whether the audit trail records data events (S3 object-level calls) in the event
+    /// history (default: yes; trails select what they deliver).
+    pub cloudtrail_data_events: bool,
+    /// How often trails deliver log files (AWS: about every 5 minutes; default 5 seconds,
+    /// `AIRLOCK_TRAIL_DELIVERY_SECONDS`).
+    pub trail_delivery_interval: std::time::Duration,
+    /// The digest period of trails with log file validation (AWS: one hour; default one hour,
+    /// `AIRLOCK_TRAIL_DIGEST_SECONDS`; at least one second).
+    pub trail_digest_period: std::time::Duration,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -60,6 +73,9 @@ impl std::fmt::Debug for ServeConfig {
             .field("region", &self.region)
             .field("recorders", &self.recorders.len())
             .field("imds_credential_seconds", &self.imds_credential_seconds)
+            .field("cloudtrail_data_events", &self.cloudtrail_data_events)
+            .field("trail_delivery_interval", &self.trail_delivery_interval)
+            .field("trail_digest_period", &self.trail_digest_period)
             .finish()
     }
 }
@@ -76,8 +92,21 @@ impl ServeConfig {
             region: "us-east-1".to_string(),
             recorders: Vec::new(),
             imds_credential_seconds: 21_600,
+            cloudtrail_data_events: true,
+            trail_delivery_interval: seconds_from_env("AIRLOCK_TRAIL_DELIVERY_SECONDS", 5.0),
+            trail_digest_period: seconds_from_env("AIRLOCK_TRAIL_DIGEST_SECONDS", 3600.0),
         }
     }
+}
+
+/// A duration in (fractional) seconds from an environment variable, else `default`.
+fn seconds_from_env(name: &str, default: f64) -> std::time::Duration {
+    let secs = std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .unwrap_or(default);
+    std::time::Duration::from_secs_f64(secs.min(1e9))
 }
 
 /// The account airlock creates when none is configured and none exists.
@@ -249,6 +278,7 @@ pub struct Server {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     admin_keys: Vec<(Account, AccessKey)>,
     network: Arc<crate::network::Network>,
+    trail: Arc<HistoryWriter>,
 }
 
 impl std::fmt::Debug for Server {
@@ -315,9 +345,24 @@ impl Server {
         );
         // S3, with the home region's KMS for SSE-KMS data keys and the SSE-S3 root key (0600).
         let sse_s3_key = load_or_create_key(&data.s3_sse_key())?;
+        // The audit trail: the event history in the store, written in the background.
+        let history =
+            Arc::new(History::open(store.clone()).map_err(|e| ServeError::Config(e.to_string()))?);
+        let trail = Arc::new(
+            HistoryWriter::start(history).map_err(io("starting the CloudTrail event writer"))?,
+        );
+        let master = home_kms.master_key();
         let s3 = Arc::new(
-            airlock_s3::S3::open(store, &data.s3(), home_kms, &sse_s3_key)
+            airlock_s3::S3::open(store.clone(), &data.s3(), home_kms, &sse_s3_key)
                 .map_err(|e| ServeError::Config(e.to_string()))?,
+        );
+        // CloudTrail trails: the trail API and the delivery task over the event history.
+        let (trails_api, delivery) = crate::services::cloudtrail_trails::wire(
+            store.clone(),
+            s3.clone(),
+            master,
+            trail.history().clone(),
+            &config,
         );
 
         let services: Vec<Arc<dyn Service>> = vec![
@@ -330,8 +375,15 @@ impl Server {
                 iam.clone(),
                 network.clone(),
             )),
+            Arc::new(CloudTrailService::new(trail.clone()).with_trails(trails_api)),
         ];
-        let mut recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
+        let mut recorders: Vec<Arc<dyn Recorder>> = vec![
+            Arc::new(LogRecorder),
+            Arc::new(CloudTrailRecorder::new(
+                trail.clone(),
+                config.cloudtrail_data_events,
+            )),
+        ];
         recorders.extend(config.recorders.iter().cloned());
         let pipeline = Arc::new(Pipeline::new(
             services,
@@ -355,6 +407,11 @@ impl Server {
             ServeError::Config(format!("re-opening VPC endpoints and instances: {e}"))
         })?;
         let tasks = vec![
+            tokio::spawn(crate::services::cloudtrail_trails::delivery_loop(
+                delivery,
+                config.trail_delivery_interval,
+                stop_rx.clone(),
+            )),
             tokio::spawn(kms_maintenance(kms, stop_rx.clone())),
             tokio::spawn(accept_loop(http, pipeline.clone(), None, stop_rx.clone())),
             tokio::spawn(accept_loop(https, pipeline, Some(acceptor), stop_rx)),
@@ -392,7 +449,14 @@ impl Server {
             tasks,
             admin_keys,
             network,
+            trail,
         })
+    }
+
+    /// The audit trail's writer and, through it, the event history (`LookupEvents`, trail
+    /// delivery).
+    pub fn event_history(&self) -> &Arc<HistoryWriter> {
+        &self.trail
     }
 
     /// Ports, endpoints and files of the running server.
@@ -417,6 +481,9 @@ impl Server {
         for t in self.tasks {
             let _ = t.await;
         }
+        // Every call answered is in the history before the server is gone.
+        let trail = self.trail.clone();
+        let _ = tokio::task::spawn_blocking(move || trail.flush()).await;
         let _ = std::fs::remove_file(self.data.server_json());
     }
 }
@@ -509,12 +576,8 @@ async fn accept_loop(
                     match tls {
                         Some(acceptor) => {
                             if let Ok(s) = acceptor.accept(stream).await {
-                                let tls_version = match s.get_ref().1.protocol_version() {
-                                    Some(rustls::ProtocolVersion::TLSv1_3) => Some("1.3"),
-                                    Some(rustls::ProtocolVersion::TLSv1_2) => Some("1.2"),
-                                    _ => None,
-                                };
-                                serve_connection(s, Origin { peer, tls: true, tls_version, network: None }, pipeline).await;
+                                let (tls_version, tls_cipher) = crate::tls::session_details(s.get_ref().1);
+                                serve_connection(s, Origin { peer, tls: true, tls_version, tls_cipher, network: None }, pipeline).await;
                             }
                         }
                         None => serve_connection(stream, Origin::plain(peer), pipeline).await,

@@ -178,6 +178,8 @@ pub struct Origin {
     pub network: Option<std::sync::Arc<NetworkOrigin>>,
     /// The negotiated TLS version as S3's `s3:TlsVersion` writes it (`1.2`, `1.3`).
     pub tls_version: Option<&'static str>,
+    /// The negotiated cipher suite, as CloudTrail's `tlsDetails.cipherSuite` names it.
+    pub tls_cipher: Option<&'static str>,
 }
 
 impl Origin {
@@ -187,6 +189,7 @@ impl Origin {
             peer,
             tls: false,
             tls_version: None,
+            tls_cipher: None,
             network: None,
         }
     }
@@ -261,6 +264,9 @@ pub struct Call {
     pub caller: std::sync::Arc<Caller>,
     /// Connection origin.
     pub origin: Origin,
+    /// Collects the KMS calls a service makes in process on the caller's behalf (S3's
+    /// `GenerateDataKey`/`Decrypt`), so the pipeline records them as AWS does.
+    pub key_uses: std::sync::Arc<crate::record::KeyUses>,
 }
 
 /// Query-protocol parameters.
@@ -275,6 +281,11 @@ impl Params {
         Params {
             map: pairs.into_iter().collect(),
         }
+    }
+
+    /// Every parameter, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// A parameter.
@@ -481,5 +492,48 @@ pub trait Service: Send + Sync + 'static {
     /// refused as unauthenticated.
     fn allows_anonymous(&self) -> bool {
         false
+    }
+
+    // ---- The audit trail. Defaults derive everything generically; a service overrides only
+    // ---- what its protocol cannot say.
+
+    /// CloudTrail's `eventSource` (`iam.amazonaws.com`).
+    fn event_source(&self) -> String {
+        format!("{}.amazonaws.com", self.signing_name())
+    }
+
+    /// Whether `operation` is a data event (S3 object-level calls) rather than a management
+    /// event.
+    fn is_data_event(&self, _operation: &str) -> bool {
+        false
+    }
+
+    /// Whether `operation` only reads (CloudTrail's `readOnly`).
+    fn is_read_only(&self, operation: &str) -> bool {
+        crate::audit::read_only(operation)
+    }
+
+    /// CloudTrail's `requestParameters` of a call, never with secrets. Default: the query or
+    /// JSON parameters, redacted ([`crate::audit::request_parameters`]).
+    fn request_parameters(&self, call: &Call, _operation: &str) -> Option<serde_json::Value> {
+        crate::audit::request_parameters(self.protocol(), call)
+    }
+
+    /// CloudTrail's `responseElements` of a successful call that changed state, from the
+    /// buffered reply body, never with secrets. Default: the query result or JSON body,
+    /// redacted.
+    fn response_elements(&self, _operation: &str, body: &[u8]) -> Option<serde_json::Value> {
+        crate::audit::response_elements(self.protocol(), body)
+    }
+
+    /// Resources of the record beyond those the authorization checks name (KMS authorizes
+    /// inside the operation: its key comes from the parameters or the reply).
+    fn audit_resources(
+        &self,
+        _operation: &str,
+        _request: Option<&serde_json::Value>,
+        _reply_body: Option<&[u8]>,
+    ) -> Vec<crate::record::RecordResource> {
+        Vec::new()
     }
 }

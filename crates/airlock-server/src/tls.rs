@@ -202,3 +202,36 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+/// The negotiated TLS version (as `s3:TlsVersion` writes it: `1.2`, `1.3`) and cipher suite
+/// (as CloudTrail's `tlsDetails.cipherSuite` names it) of a server connection.
+pub fn session_details(
+    conn: &rustls::ServerConnection,
+) -> (Option<&'static str>, Option<&'static str>) {
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => Some("1.3"),
+        Some(rustls::ProtocolVersion::TLSv1_2) => Some("1.2"),
+        _ => None,
+    };
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .and_then(|s| cipher_suite_name(s.suite()));
+    (version, cipher)
+}
+
+/// CloudTrail's names: IANA names for TLS 1.3, OpenSSL names for TLS 1.2.
+fn cipher_suite_name(s: rustls::CipherSuite) -> Option<&'static str> {
+    use rustls::CipherSuite as C;
+    Some(match s {
+        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => "ECDHE-RSA-AES128-GCM-SHA256",
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => "ECDHE-RSA-AES256-GCM-SHA384",
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => "ECDHE-RSA-CHACHA20-POLY1305",
+        _ => return None,
+    })
+}

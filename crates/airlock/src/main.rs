@@ -13,6 +13,8 @@ mod exec;
 mod plan;
 mod serve;
 mod simulate;
+mod trail;
+mod trail_validate;
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +43,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run a local command "on" an instance of the running server (its role, its VPC's endpoints).
     Exec(exec::ExecArgs),
+    /// The audit trail of the running server (CloudTrail-format events).
+    #[command(subcommand)]
+    Trail(trail::TrailCommand),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +57,7 @@ fn main() -> ExitCode {
         Command::Schema => print_schema(),
         Command::Serve(args) => serve::run(args),
         Command::Exec(args) => exec::run(args),
+        Command::Trail(cmd) => trail::run(cmd),
     };
     match outcome {
         Ok(code) => code,

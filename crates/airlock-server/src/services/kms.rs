@@ -198,6 +198,33 @@ impl Service for KmsService {
             .map(str::to_string)
     }
 
+    /// The key of the call: from the reply (`KeyId`, `KeyMetadata.Arn`) or the request.
+    fn audit_resources(
+        &self,
+        _operation: &str,
+        request: Option<&Value>,
+        reply_body: Option<&[u8]>,
+    ) -> Vec<crate::record::RecordResource> {
+        let reply: Option<Value> = reply_body.and_then(|b| serde_json::from_slice(b).ok());
+        let from_reply = reply.as_ref().and_then(|r| {
+            r.get("KeyId")
+                .or_else(|| r.get("KeyMetadata").and_then(|m| m.get("Arn")))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        let from_request = request
+            .and_then(|r| r.get("keyId").or_else(|| r.get("destinationKeyId")))
+            .and_then(Value::as_str)
+            .filter(|k| k.starts_with("arn:"))
+            .map(str::to_string);
+        match from_reply.or(from_request) {
+            Some(arn) if arn.contains(":key/") => {
+                crate::audit::resources_of(&arn, crate::audit::arn_account(&arn))
+            }
+            _ => Vec::new(),
+        }
+    }
+
     fn prepare(&self, call: &Call) -> Result<Prepared, AwsError> {
         let op = match target(&call.headers).and_then(|t| t.strip_prefix(TARGET_PREFIX)) {
             Some(op) if !op.is_empty() => op.to_string(),

@@ -1,5 +1,7 @@
 //! The services of the endpoint, each a [`crate::service::Service`] over its domain crate.
 
+pub mod cloudtrail;
+pub mod cloudtrail_trails;
 pub mod ec2;
 pub mod iam;
 pub mod kms;

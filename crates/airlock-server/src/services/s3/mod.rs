@@ -128,6 +128,7 @@ pub(crate) fn kms_caller(call: &Call, region: &str) -> airlock_kms::Caller {
         crate::authz::request_context(call),
     )
     .via_service(format!("s3.{region}.amazonaws.com"))
+    .observed_by(call.key_uses.clone())
 }
 
 fn single(ctx: &mut Context, key: &str, value: impl Into<String>) {
@@ -552,4 +553,63 @@ impl Service for S3Service {
     fn allows_anonymous(&self) -> bool {
         true
     }
+
+    fn is_data_event(&self, operation: &str) -> bool {
+        is_data_event(operation)
+    }
+
+    /// S3's `requestParameters`: `bucketName`, `Host`, `key` and the query parameters (never
+    /// the body).
+    fn request_parameters(&self, call: &Call, _operation: &str) -> Option<serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        if let Ok(t) = request::target(&call.path, &call.headers) {
+            if let Some(b) = t.bucket {
+                m.insert("bucketName".into(), b.into());
+            }
+            if let Some(k) = t.key {
+                m.insert("key".into(), k.into());
+            }
+        }
+        if let Some(h) = header(call, "host") {
+            m.insert("Host".into(), h.into());
+        }
+        for (k, v) in call.params.iter() {
+            if k.starts_with("X-Amz-") || crate::audit::is_secret_name(k) {
+                continue;
+            }
+            m.insert(k.to_string(), v.into());
+        }
+        Some(serde_json::Value::Object(m))
+    }
+
+    fn response_elements(&self, _operation: &str, _body: &[u8]) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// S3 operations CloudTrail logs as data events (object-level calls).
+pub fn is_data_event(operation: &str) -> bool {
+    matches!(
+        operation,
+        "PutObject"
+            | "GetObject"
+            | "HeadObject"
+            | "DeleteObject"
+            | "DeleteObjects"
+            | "CopyObject"
+            | "UploadPart"
+            | "UploadPartCopy"
+            | "CreateMultipartUpload"
+            | "CompleteMultipartUpload"
+            | "AbortMultipartUpload"
+            | "ListParts"
+            | "GetObjectTagging"
+            | "PutObjectTagging"
+            | "DeleteObjectTagging"
+            | "GetObjectAcl"
+            | "PutObjectAcl"
+            | "ListObjects"
+            | "ListObjectsV2"
+            | "ListObjectVersions"
+    )
 }
