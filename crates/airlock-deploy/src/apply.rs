@@ -371,7 +371,7 @@ async fn ensure_bucket(
     }
     state.bucket = Some(b.name.clone());
     let created = run.created;
-    let mut note = |run: &mut Run, what: String| {
+    let note = |run: &mut Run, what: String| {
         if created {
             run.changes.push(what);
         } else {

@@ -278,7 +278,11 @@ async fn lift_lock(plan: &Plan, target: &Target, state: &State) -> Result<Vec<St
         None,
         "airlock-break-glass",
     );
-    let conf = aws_sdk_s3::config::Builder::from(&target.storage.s3.config().clone())
+    let conf = target
+        .storage
+        .s3
+        .config()
+        .to_builder()
         .credentials_provider(creds)
         .build();
     aws_sdk_s3::Client::from_conf(conf)
