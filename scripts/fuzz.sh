@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target on stable Rust: scripts/fuzz.sh policy_parse [SECONDS]
-# Targets: policy_parse, setup_parse. Corpus and crashes go to fuzz/corpus/TARGET and fuzz/artifacts/.
+# Targets: policy_parse, setup_parse, blueprint_parse. Corpus and crashes go to fuzz/corpus/TARGET and fuzz/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 target=${1:?usage: scripts/fuzz.sh TARGET [SECONDS]}

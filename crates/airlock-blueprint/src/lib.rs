@@ -12,4 +12,8 @@
 
 pub mod plan;
 
+pub use blueprint::{Blueprint, BlueprintError};
 pub use plan::{Bindings, Plan, PolicyTemplate, Profile, Reference};
+pub mod blueprint;
+pub mod generate;
+pub mod setup;

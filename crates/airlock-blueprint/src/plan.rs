@@ -75,6 +75,10 @@ pub struct Hardening {
     pub deny_insecure_transport: bool,
     /// The bucket policy denies PUTs that name another KMS key or another encryption.
     pub deny_other_kms_keys: bool,
+    /// The bucket policy denies the data actions (`s3:GetObject*`, `s3:PutObject*`,
+    /// `s3:DeleteObject*`, `s3:List*`) to every principal but the storage roles, so that no
+    /// administrator of the storage account reads the data by accident of an `Allow *`.
+    pub deny_data_to_others: bool,
     /// Object ownership `BucketOwnerEnforced` (ACLs disabled).
     pub bucket_owner_enforced: bool,
     /// Bucket versioning enabled.
@@ -97,6 +101,7 @@ impl Hardening {
         key_via_service: true,
         deny_insecure_transport: true,
         deny_other_kms_keys: true,
+        deny_data_to_others: true,
         bucket_owner_enforced: true,
         versioning: true,
         least_privilege: true,
@@ -111,6 +116,7 @@ impl Hardening {
         key_via_service: false,
         deny_insecure_transport: false,
         deny_other_kms_keys: false,
+        deny_data_to_others: false,
         bucket_owner_enforced: false,
         versioning: false,
         least_privilege: false,
@@ -127,7 +133,7 @@ impl Hardening {
     }
 
     /// The switch names, in documentation order, with their current value.
-    pub fn switches(&self) -> [(&'static str, bool); 10] {
+    pub fn switches(&self) -> [(&'static str, bool); 11] {
         [
             ("pin_trust_to_principal", self.pin_trust_to_principal),
             (
@@ -137,6 +143,7 @@ impl Hardening {
             ("key_via_service", self.key_via_service),
             ("deny_insecure_transport", self.deny_insecure_transport),
             ("deny_other_kms_keys", self.deny_other_kms_keys),
+            ("deny_data_to_others", self.deny_data_to_others),
             ("bucket_owner_enforced", self.bucket_owner_enforced),
             ("versioning", self.versioning),
             ("least_privilege", self.least_privilege),
@@ -153,6 +160,7 @@ impl Hardening {
             "key_via_service" => &mut self.key_via_service,
             "deny_insecure_transport" => &mut self.deny_insecure_transport,
             "deny_other_kms_keys" => &mut self.deny_other_kms_keys,
+            "deny_data_to_others" => &mut self.deny_data_to_others,
             "bucket_owner_enforced" => &mut self.bucket_owner_enforced,
             "versioning" => &mut self.versioning,
             "least_privilege" => &mut self.least_privilege,

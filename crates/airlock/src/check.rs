@@ -16,8 +16,14 @@ use anyhow::{Context as _, bail};
 /// Arguments of `airlock check`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A blueprint to check (blueprints are not available yet: use `--setup`).
-    blueprint: Option<String>,
+    /// A blueprint to check (TOML, docs/blueprint.md): its plan's setup document, with the
+    /// properties the blueprint claims unless `--property` is given.
+    #[arg(conflicts_with = "setup")]
+    blueprint: Option<PathBuf>,
+    /// With a blueprint: the profile of policy generation (`hardened` or `as-written`),
+    /// overriding the blueprint's.
+    #[arg(long, requires = "blueprint", value_parser = crate::plan::parse_profile)]
+    profile: Option<airlock_blueprint::Profile>,
     /// The setup document to check (JSON; see docs/setup-document.md).
     #[arg(long)]
     setup: Option<PathBuf>,
@@ -54,15 +60,26 @@ fn load(path: &PathBuf) -> anyhow::Result<(Setup, String)> {
     Ok((setup, text))
 }
 
+/// A blueprint's setup document (with the illustrative bindings), its JSON text and its claims.
+fn load_blueprint(
+    path: &std::path::Path,
+    profile: Option<airlock_blueprint::Profile>,
+) -> anyhow::Result<(Setup, String, Vec<String>)> {
+    let plan = crate::plan::load(path, profile)?;
+    let bindings = airlock_blueprint::Bindings::illustrative(&plan);
+    let document = plan.setup_document(&bindings)?;
+    let text = serde_json::to_string_pretty(&document)?;
+    let setup = Setup::from_document(document)
+        .with_context(|| format!("the setup document of {}", path.display()))?;
+    Ok((setup, text, plan.claims(&bindings)?))
+}
+
 /// Runs `airlock check`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if let Some(b) = &args.blueprint {
-        bail!(
-            "blueprint `{b}`: blueprints are not available yet; check a setup document with --setup FILE.json"
-        );
-    }
-    let Some(path) = &args.setup else {
-        bail!("give the setup document to check: --setup FILE.json")
+    let (path, blueprint) = match (&args.blueprint, &args.setup) {
+        (Some(b), _) => (b, Some(load_blueprint(b, args.profile)?)),
+        (None, Some(s)) => (s, None),
+        (None, None) => bail!("give a blueprint or the setup document to check: --setup FILE.json"),
     };
     let Some(threshold) = Severity::parse(&args.fail_on) else {
         bail!(
@@ -70,12 +87,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.fail_on
         )
     };
-    let (setup, text) = load(path)?;
-    let props: Vec<Property> = args
-        .properties
-        .iter()
-        .map(|p| Property::parse(p))
-        .collect::<Result<_, _>>()?;
+    let (setup, text, claims) = match blueprint {
+        Some(loaded) => loaded,
+        None => {
+            let (setup, text) = load(path)?;
+            (setup, text, Vec::new())
+        }
+    };
+    let props: Vec<Property> = if args.properties.is_empty() {
+        &claims
+    } else {
+        &args.properties
+    }
+    .iter()
+    .map(|p| Property::parse(p))
+    .collect::<Result<_, _>>()?;
     let name = path.display().to_string();
 
     if let Some(other) = &args.compare {

@@ -13,6 +13,7 @@ mod check;
 mod demo;
 mod destroy;
 mod exec;
+mod plan;
 mod serve;
 mod simulate;
 mod verify;
@@ -34,6 +35,8 @@ struct Cli {
 enum Command {
     /// Decide requests against a setup document and explain each decision.
     Simulate(simulate::Args),
+    /// Print every resource and policy document a blueprint asks for, per account, in step order.
+    Plan(plan::Args),
     /// Prove properties of a setup over every possible request; report counterexamples and findings.
     Check(check::Args),
     /// Print the JSON Schema of the setup document (`schemas/setup.schema.json`).
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        Command::Plan(args) => plan::run(args),
         Command::Check(args) => check::run(args),
         Command::Schema => print_schema(),
         Command::Serve(args) => serve::run(args),
