@@ -344,10 +344,12 @@ async fn ensure_bucket(
     use aws_sdk_s3::types as s3t;
     let b = &plan.bucket;
     let (s3, _) = target.bucket_s3(state);
-    match s3.head_bucket().bucket(&b.name).send().await {
+    // GetBucketLocation rather than HeadBucket: HeadBucket needs s3:ListBucket, a data action
+    // a hardened bucket policy reserves to the storage roles.
+    match s3.get_bucket_location().bucket(&b.name).send().await {
         Ok(_) => {}
         Err(e) => {
-            let e = aws("s3", "HeadBucket")(e);
+            let e = aws("s3", "GetBucketLocation")(e);
             if !has_code(&e, &["NotFound", "NoSuchBucket", "Http404"]) {
                 if has_code(&e, &["Forbidden", "Http403", "AccessDenied"]) {
                     return Err(DeployError::Conflict(format!(

@@ -83,10 +83,18 @@ fn drift_is_reported_and_corrected_and_a_missing_layer_fails_verify() {
     let saved = State::read(&state).unwrap().unwrap();
     let (bucket_admin, _) = target.bucket_s3(&saved);
 
-    // Edit the bucket policy by hand: the VPC-endpoint deny is gone, a grant is widened.
-    let by_hand = serde_json::json!({"Version":"2012-10-17","Statement":[
-        {"Sid":"AllowCrossAccountRoleList","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222222222222:role/CrossAccountS3AccessRole"},"Action":"s3:*","Resource":format!("arn:aws:s3:::{BUCKET}")}
-    ]});
+    // Edit the bucket policy by hand: every deny removed, the first grant widened to s3:*.
+    let mut by_hand = plan.bucket.policy.resolve(&saved.bindings).unwrap();
+    let stmts = by_hand["Statement"].as_array_mut().unwrap();
+    let first_deny = stmts
+        .iter()
+        .find(|s| s["Effect"] == "Deny")
+        .and_then(|s| s["Sid"].as_str())
+        .unwrap()
+        .to_string();
+    stmts.retain(|s| s["Effect"] == "Allow");
+    stmts[0]["Action"] = serde_json::json!("s3:*");
+    let widened = stmts[0]["Sid"].as_str().unwrap().to_string();
     local
         .rt
         .block_on(bucket_admin.put_bucket_policy().bucket(BUCKET).policy(by_hand.to_string()).send())
@@ -115,10 +123,10 @@ fn drift_is_reported_and_corrected_and_a_missing_layer_fails_verify() {
         .unwrap();
     let drift = fixed.drift();
     assert!(
-        drift.iter().any(|d| d.contains("bucket policy") && d.contains("DenyAllExceptVPCEndpoint") && d.contains("missing")),
+        drift.iter().any(|d| d.contains("bucket policy") && d.contains(&format!("`{first_deny}` missing"))),
         "{drift:#?}"
     );
-    assert!(drift.iter().any(|d| d.contains("AllowCrossAccountRoleList") && d.contains("changed")), "{drift:#?}");
+    assert!(drift.iter().any(|d| d.contains(&format!("`{widened}` changed (Action)"))), "{drift:#?}");
     assert!(drift.iter().any(|d| d.contains("Block Public Access")), "{drift:#?}");
     assert_eq!(fixed.changed(), 2, "{:#?}", fixed.steps);
     let again = local

@@ -25,7 +25,7 @@ pub struct Common {
     #[arg(long, env = "AIRLOCK_CONSUMER_PROFILE")]
     pub consumer_profile: String,
     /// Policy profile: `hardened` (default) or `as-written` (the seed's JSON exactly).
-    #[arg(long, value_name = "hardened|as-written")]
+    #[arg(long, value_name = "hardened|as-written", value_parser = crate::plan::parse_profile)]
     pub profile: Option<Profile>,
     /// Extra CA certificate (PEM) to trust, besides the system roots and the profiles'
     /// `ca_bundle`; repeatable.
@@ -67,7 +67,7 @@ pub fn load_plan(path: &Path, profile: Option<Profile>) -> anyhow::Result<Plan> 
         }
         return Ok(plan);
     }
-    crate::blueprint_plan(&text, path, profile)
+    Plan::from_toml(&text, profile).with_context(|| format!("loading {}", path.display()))
 }
 
 /// The local endpoint's VPC endpoint listeners, read from `network.json` at each lookup.

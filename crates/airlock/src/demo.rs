@@ -42,6 +42,22 @@ pub struct Args {
     pub no_check: bool,
 }
 
+/// `airlock check BLUEPRINT --profile P` on the demo's blueprint (the prover on the plan).
+fn run_check(blueprint: &Path, profile: Profile) -> anyhow::Result<ExitCode> {
+    #[derive(clap::Parser)]
+    struct CheckCli {
+        #[command(flatten)]
+        args: crate::check::Args,
+    }
+    let cli = <CheckCli as clap::Parser>::try_parse_from([
+        std::ffi::OsStr::new("check"),
+        blueprint.as_os_str(),
+        std::ffi::OsStr::new("--profile"),
+        std::ffi::OsStr::new(profile.as_str()),
+    ])?;
+    crate::check::run(cli.args)
+}
+
 fn section(title: &str) {
     println!();
     println!("── {title}");
@@ -75,8 +91,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.no_check {
         section("check: the prover on the plan's policies (every possible request)");
         let started = Instant::now();
-        crate::blueprint_check(&plan)?;
-        println!("  ({} ms)", started.elapsed().as_millis());
+        let code = run_check(&blueprint, profile)?;
+        println!(
+            "  check {} ({} ms){}",
+            if code == ExitCode::SUCCESS { "passed" } else { "reported problems" },
+            started.elapsed().as_millis(),
+            if args.as_written {
+                ": the seed's policies have the flaws listed above; the live probes below show them"
+            } else {
+                ""
+            }
+        );
     }
 
     let rt = runtime()?;
@@ -99,12 +124,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             started.elapsed().as_millis()
         ));
         let result = demo_body(&args, &server, &plan, &blueprint, &state_path, &data_dir).await;
-        if !args.keep {
-            server.shutdown().await;
-        } else {
-            // Stop serving: the data directory stays and `airlock serve` opens it again.
-            server.shutdown().await;
-        }
+        // With --keep the data directory stays and `airlock serve` opens it again.
+        server.shutdown().await;
         result
     });
     let outcome = outcome?;

@@ -84,20 +84,3 @@ fn print_schema() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A blueprint's plan (TOML through `airlock-blueprint`).
-pub(crate) fn blueprint_plan(
-    text: &str,
-    path: &std::path::Path,
-    profile: Option<airlock_blueprint::Profile>,
-) -> anyhow::Result<airlock_blueprint::Plan> {
-    use anyhow::Context as _;
-    let bp = airlock_blueprint::Blueprint::from_toml(text)
-        .with_context(|| format!("{}", path.display()))?;
-    airlock_blueprint::generate::plan(&bp, profile).with_context(|| format!("{}", path.display()))
-}
-
-/// Runs the prover on a plan's policies and prints its report (used by `demo`).
-pub(crate) fn blueprint_check(plan: &airlock_blueprint::Plan) -> anyhow::Result<()> {
-    let _ = plan;
-    Ok(())
-}
