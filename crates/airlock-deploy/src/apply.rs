@@ -136,7 +136,9 @@ pub async fn apply(
                     .roles
                     .iter()
                     .find(|r| &r.name == name && r.account == step.account)
-                    .ok_or_else(|| DeployError::Config(format!("step names unknown role {name}")))?;
+                    .ok_or_else(|| {
+                        DeployError::Config(format!("step names unknown role {name}"))
+                    })?;
                 ensure_role(role, target, &mut state, &mut run).await
             }
             StepAction::CreateNetwork { endpoint } => {
@@ -202,7 +204,11 @@ async fn ensure_key(
                             | Some(aws_sdk_kms::types::KeyState::PendingReplicaDeletion)
                     );
                     if usable {
-                        found = Some((m.key_id().to_string(), m.arn().unwrap_or_default().to_string(), m.enabled()));
+                        found = Some((
+                            m.key_id().to_string(),
+                            m.arn().unwrap_or_default().to_string(),
+                            m.enabled(),
+                        ));
                         break;
                     }
                     run.drift(format!("key {}: pending deletion, not used", m.key_id()));
@@ -219,7 +225,11 @@ async fn ensure_key(
     let (key_id, key_arn) = match found {
         Some((id, arn, enabled)) => {
             if !enabled {
-                kms.enable_key().key_id(&id).send().await.map_err(aws("kms", "EnableKey"))?;
+                kms.enable_key()
+                    .key_id(&id)
+                    .send()
+                    .await
+                    .map_err(aws("kms", "EnableKey"))?;
                 run.drift(format!("key {id}: was disabled; enabled"));
             }
             let live = kms
@@ -229,7 +239,8 @@ async fn ensure_key(
                 .send()
                 .await
                 .map_err(aws("kms", "GetKeyPolicy"))?;
-            let live = policy::parse_live(live.policy().unwrap_or("{}")).map_err(DeployError::Policy)?;
+            let live =
+                policy::parse_live(live.policy().unwrap_or("{}")).map_err(DeployError::Policy)?;
             if !policy::same(&policy_doc, &live) {
                 let diff = policy::differences(&policy_doc, &live).join("; ");
                 put_key_policy(kms, &id, &policy_doc).await?;
@@ -241,8 +252,12 @@ async fn ensure_key(
             let out = kms
                 .create_key()
                 .description(&plan.key.description)
-                .key_spec(aws_sdk_kms::types::KeySpec::from(plan.key.key_spec.as_str()))
-                .key_usage(aws_sdk_kms::types::KeyUsageType::from(plan.key.key_usage.as_str()))
+                .key_spec(aws_sdk_kms::types::KeySpec::from(
+                    plan.key.key_spec.as_str(),
+                ))
+                .key_usage(aws_sdk_kms::types::KeyUsageType::from(
+                    plan.key.key_usage.as_str(),
+                ))
                 .policy(doc(&policy_doc))
                 .send()
                 .await
@@ -251,7 +266,10 @@ async fn ensure_key(
                 .key_metadata()
                 .ok_or_else(|| DeployError::Conflict("CreateKey returned no key".into()))?;
             run.created(format!("key {}", m.key_id()));
-            (m.key_id().to_string(), m.arn().unwrap_or_default().to_string())
+            (
+                m.key_id().to_string(),
+                m.arn().unwrap_or_default().to_string(),
+            )
         }
     };
     state.bindings.insert(Reference::KeyId, key_id.clone());
@@ -289,7 +307,10 @@ async fn ensure_key(
                     .send()
                     .await
                     .map_err(aws("kms", "UpdateAlias"))?;
-                run.drift(format!("alias {} named another key; now {key_id}", plan.key.alias));
+                run.drift(format!(
+                    "alias {} named another key; now {key_id}",
+                    plan.key.alias
+                ));
             }
             Err(e) => return Err(e),
         }
@@ -363,7 +384,9 @@ async fn ensure_bucket(
             if plan.region != "us-east-1" {
                 create = create.create_bucket_configuration(
                     s3t::CreateBucketConfiguration::builder()
-                        .location_constraint(s3t::BucketLocationConstraint::from(plan.region.as_str()))
+                        .location_constraint(s3t::BucketLocationConstraint::from(
+                            plan.region.as_str(),
+                        ))
                         .build(),
                 );
             }
@@ -434,7 +457,12 @@ async fn ensure_bucket(
 
     // Ownership.
     if let Some(own) = &b.ownership {
-        let live = match s3.get_bucket_ownership_controls().bucket(&b.name).send().await {
+        let live = match s3
+            .get_bucket_ownership_controls()
+            .bucket(&b.name)
+            .send()
+            .await
+        {
             Ok(o) => o
                 .ownership_controls()
                 .and_then(|c| c.rules().first())
@@ -464,7 +492,14 @@ async fn ensure_bucket(
                 .send()
                 .await
                 .map_err(aws("s3", "PutBucketOwnershipControls"))?;
-            note(run, format!("object ownership {} (was {})", own, live.as_deref().unwrap_or("unset")));
+            note(
+                run,
+                format!(
+                    "object ownership {} (was {})",
+                    own,
+                    live.as_deref().unwrap_or("unset")
+                ),
+            );
         }
     }
 
@@ -481,8 +516,11 @@ async fn ensure_bucket(
             .map(|r| {
                 let d = r.apply_server_side_encryption_by_default();
                 (
-                    d.map(|d| d.sse_algorithm().as_str().to_string()).unwrap_or_default(),
-                    d.and_then(|d| d.kms_master_key_id()).unwrap_or_default().to_string(),
+                    d.map(|d| d.sse_algorithm().as_str().to_string())
+                        .unwrap_or_default(),
+                    d.and_then(|d| d.kms_master_key_id())
+                        .unwrap_or_default()
+                        .to_string(),
                     r.bucket_key_enabled().unwrap_or(false),
                 )
             }),
@@ -494,9 +532,17 @@ async fn ensure_bucket(
             None
         }
     };
-    let want_enc = (enc.sse_algorithm.clone(), key.clone(), enc.bucket_key_enabled);
+    let want_enc = (
+        enc.sse_algorithm.clone(),
+        key.clone(),
+        enc.bucket_key_enabled,
+    );
     let same_key = |live: &str| {
-        live == key || state.key.as_ref().is_some_and(|k| live == k.key_id || live == k.key_arn)
+        live == key
+            || state
+                .key
+                .as_ref()
+                .is_some_and(|k| live == k.key_id || live == k.key_arn)
     };
     let matches = live
         .as_ref()
@@ -510,7 +556,9 @@ async fn ensure_bucket(
                         s3t::ServerSideEncryptionRule::builder()
                             .apply_server_side_encryption_by_default(
                                 s3t::ServerSideEncryptionByDefault::builder()
-                                    .sse_algorithm(s3t::ServerSideEncryption::from(enc.sse_algorithm.as_str()))
+                                    .sse_algorithm(s3t::ServerSideEncryption::from(
+                                        enc.sse_algorithm.as_str(),
+                                    ))
                                     .kms_master_key_id(&key)
                                     .build()
                                     .map_err(|e| DeployError::Config(e.to_string()))?,
@@ -529,7 +577,11 @@ async fn ensure_bucket(
             match live {
                 Some(l) => format!(
                     "default encryption was ({}, {}, bucket key {}); set to ({}, {key}, bucket key {})",
-                    l.0, if l.1.is_empty() { "no key" } else { &l.1 }, l.2, want_enc.0, want_enc.2
+                    l.0,
+                    if l.1.is_empty() { "no key" } else { &l.1 },
+                    l.2,
+                    want_enc.0,
+                    want_enc.2
                 ),
                 None => format!("default encryption {} with {key}", enc.sse_algorithm),
             },
@@ -595,7 +647,11 @@ async fn ensure_bucket(
             }
             s3.put_bucket_tagging()
                 .bucket(&b.name)
-                .tagging(tagging.build().map_err(|e| DeployError::Config(e.to_string()))?)
+                .tagging(
+                    tagging
+                        .build()
+                        .map_err(|e| DeployError::Config(e.to_string()))?,
+                )
                 .send()
                 .await
                 .map_err(aws("s3", "PutBucketTagging"))?;
@@ -630,7 +686,10 @@ async fn ensure_role(
                     .send()
                     .await
                     .map_err(aws("iam", "UpdateAssumeRolePolicy"))?;
-                run.drift(format!("role {} trust policy drifted ({diff}); corrected", role.name));
+                run.drift(format!(
+                    "role {} trust policy drifted ({diff}); corrected",
+                    role.name
+                ));
             }
             r.arn().to_string()
         }
@@ -649,7 +708,9 @@ async fn ensure_role(
             }
             let out = create.send().await.map_err(aws("iam", "CreateRole"))?;
             run.created(format!("role {}", role.name));
-            out.role().map(|r| r.arn().to_string()).unwrap_or_else(|| role.arn())
+            out.role()
+                .map(|r| r.arn().to_string())
+                .unwrap_or_else(|| role.arn())
         }
     };
     if let Some(i) = state
@@ -694,7 +755,10 @@ async fn ensure_role(
                 .map_err(aws("iam", "PutRolePolicy"))?;
             match live {
                 None if run.created => run.changes.push(format!("inline policy {}", p.name)),
-                None => run.drift(format!("role {} inline policy {} was missing; put", role.name, p.name)),
+                None => run.drift(format!(
+                    "role {} inline policy {} was missing; put",
+                    role.name, p.name
+                )),
                 Some(l) => run.drift(format!(
                     "role {} inline policy {} drifted ({}); corrected",
                     role.name,
@@ -736,7 +800,12 @@ async fn ensure_role(
         {
             Ok(o) => o
                 .instance_profile()
-                .map(|p| p.roles().iter().map(|r| r.role_name().to_string()).collect())
+                .map(|p| {
+                    p.roles()
+                        .iter()
+                        .map(|r| r.role_name().to_string())
+                        .collect()
+                })
                 .unwrap_or_default(),
             Err(e) => {
                 let e = aws("iam", "GetInstanceProfile")(e);
@@ -760,7 +829,10 @@ async fn ensure_role(
                 .await
                 .map_err(aws("iam", "AddRoleToInstanceProfile"))?;
             if !run.created {
-                run.drift(format!("instance profile {profile} did not hold role {}; added", role.name));
+                run.drift(format!(
+                    "instance profile {profile} did not hold role {}; added",
+                    role.name
+                ));
             }
         }
     }
@@ -816,7 +888,11 @@ async fn ensure_network(
                 .send()
                 .await
                 .map_err(aws("ec2", "CreateVpc"))?;
-            let id = out.vpc().and_then(|v| v.vpc_id()).unwrap_or_default().to_string();
+            let id = out
+                .vpc()
+                .and_then(|v| v.vpc_id())
+                .unwrap_or_default()
+                .to_string();
             run.created(format!("VPC {id} ({})", net.vpc.cidr));
             state.network_mut(endpoint, &net.account).subnet_id = None;
             state.network_mut(endpoint, &net.account).vpce_id = None;
@@ -854,7 +930,11 @@ async fn ensure_network(
                 .send()
                 .await
                 .map_err(aws("ec2", "CreateSubnet"))?;
-            let id = out.subnet().and_then(|s| s.subnet_id()).unwrap_or_default().to_string();
+            let id = out
+                .subnet()
+                .and_then(|s| s.subnet_id())
+                .unwrap_or_default()
+                .to_string();
             run.created(format!("subnet {id} ({})", net.subnet.cidr));
             id
         }
@@ -865,7 +945,12 @@ async fn ensure_network(
     let rts = ec2
         .describe_route_tables()
         .filters(Filter::builder().name("vpc-id").values(&vpc_id).build())
-        .filters(Filter::builder().name("association.main").values("true").build())
+        .filters(
+            Filter::builder()
+                .name("association.main")
+                .values("true")
+                .build(),
+        )
         .send()
         .await
         .map_err(aws("ec2", "DescribeRouteTables"))?;
@@ -883,7 +968,12 @@ async fn ensure_network(
     };
     let mut vpce = None;
     if let Some(id) = &state.network(endpoint).and_then(|n| n.vpce_id.clone()) {
-        match ec2.describe_vpc_endpoints().vpc_endpoint_ids(id).send().await {
+        match ec2
+            .describe_vpc_endpoints()
+            .vpc_endpoint_ids(id)
+            .send()
+            .await
+        {
             Ok(o) => {
                 if let Some(e) = o.vpc_endpoints().first().filter(|e| {
                     !matches!(
@@ -903,7 +993,9 @@ async fn ensure_network(
                             .send()
                             .await
                             .map_err(aws("ec2", "ModifyVpcEndpoint"))?;
-                        run.drift(format!("endpoint {id} was not on route table {rt}; associated"));
+                        run.drift(format!(
+                            "endpoint {id} was not on route table {rt}; associated"
+                        ));
                     }
                     if let Some(want) = &want_policy {
                         let live = policy::parse_live(e.policy_document().unwrap_or("{}"))
@@ -951,7 +1043,10 @@ async fn ensure_network(
             if let Some(p) = &want_policy {
                 create = create.policy_document(doc(p));
             }
-            let out = create.send().await.map_err(aws("ec2", "CreateVpcEndpoint"))?;
+            let out = create
+                .send()
+                .await
+                .map_err(aws("ec2", "CreateVpcEndpoint"))?;
             let id = out
                 .vpc_endpoint()
                 .and_then(|e| e.vpc_endpoint_id())
@@ -1069,7 +1164,9 @@ async fn ensure_instance(
         let res = ec2
             .run_instances()
             .image_id(&inst.image_id)
-            .instance_type(aws_sdk_ec2::types::InstanceType::from(inst.instance_type.as_str()))
+            .instance_type(aws_sdk_ec2::types::InstanceType::from(
+                inst.instance_type.as_str(),
+            ))
             .min_count(1)
             .max_count(1)
             .subnet_id(&subnet)
@@ -1096,7 +1193,10 @@ async fn ensure_instance(
         .and_then(|i| i.instance_id())
         .unwrap_or_default()
         .to_string();
-    run.created(format!("instance {id} ({}, profile {})", inst.instance_type, inst.instance_profile));
+    run.created(format!(
+        "instance {id} ({}, profile {})",
+        inst.instance_type, inst.instance_profile
+    ));
     state.network_mut(endpoint, &net.account).instance_id = Some(id);
     Ok(())
 }

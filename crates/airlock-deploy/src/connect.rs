@@ -117,7 +117,9 @@ pub fn explicit_config(
         b = b.endpoint_url(e);
     }
     if let Some(c) = credentials {
-        b = b.credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(c));
+        b = b.credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(c),
+        );
     }
     if let Some(http) = http_client(ca_bundles)? {
         b = b.http_client(http);
@@ -153,8 +155,8 @@ impl AccountClients {
             .region()
             .map(|r| r.to_string())
             .unwrap_or_else(|| "us-east-1".to_string());
-        let custom_endpoint = sdk.endpoint_url().is_some()
-            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let custom_endpoint =
+            sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         macro_rules! build {
             ($krate:ident) => {{
                 let mut b = $krate::config::Builder::from(sdk);
@@ -169,9 +171,7 @@ impl AccountClients {
         let kms = aws_sdk_kms::Client::from_conf(build!(aws_sdk_kms).build());
         let ec2 = aws_sdk_ec2::Client::from_conf(build!(aws_sdk_ec2).build());
         let s3 = aws_sdk_s3::Client::from_conf(
-            build!(aws_sdk_s3)
-                .force_path_style(custom_endpoint)
-                .build(),
+            build!(aws_sdk_s3).force_path_style(custom_endpoint).build(),
         );
         AccountClients {
             iam,

@@ -78,12 +78,17 @@ pub async fn destroy(
     let bucket = plan.bucket.name.clone();
     let storage = plan.storage_account.id.clone();
 
-    step!(storage, format!("lift the VPC-endpoint lock: delete the policy of {bucket}"), {
-        lift_lock(plan, target, &state).await?
-    });
+    step!(
+        storage,
+        format!("lift the VPC-endpoint lock: delete the policy of {bucket}"),
+        { lift_lock(plan, target, &state).await? }
+    );
 
     for net in &plan.networks {
-        let known = state.network(&net.endpoint.name).cloned().unwrap_or_default();
+        let known = state
+            .network(&net.endpoint.name)
+            .cloned()
+            .unwrap_or_default();
         let ec2 = &target.clients(&net.account)?.ec2;
         step!(net.account, "terminate the instance", {
             let mut out = Vec::new();
@@ -123,13 +128,30 @@ pub async fn destroy(
             out
         });
     }
-    for role in plan.roles.iter().filter(|r| r.purpose == RolePurpose::Instance) {
-        step!(role.account, format!("delete role {} and its instance profile", role.name), {
-            delete_role(target, &role.account, &role.name, role.instance_profile.as_deref()).await?
-        });
+    for role in plan
+        .roles
+        .iter()
+        .filter(|r| r.purpose == RolePurpose::Instance)
+    {
+        step!(
+            role.account,
+            format!("delete role {} and its instance profile", role.name),
+            {
+                delete_role(
+                    target,
+                    &role.account,
+                    &role.name,
+                    role.instance_profile.as_deref(),
+                )
+                .await?
+            }
+        );
     }
     for net in &plan.networks {
-        let known = state.network(&net.endpoint.name).cloned().unwrap_or_default();
+        let known = state
+            .network(&net.endpoint.name)
+            .cloned()
+            .unwrap_or_default();
         let ec2 = &target.clients(&net.account)?.ec2;
         step!(net.account, "delete the subnet and the VPC", {
             let mut out = Vec::new();
@@ -157,13 +179,17 @@ pub async fn destroy(
             }
             out
         });
-        state.networks.retain(|n| n.endpoint_name != net.endpoint.name);
+        state
+            .networks
+            .retain(|n| n.endpoint_name != net.endpoint.name);
     }
 
     let s3 = &target.storage.s3;
-    step!(storage, format!("empty bucket {bucket} (every version and delete marker)"), {
-        empty_bucket(s3, &bucket).await?
-    });
+    step!(
+        storage,
+        format!("empty bucket {bucket} (every version and delete marker)"),
+        { empty_bucket(s3, &bucket).await? }
+    );
     step!(storage, format!("delete bucket {bucket}"), {
         match s3.delete_bucket().bucket(&bucket).send().await {
             Ok(_) => vec![format!("bucket {bucket}")],
@@ -176,55 +202,72 @@ pub async fn destroy(
             }
         }
     });
-    for role in plan.roles.iter().filter(|r| r.purpose != RolePurpose::Instance) {
+    for role in plan
+        .roles
+        .iter()
+        .filter(|r| r.purpose != RolePurpose::Instance)
+    {
         step!(role.account, format!("delete role {}", role.name), {
-            delete_role(target, &role.account, &role.name, role.instance_profile.as_deref()).await?
+            delete_role(
+                target,
+                &role.account,
+                &role.name,
+                role.instance_profile.as_deref(),
+            )
+            .await?
         });
     }
-    step!(storage, format!("delete alias {} and schedule the key's deletion ({KEY_DELETION_DAYS} days)", plan.key.alias), {
-        let kms = &target.clients(&plan.key.account)?.kms;
-        let mut out = Vec::new();
-        let key_id = match &state.key {
-            Some(k) => Some(k.key_id.clone()),
-            None => match kms.describe_key().key_id(&plan.key.alias).send().await {
-                Ok(o) => o.key_metadata().map(|m| m.key_id().to_string()),
-                Err(_) => None,
-            },
-        };
-        match kms.delete_alias().alias_name(&plan.key.alias).send().await {
-            Ok(_) => out.push(format!("alias {}", plan.key.alias)),
-            Err(e) => {
-                let e = aws("kms", "DeleteAlias")(e);
-                if !gone(&e, &["NotFoundException"]) {
-                    return Err(e);
-                }
-            }
-        }
-        if let Some(id) = key_id {
-            match kms
-                .schedule_key_deletion()
-                .key_id(&id)
-                .pending_window_in_days(KEY_DELETION_DAYS)
-                .send()
-                .await
-            {
-                Ok(o) => out.push(format!(
-                    "key {id} (deletion scheduled{})",
-                    o.deletion_date()
-                        .map(|d| format!(" for {d}"))
-                        .unwrap_or_default()
-                )),
+    step!(
+        storage,
+        format!(
+            "delete alias {} and schedule the key's deletion ({KEY_DELETION_DAYS} days)",
+            plan.key.alias
+        ),
+        {
+            let kms = &target.clients(&plan.key.account)?.kms;
+            let mut out = Vec::new();
+            let key_id = match &state.key {
+                Some(k) => Some(k.key_id.clone()),
+                None => match kms.describe_key().key_id(&plan.key.alias).send().await {
+                    Ok(o) => o.key_metadata().map(|m| m.key_id().to_string()),
+                    Err(_) => None,
+                },
+            };
+            match kms.delete_alias().alias_name(&plan.key.alias).send().await {
+                Ok(_) => out.push(format!("alias {}", plan.key.alias)),
                 Err(e) => {
-                    let e = aws("kms", "ScheduleKeyDeletion")(e);
-                    // Already pending deletion (KMSInvalidStateException) or gone.
-                    if !gone(&e, &["NotFoundException", "KMSInvalidStateException"]) {
+                    let e = aws("kms", "DeleteAlias")(e);
+                    if !gone(&e, &["NotFoundException"]) {
                         return Err(e);
                     }
                 }
             }
+            if let Some(id) = key_id {
+                match kms
+                    .schedule_key_deletion()
+                    .key_id(&id)
+                    .pending_window_in_days(KEY_DELETION_DAYS)
+                    .send()
+                    .await
+                {
+                    Ok(o) => out.push(format!(
+                        "key {id} (deletion scheduled{})",
+                        o.deletion_date()
+                            .map(|d| format!(" for {d}"))
+                            .unwrap_or_default()
+                    )),
+                    Err(e) => {
+                        let e = aws("kms", "ScheduleKeyDeletion")(e);
+                        // Already pending deletion (KMSInvalidStateException) or gone.
+                        if !gone(&e, &["NotFoundException", "KMSInvalidStateException"]) {
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+            out
         }
-        out
-    });
+    );
     state.key = None;
     State::remove(state_path)?;
     Ok(DestroyReport { steps })
@@ -234,7 +277,11 @@ pub async fn destroy(
 /// VPC: through the VPC endpoint when the target knows it (local), else directly, else as
 /// the plan's break-glass role (exempt from the VPC-endpoint deny for the bucket-policy
 /// actions).
-async fn lift_lock(plan: &Plan, target: &Target, state: &State) -> Result<Vec<String>, DeployError> {
+async fn lift_lock(
+    plan: &Plan,
+    target: &Target,
+    state: &State,
+) -> Result<Vec<String>, DeployError> {
     let bucket = &plan.bucket.name;
     let (s3, via) = target.bucket_s3(state);
     let first = s3.delete_bucket_policy().bucket(bucket).send().await;
@@ -291,7 +338,10 @@ async fn lift_lock(plan: &Plan, target: &Target, state: &State) -> Result<Vec<St
         .send()
         .await
         .map_err(aws("s3", "DeleteBucketPolicy"))?;
-    Ok(vec![format!("bucket policy of {bucket} (as break-glass {})", bg.principal_arn)])
+    Ok(vec![format!(
+        "bucket policy of {bucket} (as break-glass {})",
+        bg.principal_arn
+    )])
 }
 
 async fn wait_terminated(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<(), DeployError> {
@@ -307,7 +357,11 @@ async fn wait_terminated(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<(), Depl
                 .reservations()
                 .iter()
                 .flat_map(|r| r.instances())
-                .find_map(|i| i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string())),
+                .find_map(|i| {
+                    i.state()
+                        .and_then(|s| s.name())
+                        .map(|n| n.as_str().to_string())
+                }),
             Err(e) if gone(&e, &["InvalidInstanceID.NotFound"]) => None,
             Err(e) => return Err(e),
         };
@@ -316,7 +370,9 @@ async fn wait_terminated(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<(), Depl
             _ => tokio::time::sleep(Duration::from_secs(5)).await,
         }
     }
-    Err(DeployError::Conflict(format!("instance {id} did not terminate within 10 minutes")))
+    Err(DeployError::Conflict(format!(
+        "instance {id} did not terminate within 10 minutes"
+    )))
 }
 
 async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<String>, DeployError> {
@@ -358,7 +414,10 @@ async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<Strin
         let out = s3
             .delete_objects()
             .bucket(bucket)
-            .delete(del.build().map_err(|e| DeployError::Config(e.to_string()))?)
+            .delete(
+                del.build()
+                    .map_err(|e| DeployError::Config(e.to_string()))?,
+            )
             .send()
             .await
             .map_err(aws("s3", "DeleteObjects"))?;
@@ -408,7 +467,12 @@ async fn delete_role(
                 }
             }
         }
-        match iam.delete_instance_profile().instance_profile_name(p).send().await {
+        match iam
+            .delete_instance_profile()
+            .instance_profile_name(p)
+            .send()
+            .await
+        {
             Ok(_) => out.push(format!("instance profile {p}")),
             Err(e) => {
                 let e = aws("iam", "DeleteInstanceProfile")(e);

@@ -64,7 +64,9 @@ fn canonical_statement(s: &Value) -> Value {
                             let keys = match keys {
                                 Value::Object(km) => Value::Object(
                                     km.iter()
-                                        .map(|(ck, cv)| (ck.to_ascii_lowercase(), string_set(cv, false)))
+                                        .map(|(ck, cv)| {
+                                            (ck.to_ascii_lowercase(), string_set(cv, false))
+                                        })
                                         .collect(),
                                 ),
                                 other => other.clone(),
@@ -179,7 +181,13 @@ mod tests {
         let a = json!({"Statement":[{"Sid":"S","Effect":"Deny","Action":"s3:*","Resource":"*"}]});
         let b = json!({"Statement":[{"Sid":"S","Effect":"Allow","Action":"s3:*","Resource":"*"},{"Effect":"Allow","Action":"x:y","Resource":"*"}]});
         let d = differences(&a, &b);
-        assert_eq!(d, vec!["statement `S` changed (Effect)", "statement #1 not in the plan"]);
+        assert_eq!(
+            d,
+            vec![
+                "statement `S` changed (Effect)",
+                "statement #1 not in the plan"
+            ]
+        );
     }
 
     #[test]

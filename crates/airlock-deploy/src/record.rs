@@ -209,10 +209,15 @@ mod tests {
     fn generated_ids_become_placeholders() {
         assert_eq!(normalize("vpce-0a1b2c3d4e5f6a7b8"), "vpce-<id>");
         assert_eq!(
-            normalize("arn:aws:kms:us-east-1:222222222222:key/12345678-1234-1234-1234-123456789012"),
+            normalize(
+                "arn:aws:kms:us-east-1:222222222222:key/12345678-1234-1234-1234-123456789012"
+            ),
             "arn:aws:kms:us-east-1:222222222222:key/<key-id>"
         );
-        assert_eq!(normalize("CrossAccountS3AccessRole"), "CrossAccountS3AccessRole");
+        assert_eq!(
+            normalize("CrossAccountS3AccessRole"),
+            "CrossAccountS3AccessRole"
+        );
         assert_eq!(normalize("i-"), "i-");
     }
 }

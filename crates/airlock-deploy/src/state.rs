@@ -167,7 +167,10 @@ pub fn state_path(blueprint: &Path) -> PathBuf {
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".tmp{}", std::process::id()));
     path.with_file_name(name)
 }
@@ -198,7 +201,10 @@ mod tests {
         s.network_mut("e", "111111111111").vpce_id = Some("vpce-1".into());
         s.write(&path).unwrap();
         assert_eq!(State::read(&path).unwrap(), Some(s));
-        assert!(std::fs::read_dir(&dir).unwrap().count() == 1, "no temporary file left");
+        assert!(
+            std::fs::read_dir(&dir).unwrap().count() == 1,
+            "no temporary file left"
+        );
         std::fs::write(&path, "{").unwrap();
         assert!(State::read(&path).is_err());
         State::remove(&path).unwrap();

@@ -83,11 +83,17 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 impl VerifyReport {
     /// Checks passed.
     pub fn passed(&self) -> usize {
-        self.checks.iter().filter(|c| c.status == Status::Passed).count()
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Passed)
+            .count()
     }
     /// Checks failed.
     pub fn failed(&self) -> usize {
-        self.checks.iter().filter(|c| c.status == Status::Failed).count()
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Failed)
+            .count()
     }
     /// Ids of the failed checks.
     pub fn failed_ids(&self) -> Vec<&'static str> {
@@ -127,7 +133,10 @@ fn got<T>(r: Result<T, DeployError>, ok: impl FnOnce(T) -> String) -> Got {
         Ok(v) => Got::Allowed(ok(v)),
         Err(e) => {
             let code = e.code().unwrap_or("error").to_string();
-            let msg = e.aws_message().map(str::to_string).unwrap_or_else(|| e.to_string());
+            let msg = e
+                .aws_message()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.to_string());
             if matches!(
                 code.as_str(),
                 "AccessDenied" | "AccessDeniedException" | "Forbidden" | "Http403"
@@ -164,7 +173,14 @@ impl Got {
 struct Checks(Vec<Check>);
 
 impl Checks {
-    fn expect_allowed(&mut self, id: &'static str, check: &str, g: Got, why_ok: &str, why_fail: &str) {
+    fn expect_allowed(
+        &mut self,
+        id: &'static str,
+        check: &str,
+        g: Got,
+        why_ok: &str,
+        why_fail: &str,
+    ) {
         let passed = g.allowed();
         self.0.push(Check {
             id,
@@ -172,10 +188,21 @@ impl Checks {
             expected: "allowed".into(),
             got: g.text(),
             why: if passed { why_ok } else { why_fail }.into(),
-            status: if passed { Status::Passed } else { Status::Failed },
+            status: if passed {
+                Status::Passed
+            } else {
+                Status::Failed
+            },
         });
     }
-    fn expect_denied(&mut self, id: &'static str, check: &str, g: Got, why_ok: &str, why_fail: &str) {
+    fn expect_denied(
+        &mut self,
+        id: &'static str,
+        check: &str,
+        g: Got,
+        why_ok: &str,
+        why_fail: &str,
+    ) {
         let passed = g.denied();
         self.0.push(Check {
             id,
@@ -183,7 +210,11 @@ impl Checks {
             expected: "AccessDenied".into(),
             got: g.text(),
             why: if passed { why_ok } else { why_fail }.into(),
-            status: if passed { Status::Passed } else { Status::Failed },
+            status: if passed {
+                Status::Passed
+            } else {
+                Status::Failed
+            },
         });
     }
     fn skipped(&mut self, id: &'static str, check: &str, expected: &str, why: &str) {
@@ -198,7 +229,11 @@ impl Checks {
     }
 }
 
-fn s3_client(config: &SdkConfig, endpoint: Option<&str>, opts: &ClientOptions) -> aws_sdk_s3::Client {
+fn s3_client(
+    config: &SdkConfig,
+    endpoint: Option<&str>,
+    opts: &ClientOptions,
+) -> aws_sdk_s3::Client {
     let mut b = aws_sdk_s3::config::Builder::from(config);
     if let Some(e) = endpoint {
         b = b.endpoint_url(e);
@@ -234,7 +269,11 @@ async fn list(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<String>, Depl
         .send()
         .await
         .map_err(aws("s3", "ListObjectsV2"))?;
-    Ok(out.contents().iter().filter_map(|o| o.key().map(str::to_string)).collect())
+    Ok(out
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect())
 }
 
 async fn get(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<String, DeployError> {
@@ -274,7 +313,11 @@ pub async fn verify(
         ))
     })?;
     let bucket = plan.bucket.name.clone();
-    let key_arn = state.key.as_ref().map(|k| k.key_arn.clone()).unwrap_or_default();
+    let key_arn = state
+        .key
+        .as_ref()
+        .map(|k| k.key_arn.clone())
+        .unwrap_or_default();
     let storage_role = plan
         .roles
         .iter()
@@ -297,7 +340,10 @@ pub async fn verify(
         .send()
         .await
         .map_err(aws("sts", "GetCallerIdentity"));
-    let ident_arn = ident.as_ref().ok().and_then(|o| o.arn().map(str::to_string));
+    let ident_arn = ident
+        .as_ref()
+        .ok()
+        .and_then(|o| o.arn().map(str::to_string));
     let ok_ident = ident_arn
         .as_deref()
         .is_some_and(|a| a.contains(&format!(":assumed-role/{instance_role}/")));
@@ -314,7 +360,11 @@ pub async fn verify(
         } else {
             "the instance does not run with the planned instance profile".into()
         },
-        status: if ok_ident { Status::Passed } else { Status::Failed },
+        status: if ok_ident {
+            Status::Passed
+        } else {
+            Status::Failed
+        },
     });
 
     let assumed = inst_sts
@@ -324,15 +374,19 @@ pub async fn verify(
         .send()
         .await
         .map_err(aws("sts", "AssumeRole"));
-    let role_creds = assumed.as_ref().ok().and_then(|o| o.credentials()).map(|cr| {
-        Credentials::new(
-            cr.access_key_id(),
-            cr.secret_access_key(),
-            Some(cr.session_token().to_string()),
-            None,
-            "airlock-verify-assumed-role",
-        )
-    });
+    let role_creds = assumed
+        .as_ref()
+        .ok()
+        .and_then(|o| o.credentials())
+        .map(|cr| {
+            Credentials::new(
+                cr.access_key_id(),
+                cr.secret_access_key(),
+                Some(cr.session_token().to_string()),
+                None,
+                "airlock-verify-assumed-role",
+            )
+        });
     c.expect_allowed(
         "phase3-assume-role",
         &format!("Step 9.3: the instance assumes {}", storage_role.name),
@@ -349,28 +403,45 @@ pub async fn verify(
     let role_cfg = with_credentials(&instance.config, Some(role_creds.clone()));
     let role_in = s3_client(&role_cfg, ep_in, opts);
 
-    let put = role_in
+    // With deny_other_kms_keys the bucket policy denies PUTs that do not name the key
+    // (`StringNotEqualsIfExists` matches an absent header), so the upload names it, as
+    // `aws s3 cp --sse aws:kms --sse-kms-key-id KEY` would.
+    let name_key = plan.hardening.deny_other_kms_keys;
+    let mut put = role_in
         .put_object()
         .bucket(&bucket)
         .key(TEST_KEY)
-        .body(TEST_CONTENT.as_bytes().to_vec().into())
-        .send()
-        .await
-        .map_err(aws("s3", "PutObject"));
+        .body(TEST_CONTENT.as_bytes().to_vec().into());
+    if name_key {
+        put = put
+            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+            .ssekms_key_id(&key_arn);
+    }
+    let put = put.send().await.map_err(aws("s3", "PutObject"));
     c.expect_allowed(
         "phase3-put",
-        "Step 9.6: the role uploads test-file.txt through the VPC endpoint",
+        if name_key {
+            "Step 9.6: the role uploads test-file.txt through the VPC endpoint (naming the key, as the hardened policy requires)"
+        } else {
+            "Step 9.6: the role uploads test-file.txt through the VPC endpoint"
+        },
         got(put, |_| "stored".into()),
         "role policy, bucket policy (endpoint admitted) and the key policy (GenerateDataKey through S3) all allow",
         "a layer that should admit the role through the endpoint does not",
     );
     let listed = list(&role_in, &bucket).await;
-    let has_key = listed.as_ref().is_ok_and(|k| k.iter().any(|x| x == TEST_KEY));
+    let has_key = listed
+        .as_ref()
+        .is_ok_and(|k| k.iter().any(|x| x == TEST_KEY));
     c.expect_allowed(
         "phase3-list",
         "Step 9.7: the role lists the bucket through the VPC endpoint",
         got(listed, |k| format!("{} keys", k.len())),
-        if has_key { "s3:ListBucket is granted on the bucket" } else { "listing allowed" },
+        if has_key {
+            "s3:ListBucket is granted on the bucket"
+        } else {
+            "listing allowed"
+        },
         "s3:ListBucket is not granted to the role through the endpoint",
     );
     let content = get(&role_in, &bucket, TEST_KEY).await;
@@ -418,7 +489,10 @@ pub async fn verify(
         .map_err(aws("s3", "HeadObject"));
     let (enc_ok, enc_got) = match &head {
         Ok(h) => {
-            let alg = h.server_side_encryption().map(|a| a.as_str().to_string()).unwrap_or_default();
+            let alg = h
+                .server_side_encryption()
+                .map(|a| a.as_str().to_string())
+                .unwrap_or_default();
             let kid = h.ssekms_key_id().unwrap_or_default().to_string();
             (
                 alg == "aws:kms" && (kid == key_arn || key_arn.ends_with(&kid)),
@@ -437,7 +511,11 @@ pub async fn verify(
         } else {
             "the object is not encrypted with the planned key".into()
         },
-        status: if enc_ok { Status::Passed } else { Status::Failed },
+        status: if enc_ok {
+            Status::Passed
+        } else {
+            Status::Failed
+        },
     });
     let rb = role_in
         .delete_bucket()
@@ -468,9 +546,17 @@ pub async fn verify(
     );
 
     // ---- Probes: one per layer.
-    let role_out = s3_client(&with_credentials(&target.storage.sdk, Some(role_creds.clone())), None, opts);
-    let outside_list = got(list(&role_out, &bucket).await, |k| format!("{} keys", k.len()));
-    let outside_get = got(get(&role_out, &bucket, TEST_KEY).await, |t| format!("{} bytes", t.len()));
+    let role_out = s3_client(
+        &with_credentials(&target.storage.sdk, Some(role_creds.clone())),
+        None,
+        opts,
+    );
+    let outside_list = got(list(&role_out, &bucket).await, |k| {
+        format!("{} keys", k.len())
+    });
+    let outside_get = got(get(&role_out, &bucket, TEST_KEY).await, |t| {
+        format!("{} bytes", t.len())
+    });
     let both = outside_list.denied() && outside_get.denied();
     c.0.push(Check {
         id: "probe-outside-vpc",
@@ -492,10 +578,9 @@ pub async fn verify(
         }
         aws_sdk_s3::Client::from_conf(b.build())
     };
-    let anon_get = got(
-        anonymous_get(&anon, &bucket).await,
-        |t| format!("{} bytes", t.len()),
-    );
+    let anon_get = got(anonymous_get(&anon, &bucket).await, |t| {
+        format!("{} bytes", t.len())
+    });
     c.expect_denied(
         "probe-anonymous",
         "an anonymous (unsigned) GetObject from outside",
@@ -692,9 +777,9 @@ pub fn instance_from_imds(
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_string()))
         .endpoint_url(sts_endpoint)
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            provider,
-        ));
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        );
     if let Some(http) = crate::connect::http_client(&options.ca_bundles)? {
         b = b.http_client(http);
     }
@@ -705,4 +790,3 @@ pub fn instance_from_imds(
         options,
     })
 }
-

@@ -34,7 +34,11 @@ fn lifecycle(profile: Profile) {
     let mut failed = report.failed_ids();
     failed.sort();
     assert_eq!(failed, expected, "{:#?}", report.checks);
-    assert!(report.checks.iter().all(|c| c.status != Status::Skipped), "{:#?}", report.checks);
+    assert!(
+        report.checks.iter().all(|c| c.status != Status::Skipped),
+        "{:#?}",
+        report.checks
+    );
 
     let second = local
         .rt
@@ -97,7 +101,13 @@ fn drift_is_reported_and_corrected_and_a_missing_layer_fails_verify() {
     let widened = stmts[0]["Sid"].as_str().unwrap().to_string();
     local
         .rt
-        .block_on(bucket_admin.put_bucket_policy().bucket(BUCKET).policy(by_hand.to_string()).send())
+        .block_on(
+            bucket_admin
+                .put_bucket_policy()
+                .bucket(BUCKET)
+                .policy(by_hand.to_string())
+                .send(),
+        )
         .unwrap();
     // And turn Block Public Access off.
     local
@@ -123,11 +133,21 @@ fn drift_is_reported_and_corrected_and_a_missing_layer_fails_verify() {
         .unwrap();
     let drift = fixed.drift();
     assert!(
-        drift.iter().any(|d| d.contains("bucket policy") && d.contains(&format!("`{first_deny}` missing"))),
+        drift
+            .iter()
+            .any(|d| d.contains("bucket policy") && d.contains(&format!("`{first_deny}` missing"))),
         "{drift:#?}"
     );
-    assert!(drift.iter().any(|d| d.contains(&format!("`{widened}` changed (Action)"))), "{drift:#?}");
-    assert!(drift.iter().any(|d| d.contains("Block Public Access")), "{drift:#?}");
+    assert!(
+        drift
+            .iter()
+            .any(|d| d.contains(&format!("`{widened}` changed (Action)"))),
+        "{drift:#?}"
+    );
+    assert!(
+        drift.iter().any(|d| d.contains("Block Public Access")),
+        "{drift:#?}"
+    );
     assert_eq!(fixed.changed(), 2, "{:#?}", fixed.steps);
     let again = local
         .rt
@@ -144,8 +164,15 @@ fn drift_is_reported_and_corrected_and_a_missing_layer_fails_verify() {
         .rt
         .block_on(verify(&plan, &target, &local.instance(), &state))
         .unwrap();
-    let outside = report.checks.iter().find(|c| c.id == "probe-outside-vpc").unwrap();
+    let outside = report
+        .checks
+        .iter()
+        .find(|c| c.id == "probe-outside-vpc")
+        .unwrap();
     assert_eq!(outside.status, Status::Failed, "{outside:#?}");
-    assert!(outside.why.contains("VPC-endpoint layer is missing"), "{outside:#?}");
+    assert!(
+        outside.why.contains("VPC-endpoint layer is missing"),
+        "{outside:#?}"
+    );
     assert!(report.failed() >= 1);
 }

@@ -94,7 +94,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let code = run_check(&blueprint, profile)?;
         println!(
             "  check {} ({} ms){}",
-            if code == ExitCode::SUCCESS { "passed" } else { "reported problems" },
+            if code == ExitCode::SUCCESS {
+                "passed"
+            } else {
+                "reported problems"
+            },
             started.elapsed().as_millis(),
             if args.as_written {
                 ": the seed's policies have the flaws listed above; the live probes below show them"
@@ -188,12 +192,8 @@ async fn demo_body(
         )?;
         Ok(AccountClients::new(&cfg, &opts))
     };
-    let target = Target::connect(
-        clients(B.0)?,
-        clients(A.0)?,
-        Some(local_resolver(data_dir)),
-    )
-    .await?;
+    let target =
+        Target::connect(clients(B.0)?, clients(A.0)?, Some(local_resolver(data_dir))).await?;
 
     section(&format!(
         "apply: {} steps in dependency order (seed Steps 1–8)",
@@ -276,14 +276,21 @@ fn explore_kept(root: &Path, data_dir: &Path, outcome: &Outcome) {
     let data = data_dir.display();
     let bp = root.join("seed.toml");
     let bp = bp.display();
-    println!("Kept {} (the setup is still there). To explore:", root.display());
-    println!("  airlock serve --data-dir {data}            # serve it again (same accounts, ports may change)");
+    println!(
+        "Kept {} (the setup is still there). To explore:",
+        root.display()
+    );
+    println!(
+        "  airlock serve --data-dir {data}            # serve it again (same accounts, ports may change)"
+    );
     println!("  # in another shell:");
     println!(
         "  export AWS_CONFIG_FILE={data}/aws/config AWS_SHARED_CREDENTIALS_FILE={data}/aws/credentials"
     );
     println!("  unset AWS_CA_BUNDLE                        # the profiles carry the local CA");
-    println!("  aws --profile account-b s3 ls s3://cross-account-secure-bucket-demo/   # AccessDenied: not through the VPC endpoint");
+    println!(
+        "  aws --profile account-b s3 ls s3://cross-account-secure-bucket-demo/   # AccessDenied: not through the VPC endpoint"
+    );
     if let Some(i) = &outcome.instance {
         println!(
             "  airlock exec --data-dir {data} {i} -- aws sts get-caller-identity   # on the instance"

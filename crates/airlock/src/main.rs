@@ -83,4 +83,3 @@ fn print_schema() -> anyhow::Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(ExitCode::SUCCESS)
 }
-

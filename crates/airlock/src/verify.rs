@@ -47,7 +47,10 @@ pub fn local_instance(
     let routes = airlock_server::network::NetworkRoutes::read(&data)
         .with_context(|| format!("reading network.json in {}", data_dir.display()))?;
     let Some(inst) = routes.instances.get(instance_id) else {
-        bail!("instance {instance_id} is not running on the airlock server in {}", data_dir.display());
+        bail!(
+            "instance {instance_id} is not running on the airlock server in {}",
+            data_dir.display()
+        );
     };
     let s3 = inst.endpoints.get("s3").cloned();
     let http = s3.as_ref().and_then(|u| {

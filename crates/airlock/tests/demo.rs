@@ -13,7 +13,10 @@ fn demo(args: &[&str]) -> (i32, String) {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), format!("{stdout}\n--- stderr ---\n{stderr}"))
+    (
+        out.status.code().unwrap_or(-1),
+        format!("{stdout}\n--- stderr ---\n{stderr}"),
+    )
 }
 
 #[test]
@@ -30,8 +33,15 @@ fn demo_hardened_passes_every_check_and_cleans_up() {
 fn demo_as_written_fails_exactly_the_expected_probes() {
     let (code, out) = demo(&["--as-written"]);
     assert_eq!(code, 0, "{out}");
-    for probe in ["probe-other-kms-key", "probe-plain-http", "probe-other-principal"] {
-        assert!(out.contains(&format!("✗ {probe}")), "{probe} should fail:\n{out}");
+    for probe in [
+        "probe-other-kms-key",
+        "probe-plain-http",
+        "probe-other-principal",
+    ] {
+        assert!(
+            out.contains(&format!("✗ {probe}")),
+            "{probe} should fail:\n{out}"
+        );
     }
     assert!(out.contains("3 failed"), "{out}");
     assert!(out.contains("Exactly those failed, as expected"), "{out}");

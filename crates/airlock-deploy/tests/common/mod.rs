@@ -49,7 +49,13 @@ impl Local {
                 )
             })
             .collect();
-        Local { dir, info, keys, server: Some(server), rt }
+        Local {
+            dir,
+            info,
+            keys,
+            server: Some(server),
+            rt,
+        }
     }
 
     pub fn data(&self) -> DataDir {
@@ -72,9 +78,21 @@ impl Local {
     }
 
     pub fn clients(&self, account: &str, record: Option<RequestLog>) -> AccountClients {
-        let creds = self.keys.iter().find(|(a, _)| a == account).unwrap().1.clone();
+        let creds = self
+            .keys
+            .iter()
+            .find(|(a, _)| a == account)
+            .unwrap()
+            .1
+            .clone();
         let opts = self.options(record);
-        let cfg = explicit_config("us-east-1", Some(&self.info.https_endpoint), Some(creds), &opts.ca_bundles).unwrap();
+        let cfg = explicit_config(
+            "us-east-1",
+            Some(&self.info.https_endpoint),
+            Some(creds),
+            &opts.ca_bundles,
+        )
+        .unwrap();
         AccountClients::new(&cfg, &opts)
     }
 
@@ -82,7 +100,10 @@ impl Local {
         let data = self.data();
         let resolver = Arc::new(move |id: &str| {
             let routes = NetworkRoutes::read(&data).ok()?;
-            routes.vpc_endpoints.get(id).map(|e| EndpointUrls { https: e.https.clone(), http: e.http.clone() })
+            routes.vpc_endpoints.get(id).map(|e| EndpointUrls {
+                https: e.https.clone(),
+                http: e.http.clone(),
+            })
         });
         self.rt
             .block_on(Target::connect(
@@ -99,10 +120,26 @@ impl Local {
         let (_, inst) = routes.instances.iter().next().expect("a running instance");
         let s3 = inst.endpoints.get("s3").cloned();
         let http = s3.as_ref().and_then(|u| {
-            routes.vpc_endpoints.values().find(|e| &e.https == u).map(|e| e.http.clone())
+            routes
+                .vpc_endpoints
+                .values()
+                .find(|e| &e.https == u)
+                .map(|e| e.http.clone())
         });
-        let sts = inst.endpoints.get("sts").cloned().unwrap_or_else(|| self.info.https_endpoint.clone());
-        instance_from_imds(&inst.imds_endpoint, &inst.region, &sts, s3, http, self.options(None)).unwrap()
+        let sts = inst
+            .endpoints
+            .get("sts")
+            .cloned()
+            .unwrap_or_else(|| self.info.https_endpoint.clone());
+        instance_from_imds(
+            &inst.imds_endpoint,
+            &inst.region,
+            &sts,
+            s3,
+            http,
+            self.options(None),
+        )
+        .unwrap()
     }
 }
 
