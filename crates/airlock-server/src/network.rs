@@ -43,11 +43,29 @@ pub struct InstanceRoutes {
     pub endpoints: BTreeMap<String, String>,
 }
 
+/// The listeners of one VPC endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EndpointRoutes {
+    /// The VPC the endpoint belongs to.
+    pub vpc_id: String,
+    /// The service it serves (`s3`, `sts`).
+    pub service: String,
+    /// `https://HOST:PORT` of its HTTPS listener.
+    pub https: String,
+    /// `http://HOST:PORT` of its plain-HTTP listener (requests without TLS, for
+    /// `aws:SecureTransport` probes).
+    pub http: String,
+}
+
 /// The contents of `network.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct NetworkRoutes {
     /// Running instances by id.
     pub instances: BTreeMap<String, InstanceRoutes>,
+    /// Every VPC endpoint's listeners, by endpoint id (what a client inside its VPC reaches;
+    /// used by `airlock verify` and `airlock apply` against the local endpoint).
+    #[serde(default)]
+    pub vpc_endpoints: BTreeMap<String, EndpointRoutes>,
 }
 
 impl NetworkRoutes {
@@ -278,6 +296,17 @@ impl Network {
     pub fn routes(&self) -> Result<NetworkRoutes, airlock_ec2::Ec2Error> {
         let endpoints = self.ec2.all_endpoints()?;
         let mut out = NetworkRoutes::default();
+        for e in &endpoints {
+            out.vpc_endpoints.insert(
+                e.id.clone(),
+                EndpointRoutes {
+                    vpc_id: e.vpc_id.clone(),
+                    service: e.service().to_string(),
+                    https: format!("https://{}:{}", self.host, e.https_port),
+                    http: format!("http://{}:{}", self.host, e.http_port),
+                },
+            );
+        }
         for i in self.ec2.all_instances()? {
             if i.state != InstanceState::Running {
                 continue;

@@ -8,13 +8,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod apply;
 mod check;
+mod demo;
+mod destroy;
 mod exec;
 mod plan;
 mod serve;
 mod simulate;
 mod trail;
 mod trail_validate;
+mod verify;
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +50,14 @@ enum Command {
     /// The audit trail of the running server (CloudTrail-format events).
     #[command(subcommand)]
     Trail(trail::TrailCommand),
+    /// Create everything a blueprint plans, in dependency order; idempotent; corrects drift.
+    Apply(apply::Args),
+    /// Check the live setup: the seed's Phase 3 and checklist, plus one probe per layer.
+    Verify(verify::Args),
+    /// Remove everything a blueprint created, in the seed's cleanup order.
+    Destroy(destroy::Args),
+    /// The seed tutorial, live, in seconds: embedded endpoint, apply, check, verify, destroy.
+    Demo(demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +70,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Exec(args) => exec::run(args),
         Command::Trail(cmd) => trail::run(cmd),
+        Command::Apply(args) => apply::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Destroy(args) => destroy::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match outcome {
         Ok(code) => code,

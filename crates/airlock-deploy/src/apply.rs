@@ -1,0 +1,1202 @@
+//! `apply`: creates or corrects everything of a plan, in the plan's step order (the seed's
+//! Steps 1–8, the bucket policy once the endpoints exist), records it in the state file, and
+//! reports drift it corrected.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use airlock_blueprint::plan::{Reference, RolePlan, StepAction};
+use airlock_blueprint::{Bindings, Plan, PolicyTemplate};
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{DeployError, aws};
+use crate::policy;
+use crate::state::{KeyState, RoleState, STATE_VERSION, State};
+use crate::target::Target;
+
+/// What happened to one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Something was created.
+    Created,
+    /// It existed and something was corrected (drift).
+    Corrected,
+    /// It existed as planned.
+    Unchanged,
+}
+
+/// The report of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// The seed's step number.
+    pub number: u8,
+    /// The account it ran in.
+    pub account: String,
+    /// One line for humans (from the plan).
+    pub what: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Each change: what was created, or which resource drifted and how (then corrected).
+    pub changes: Vec<String>,
+    /// Wall time.
+    #[serde(serialize_with = "millis")]
+    pub elapsed: Duration,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// The report of a whole apply.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    /// Every step, in order.
+    pub steps: Vec<StepReport>,
+    /// The state written.
+    pub state: State,
+}
+
+impl ApplyReport {
+    /// Steps that changed something.
+    pub fn changed(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| s.outcome != Outcome::Unchanged)
+            .count()
+    }
+    /// Every drift corrected (resource and difference).
+    pub fn drift(&self) -> Vec<&str> {
+        self.steps
+            .iter()
+            .filter(|s| s.outcome == Outcome::Corrected)
+            .flat_map(|s| s.changes.iter().map(String::as_str))
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct Run {
+    created: bool,
+    changes: Vec<String>,
+}
+
+impl Run {
+    fn created(&mut self, what: impl Into<String>) {
+        self.created = true;
+        self.changes.push(what.into());
+    }
+    fn drift(&mut self, what: impl Into<String>) {
+        self.changes.push(what.into());
+    }
+}
+
+fn resolve(t: &PolicyTemplate, b: &Bindings) -> Result<Value, DeployError> {
+    t.resolve(b).map_err(|e| DeployError::Policy(e.to_string()))
+}
+
+fn doc(v: &Value) -> String {
+    v.to_string()
+}
+
+fn has_code(e: &DeployError, codes: &[&str]) -> bool {
+    e.code().is_some_and(|c| codes.contains(&c))
+}
+
+/// Applies the plan: see the module documentation. `progress` is called after every step.
+pub async fn apply(
+    plan: &Plan,
+    target: &Target,
+    state_path: &Path,
+    progress: &mut (dyn FnMut(&StepReport) + Send),
+) -> Result<ApplyReport, DeployError> {
+    if plan.storage_account.id != target.storage_id {
+        return Err(DeployError::Config(format!(
+            "the plan's storage account is {} but the storage profile is account {}",
+            plan.storage_account.id, target.storage_id
+        )));
+    }
+    let mut state = State::read(state_path)?.unwrap_or_default();
+    state.version = STATE_VERSION;
+    state.profile = plan.profile.as_str().to_string();
+    state.region = plan.region.clone();
+    state.storage_account = plan.storage_account.id.clone();
+    let fresh_bucket = state.bucket.is_none();
+    let mut steps = Vec::new();
+    for step in &plan.steps {
+        let started = Instant::now();
+        let mut run = Run::default();
+        let result = match &step.action {
+            StepAction::CreateKey => ensure_key(plan, target, &mut state, &mut run).await,
+            StepAction::CreateBucket => ensure_bucket(plan, target, &mut state, &mut run).await,
+            StepAction::CreateRole { name } => {
+                let role = plan
+                    .roles
+                    .iter()
+                    .find(|r| &r.name == name && r.account == step.account)
+                    .ok_or_else(|| {
+                        DeployError::Config(format!("step names unknown role {name}"))
+                    })?;
+                ensure_role(role, target, &mut state, &mut run).await
+            }
+            StepAction::CreateNetwork { endpoint } => {
+                ensure_network(plan, endpoint, target, &mut state, &mut run).await
+            }
+            StepAction::PutBucketPolicy => {
+                ensure_bucket_policy(plan, target, &mut state, &mut run, fresh_bucket).await
+            }
+            StepAction::LaunchInstance { endpoint } => {
+                ensure_instance(plan, endpoint, target, &mut state, &mut run).await
+            }
+        };
+        // Whatever happened, record what exists so far.
+        state.write(state_path)?;
+        result?;
+        let outcome = if run.created {
+            Outcome::Created
+        } else if run.changes.is_empty() {
+            Outcome::Unchanged
+        } else {
+            Outcome::Corrected
+        };
+        let report = StepReport {
+            number: step.number,
+            account: step.account.clone(),
+            what: step.what.clone(),
+            outcome,
+            changes: run.changes,
+            elapsed: started.elapsed(),
+        };
+        progress(&report);
+        steps.push(report);
+    }
+    state.write(state_path)?;
+    Ok(ApplyReport { steps, state })
+}
+
+// ---------------------------------------------------------------- Step 1: the key
+
+async fn ensure_key(
+    plan: &Plan,
+    target: &Target,
+    state: &mut State,
+    run: &mut Run,
+) -> Result<(), DeployError> {
+    let kms = &target.clients(&plan.key.account)?.kms;
+    let policy_doc = resolve(&plan.key.policy, &state.bindings)?;
+    // The key of the state, else the one the alias names.
+    let mut found = None;
+    for id in [
+        state.key.as_ref().map(|k| k.key_id.clone()),
+        Some(plan.key.alias.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        match kms.describe_key().key_id(&id).send().await {
+            Ok(out) => {
+                if let Some(m) = out.key_metadata() {
+                    let usable = !matches!(
+                        m.key_state(),
+                        Some(aws_sdk_kms::types::KeyState::PendingDeletion)
+                            | Some(aws_sdk_kms::types::KeyState::PendingReplicaDeletion)
+                    );
+                    if usable {
+                        found = Some((
+                            m.key_id().to_string(),
+                            m.arn().unwrap_or_default().to_string(),
+                            m.enabled(),
+                        ));
+                        break;
+                    }
+                    run.drift(format!("key {}: pending deletion, not used", m.key_id()));
+                }
+            }
+            Err(e) => {
+                let e = aws("kms", "DescribeKey")(e);
+                if !has_code(&e, &["NotFoundException"]) {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let (key_id, key_arn) = match found {
+        Some((id, arn, enabled)) => {
+            if !enabled {
+                kms.enable_key()
+                    .key_id(&id)
+                    .send()
+                    .await
+                    .map_err(aws("kms", "EnableKey"))?;
+                run.drift(format!("key {id}: was disabled; enabled"));
+            }
+            let live = kms
+                .get_key_policy()
+                .key_id(&id)
+                .policy_name("default")
+                .send()
+                .await
+                .map_err(aws("kms", "GetKeyPolicy"))?;
+            let live =
+                policy::parse_live(live.policy().unwrap_or("{}")).map_err(DeployError::Policy)?;
+            if !policy::same(&policy_doc, &live) {
+                let diff = policy::differences(&policy_doc, &live).join("; ");
+                put_key_policy(kms, &id, &policy_doc).await?;
+                run.drift(format!("key policy drifted ({diff}); corrected"));
+            }
+            (id, arn)
+        }
+        None => {
+            let out = kms
+                .create_key()
+                .description(&plan.key.description)
+                .key_spec(aws_sdk_kms::types::KeySpec::from(
+                    plan.key.key_spec.as_str(),
+                ))
+                .key_usage(aws_sdk_kms::types::KeyUsageType::from(
+                    plan.key.key_usage.as_str(),
+                ))
+                .policy(doc(&policy_doc))
+                .send()
+                .await
+                .map_err(aws("kms", "CreateKey"))?;
+            let m = out
+                .key_metadata()
+                .ok_or_else(|| DeployError::Conflict("CreateKey returned no key".into()))?;
+            run.created(format!("key {}", m.key_id()));
+            (
+                m.key_id().to_string(),
+                m.arn().unwrap_or_default().to_string(),
+            )
+        }
+    };
+    state.bindings.insert(Reference::KeyId, key_id.clone());
+    state.bindings.insert(Reference::KeyArn, key_arn.clone());
+    state.key = Some(KeyState {
+        key_id: key_id.clone(),
+        key_arn,
+        alias: plan.key.alias.clone(),
+    });
+    // The alias names this key.
+    let aliases = kms
+        .list_aliases()
+        .key_id(&key_id)
+        .send()
+        .await
+        .map_err(aws("kms", "ListAliases"))?;
+    if !aliases
+        .aliases()
+        .iter()
+        .any(|a| a.alias_name() == Some(plan.key.alias.as_str()))
+    {
+        match kms
+            .create_alias()
+            .alias_name(&plan.key.alias)
+            .target_key_id(&key_id)
+            .send()
+            .await
+            .map_err(aws("kms", "CreateAlias"))
+        {
+            Ok(_) => run.created(format!("alias {}", plan.key.alias)),
+            Err(e) if has_code(&e, &["AlreadyExistsException"]) => {
+                kms.update_alias()
+                    .alias_name(&plan.key.alias)
+                    .target_key_id(&key_id)
+                    .send()
+                    .await
+                    .map_err(aws("kms", "UpdateAlias"))?;
+                run.drift(format!(
+                    "alias {} named another key; now {key_id}",
+                    plan.key.alias
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if plan.key.enable_rotation {
+        let on = kms
+            .get_key_rotation_status()
+            .key_id(&key_id)
+            .send()
+            .await
+            .map_err(aws("kms", "GetKeyRotationStatus"))?
+            .key_rotation_enabled();
+        if !on {
+            kms.enable_key_rotation()
+                .key_id(&key_id)
+                .send()
+                .await
+                .map_err(aws("kms", "EnableKeyRotation"))?;
+            if run.created {
+                run.changes.push("automatic rotation enabled".into());
+            } else {
+                run.drift("key rotation was off; enabled");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn put_key_policy(
+    kms: &aws_sdk_kms::Client,
+    key_id: &str,
+    policy_doc: &Value,
+) -> Result<(), DeployError> {
+    kms.put_key_policy()
+        .key_id(key_id)
+        .policy_name("default")
+        .policy(doc(policy_doc))
+        .send()
+        .await
+        .map_err(aws("kms", "PutKeyPolicy"))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- Step 2: the bucket
+
+async fn ensure_bucket(
+    plan: &Plan,
+    target: &Target,
+    state: &mut State,
+    run: &mut Run,
+) -> Result<(), DeployError> {
+    use aws_sdk_s3::types as s3t;
+    let b = &plan.bucket;
+    let (s3, _) = target.bucket_s3(state);
+    // GetBucketLocation rather than HeadBucket: HeadBucket needs s3:ListBucket, a data action
+    // a hardened bucket policy reserves to the storage roles.
+    match s3.get_bucket_location().bucket(&b.name).send().await {
+        Ok(_) => {}
+        Err(e) => {
+            let e = aws("s3", "GetBucketLocation")(e);
+            if !has_code(&e, &["NotFound", "NoSuchBucket", "Http404"]) {
+                if has_code(&e, &["Forbidden", "Http403", "AccessDenied"]) {
+                    return Err(DeployError::Conflict(format!(
+                        "bucket {} exists but the storage account cannot reach it (another account's, or its policy denies this caller): {e}",
+                        b.name
+                    )));
+                }
+                return Err(e);
+            }
+            let mut create = s3.create_bucket().bucket(&b.name);
+            if plan.region != "us-east-1" {
+                create = create.create_bucket_configuration(
+                    s3t::CreateBucketConfiguration::builder()
+                        .location_constraint(s3t::BucketLocationConstraint::from(
+                            plan.region.as_str(),
+                        ))
+                        .build(),
+                );
+            }
+            create.send().await.map_err(aws("s3", "CreateBucket"))?;
+            run.created(format!("bucket {}", b.name));
+        }
+    }
+    state.bucket = Some(b.name.clone());
+    let created = run.created;
+    let note = |run: &mut Run, what: String| {
+        if created {
+            run.changes.push(what);
+        } else {
+            run.drift(what);
+        }
+    };
+
+    // Block Public Access.
+    let want = &b.public_access_block;
+    let live = match s3.get_public_access_block().bucket(&b.name).send().await {
+        Ok(o) => o.public_access_block_configuration().cloned(),
+        Err(e) => {
+            let e = aws("s3", "GetPublicAccessBlock")(e);
+            if !has_code(&e, &["NoSuchPublicAccessBlockConfiguration"]) {
+                return Err(e);
+            }
+            None
+        }
+    };
+    let live_tuple = live.as_ref().map(|c| {
+        (
+            c.block_public_acls().unwrap_or(false),
+            c.ignore_public_acls().unwrap_or(false),
+            c.block_public_policy().unwrap_or(false),
+            c.restrict_public_buckets().unwrap_or(false),
+        )
+    });
+    let want_tuple = (
+        want.block_public_acls,
+        want.ignore_public_acls,
+        want.block_public_policy,
+        want.restrict_public_buckets,
+    );
+    if live_tuple != Some(want_tuple) {
+        s3.put_public_access_block()
+            .bucket(&b.name)
+            .public_access_block_configuration(
+                s3t::PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(want.block_public_acls)
+                    .ignore_public_acls(want.ignore_public_acls)
+                    .block_public_policy(want.block_public_policy)
+                    .restrict_public_buckets(want.restrict_public_buckets)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(aws("s3", "PutPublicAccessBlock"))?;
+        note(
+            run,
+            match live_tuple {
+                Some(l) => format!(
+                    "Block Public Access was (BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets) = {l:?}; set to {want_tuple:?}"
+                ),
+                None => "Block Public Access: all four settings on".into(),
+            },
+        );
+    }
+
+    // Ownership.
+    if let Some(own) = &b.ownership {
+        let live = match s3
+            .get_bucket_ownership_controls()
+            .bucket(&b.name)
+            .send()
+            .await
+        {
+            Ok(o) => o
+                .ownership_controls()
+                .and_then(|c| c.rules().first())
+                .map(|r| r.object_ownership().as_str().to_string()),
+            Err(e) => {
+                let e = aws("s3", "GetBucketOwnershipControls")(e);
+                if !has_code(&e, &["OwnershipControlsNotFoundError"]) {
+                    return Err(e);
+                }
+                None
+            }
+        };
+        if live.as_deref() != Some(own.as_str()) {
+            s3.put_bucket_ownership_controls()
+                .bucket(&b.name)
+                .ownership_controls(
+                    s3t::OwnershipControls::builder()
+                        .rules(
+                            s3t::OwnershipControlsRule::builder()
+                                .object_ownership(s3t::ObjectOwnership::from(own.as_str()))
+                                .build()
+                                .map_err(|e| DeployError::Config(e.to_string()))?,
+                        )
+                        .build()
+                        .map_err(|e| DeployError::Config(e.to_string()))?,
+                )
+                .send()
+                .await
+                .map_err(aws("s3", "PutBucketOwnershipControls"))?;
+            note(
+                run,
+                format!(
+                    "object ownership {} (was {})",
+                    own,
+                    live.as_deref().unwrap_or("unset")
+                ),
+            );
+        }
+    }
+
+    // Default encryption (the key is bound by Step 1).
+    let enc = &b.default_encryption;
+    let key = state
+        .bindings
+        .resolve_str(&enc.kms_master_key_id)
+        .map_err(|e| DeployError::Policy(e.to_string()))?;
+    let live = match s3.get_bucket_encryption().bucket(&b.name).send().await {
+        Ok(o) => o
+            .server_side_encryption_configuration()
+            .and_then(|c| c.rules().first())
+            .map(|r| {
+                let d = r.apply_server_side_encryption_by_default();
+                (
+                    d.map(|d| d.sse_algorithm().as_str().to_string())
+                        .unwrap_or_default(),
+                    d.and_then(|d| d.kms_master_key_id())
+                        .unwrap_or_default()
+                        .to_string(),
+                    r.bucket_key_enabled().unwrap_or(false),
+                )
+            }),
+        Err(e) => {
+            let e = aws("s3", "GetBucketEncryption")(e);
+            if !has_code(&e, &["ServerSideEncryptionConfigurationNotFoundError"]) {
+                return Err(e);
+            }
+            None
+        }
+    };
+    let want_enc = (
+        enc.sse_algorithm.clone(),
+        key.clone(),
+        enc.bucket_key_enabled,
+    );
+    let same_key = |live: &str| {
+        live == key
+            || state
+                .key
+                .as_ref()
+                .is_some_and(|k| live == k.key_id || live == k.key_arn)
+    };
+    let matches = live
+        .as_ref()
+        .is_some_and(|l| l.0 == want_enc.0 && same_key(&l.1) && l.2 == want_enc.2);
+    if !matches {
+        s3.put_bucket_encryption()
+            .bucket(&b.name)
+            .server_side_encryption_configuration(
+                s3t::ServerSideEncryptionConfiguration::builder()
+                    .rules(
+                        s3t::ServerSideEncryptionRule::builder()
+                            .apply_server_side_encryption_by_default(
+                                s3t::ServerSideEncryptionByDefault::builder()
+                                    .sse_algorithm(s3t::ServerSideEncryption::from(
+                                        enc.sse_algorithm.as_str(),
+                                    ))
+                                    .kms_master_key_id(&key)
+                                    .build()
+                                    .map_err(|e| DeployError::Config(e.to_string()))?,
+                            )
+                            .bucket_key_enabled(enc.bucket_key_enabled)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(|e| DeployError::Config(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(aws("s3", "PutBucketEncryption"))?;
+        note(
+            run,
+            match live {
+                Some(l) => format!(
+                    "default encryption was ({}, {}, bucket key {}); set to ({}, {key}, bucket key {})",
+                    l.0,
+                    if l.1.is_empty() { "no key" } else { &l.1 },
+                    l.2,
+                    want_enc.0,
+                    want_enc.2
+                ),
+                None => format!("default encryption {} with {key}", enc.sse_algorithm),
+            },
+        );
+    }
+
+    // Versioning.
+    if b.versioning {
+        let live = s3
+            .get_bucket_versioning()
+            .bucket(&b.name)
+            .send()
+            .await
+            .map_err(aws("s3", "GetBucketVersioning"))?;
+        if live.status() != Some(&s3t::BucketVersioningStatus::Enabled) {
+            s3.put_bucket_versioning()
+                .bucket(&b.name)
+                .versioning_configuration(
+                    s3t::VersioningConfiguration::builder()
+                        .status(s3t::BucketVersioningStatus::Enabled)
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(aws("s3", "PutBucketVersioning"))?;
+            note(
+                run,
+                format!(
+                    "versioning enabled (was {})",
+                    live.status().map(|s| s.as_str()).unwrap_or("never enabled")
+                ),
+            );
+        }
+    }
+
+    // Tags.
+    if !b.tags.is_empty() {
+        let live: std::collections::BTreeMap<String, String> =
+            match s3.get_bucket_tagging().bucket(&b.name).send().await {
+                Ok(o) => o
+                    .tag_set()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect(),
+                Err(e) => {
+                    let e = aws("s3", "GetBucketTagging")(e);
+                    if !has_code(&e, &["NoSuchTagSet"]) {
+                        return Err(e);
+                    }
+                    Default::default()
+                }
+            };
+        if live != b.tags {
+            let mut tagging = s3t::Tagging::builder();
+            for (k, v) in &b.tags {
+                tagging = tagging.tag_set(
+                    s3t::Tag::builder()
+                        .key(k)
+                        .value(v)
+                        .build()
+                        .map_err(|e| DeployError::Config(e.to_string()))?,
+                );
+            }
+            s3.put_bucket_tagging()
+                .bucket(&b.name)
+                .tagging(
+                    tagging
+                        .build()
+                        .map_err(|e| DeployError::Config(e.to_string()))?,
+                )
+                .send()
+                .await
+                .map_err(aws("s3", "PutBucketTagging"))?;
+            note(run, "bucket tags set".into());
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- Steps 3 and 5: roles
+
+async fn ensure_role(
+    role: &RolePlan,
+    target: &Target,
+    state: &mut State,
+    run: &mut Run,
+) -> Result<(), DeployError> {
+    let iam = &target.clients(&role.account)?.iam;
+    let trust = resolve(&role.trust_policy, &state.bindings)?;
+    let arn = match iam.get_role().role_name(&role.name).send().await {
+        Ok(out) => {
+            let r = out
+                .role()
+                .ok_or_else(|| DeployError::Conflict("GetRole returned no role".into()))?;
+            let live = policy::parse_live(r.assume_role_policy_document().unwrap_or("{}"))
+                .map_err(DeployError::Policy)?;
+            if !policy::same(&trust, &live) {
+                let diff = policy::differences(&trust, &live).join("; ");
+                iam.update_assume_role_policy()
+                    .role_name(&role.name)
+                    .policy_document(doc(&trust))
+                    .send()
+                    .await
+                    .map_err(aws("iam", "UpdateAssumeRolePolicy"))?;
+                run.drift(format!(
+                    "role {} trust policy drifted ({diff}); corrected",
+                    role.name
+                ));
+            }
+            r.arn().to_string()
+        }
+        Err(e) => {
+            let e = aws("iam", "GetRole")(e);
+            if !has_code(&e, &["NoSuchEntity"]) {
+                return Err(e);
+            }
+            let mut create = iam
+                .create_role()
+                .role_name(&role.name)
+                .assume_role_policy_document(doc(&trust))
+                .description(&role.description);
+            if let Some(d) = role.max_session_duration {
+                create = create.max_session_duration(i32::try_from(d).unwrap_or(3600));
+            }
+            let out = create.send().await.map_err(aws("iam", "CreateRole"))?;
+            run.created(format!("role {}", role.name));
+            out.role()
+                .map(|r| r.arn().to_string())
+                .unwrap_or_else(|| role.arn())
+        }
+    };
+    if let Some(i) = state
+        .roles
+        .iter()
+        .position(|r| r.account == role.account && r.name == role.name)
+    {
+        state.roles.remove(i);
+    }
+    state.roles.push(RoleState {
+        account: role.account.clone(),
+        name: role.name.clone(),
+        arn,
+        instance_profile: role.instance_profile.clone(),
+    });
+    for p in &role.inline_policies {
+        let want = resolve(&p.policy, &state.bindings)?;
+        let live = match iam
+            .get_role_policy()
+            .role_name(&role.name)
+            .policy_name(&p.name)
+            .send()
+            .await
+        {
+            Ok(o) => Some(policy::parse_live(o.policy_document()).map_err(DeployError::Policy)?),
+            Err(e) => {
+                let e = aws("iam", "GetRolePolicy")(e);
+                if !has_code(&e, &["NoSuchEntity"]) {
+                    return Err(e);
+                }
+                None
+            }
+        };
+        let differs = live.as_ref().is_none_or(|l| !policy::same(&want, l));
+        if differs {
+            iam.put_role_policy()
+                .role_name(&role.name)
+                .policy_name(&p.name)
+                .policy_document(doc(&want))
+                .send()
+                .await
+                .map_err(aws("iam", "PutRolePolicy"))?;
+            match live {
+                None if run.created => run.changes.push(format!("inline policy {}", p.name)),
+                None => run.drift(format!(
+                    "role {} inline policy {} was missing; put",
+                    role.name, p.name
+                )),
+                Some(l) => run.drift(format!(
+                    "role {} inline policy {} drifted ({}); corrected",
+                    role.name,
+                    p.name,
+                    policy::differences(&want, &l).join("; ")
+                )),
+            }
+        }
+    }
+    if !role.managed_policy_arns.is_empty() {
+        let attached = iam
+            .list_attached_role_policies()
+            .role_name(&role.name)
+            .send()
+            .await
+            .map_err(aws("iam", "ListAttachedRolePolicies"))?;
+        for arn in &role.managed_policy_arns {
+            if !attached
+                .attached_policies()
+                .iter()
+                .any(|a| a.policy_arn() == Some(arn.as_str()))
+            {
+                iam.attach_role_policy()
+                    .role_name(&role.name)
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .map_err(aws("iam", "AttachRolePolicy"))?;
+                run.drift(format!("managed policy {arn} attached"));
+            }
+        }
+    }
+    if let Some(profile) = &role.instance_profile {
+        let roles_in = match iam
+            .get_instance_profile()
+            .instance_profile_name(profile)
+            .send()
+            .await
+        {
+            Ok(o) => o
+                .instance_profile()
+                .map(|p| {
+                    p.roles()
+                        .iter()
+                        .map(|r| r.role_name().to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Err(e) => {
+                let e = aws("iam", "GetInstanceProfile")(e);
+                if !has_code(&e, &["NoSuchEntity"]) {
+                    return Err(e);
+                }
+                iam.create_instance_profile()
+                    .instance_profile_name(profile)
+                    .send()
+                    .await
+                    .map_err(aws("iam", "CreateInstanceProfile"))?;
+                run.created(format!("instance profile {profile}"));
+                Vec::<String>::new()
+            }
+        };
+        if !roles_in.contains(&role.name) {
+            iam.add_role_to_instance_profile()
+                .instance_profile_name(profile)
+                .role_name(&role.name)
+                .send()
+                .await
+                .map_err(aws("iam", "AddRoleToInstanceProfile"))?;
+            if !run.created {
+                run.drift(format!(
+                    "instance profile {profile} did not hold role {}; added",
+                    role.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- Step 6: network
+
+fn name_tag(kind: ResourceType, name: &str) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .tags(Tag::builder().key("Name").value(name).build())
+        .build()
+}
+
+async fn ensure_network(
+    plan: &Plan,
+    endpoint: &str,
+    target: &Target,
+    state: &mut State,
+    run: &mut Run,
+) -> Result<(), DeployError> {
+    let net = plan
+        .networks
+        .iter()
+        .find(|n| n.endpoint.name == endpoint)
+        .ok_or_else(|| DeployError::Config(format!("no network with endpoint {endpoint}")))?;
+    let ec2 = &target.clients(&net.account)?.ec2;
+    let known = state.network(endpoint).cloned().unwrap_or_default();
+
+    // VPC.
+    let mut vpc_id = None;
+    if let Some(id) = &known.vpc_id {
+        match ec2.describe_vpcs().vpc_ids(id).send().await {
+            Ok(o) if !o.vpcs().is_empty() => vpc_id = Some(id.clone()),
+            Ok(_) => run.drift(format!("VPC {id} is gone; recreating")),
+            Err(e) => {
+                let e = aws("ec2", "DescribeVpcs")(e);
+                if !has_code(&e, &["InvalidVpcID.NotFound"]) {
+                    return Err(e);
+                }
+                run.drift(format!("VPC {id} is gone; recreating"));
+            }
+        }
+    }
+    let vpc_id = match vpc_id {
+        Some(v) => v,
+        None => {
+            let out = ec2
+                .create_vpc()
+                .cidr_block(&net.vpc.cidr)
+                .tag_specifications(name_tag(ResourceType::Vpc, &net.vpc.name))
+                .send()
+                .await
+                .map_err(aws("ec2", "CreateVpc"))?;
+            let id = out
+                .vpc()
+                .and_then(|v| v.vpc_id())
+                .unwrap_or_default()
+                .to_string();
+            run.created(format!("VPC {id} ({})", net.vpc.cidr));
+            state.network_mut(endpoint, &net.account).subnet_id = None;
+            state.network_mut(endpoint, &net.account).vpce_id = None;
+            id
+        }
+    };
+    state.network_mut(endpoint, &net.account).vpc_id = Some(vpc_id.clone());
+    state
+        .bindings
+        .insert(Reference::VpcId(endpoint.to_string()), vpc_id.clone());
+
+    // Subnet.
+    let mut subnet_id = None;
+    if let Some(id) = &state.network(endpoint).and_then(|n| n.subnet_id.clone()) {
+        match ec2.describe_subnets().subnet_ids(id).send().await {
+            Ok(o) if !o.subnets().is_empty() => subnet_id = Some(id.clone()),
+            Ok(_) => run.drift(format!("subnet {id} is gone; recreating")),
+            Err(e) => {
+                let e = aws("ec2", "DescribeSubnets")(e);
+                if !has_code(&e, &["InvalidSubnetID.NotFound"]) {
+                    return Err(e);
+                }
+                run.drift(format!("subnet {id} is gone; recreating"));
+            }
+        }
+    }
+    let subnet_id = match subnet_id {
+        Some(s) => s,
+        None => {
+            let out = ec2
+                .create_subnet()
+                .vpc_id(&vpc_id)
+                .cidr_block(&net.subnet.cidr)
+                .tag_specifications(name_tag(ResourceType::Subnet, &net.subnet.name))
+                .send()
+                .await
+                .map_err(aws("ec2", "CreateSubnet"))?;
+            let id = out
+                .subnet()
+                .and_then(|s| s.subnet_id())
+                .unwrap_or_default()
+                .to_string();
+            run.created(format!("subnet {id} ({})", net.subnet.cidr));
+            id
+        }
+    };
+    state.network_mut(endpoint, &net.account).subnet_id = Some(subnet_id);
+
+    // The VPC's main route table (the subnet's, as it has no explicit association).
+    let rts = ec2
+        .describe_route_tables()
+        .filters(Filter::builder().name("vpc-id").values(&vpc_id).build())
+        .filters(
+            Filter::builder()
+                .name("association.main")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(aws("ec2", "DescribeRouteTables"))?;
+    let route_table = rts
+        .route_tables()
+        .first()
+        .and_then(|r| r.route_table_id())
+        .map(str::to_string);
+    state.network_mut(endpoint, &net.account).route_table_id = route_table.clone();
+
+    // The endpoint.
+    let want_policy = match &net.endpoint.policy {
+        Some(t) => Some(resolve(t, &state.bindings)?),
+        None => None,
+    };
+    let mut vpce = None;
+    if let Some(id) = &state.network(endpoint).and_then(|n| n.vpce_id.clone()) {
+        match ec2
+            .describe_vpc_endpoints()
+            .vpc_endpoint_ids(id)
+            .send()
+            .await
+        {
+            Ok(o) => {
+                if let Some(e) = o.vpc_endpoints().first().filter(|e| {
+                    !matches!(
+                        e.state(),
+                        Some(aws_sdk_ec2::types::State::Deleted)
+                            | Some(aws_sdk_ec2::types::State::Deleting)
+                    )
+                }) {
+                    vpce = Some(id.clone());
+                    if net.endpoint.associate_route_table
+                        && let Some(rt) = &route_table
+                        && !e.route_table_ids().contains(rt)
+                    {
+                        ec2.modify_vpc_endpoint()
+                            .vpc_endpoint_id(id)
+                            .add_route_table_ids(rt)
+                            .send()
+                            .await
+                            .map_err(aws("ec2", "ModifyVpcEndpoint"))?;
+                        run.drift(format!(
+                            "endpoint {id} was not on route table {rt}; associated"
+                        ));
+                    }
+                    if let Some(want) = &want_policy {
+                        let live = policy::parse_live(e.policy_document().unwrap_or("{}"))
+                            .map_err(DeployError::Policy)?;
+                        if !policy::same(want, &live) {
+                            let diff = policy::differences(want, &live).join("; ");
+                            ec2.modify_vpc_endpoint()
+                                .vpc_endpoint_id(id)
+                                .policy_document(doc(want))
+                                .send()
+                                .await
+                                .map_err(aws("ec2", "ModifyVpcEndpoint"))?;
+                            run.drift(format!("endpoint {id} policy drifted ({diff}); corrected"));
+                        }
+                    }
+                } else {
+                    run.drift(format!("VPC endpoint {id} is gone; recreating"));
+                }
+            }
+            Err(e) => {
+                let e = aws("ec2", "DescribeVpcEndpoints")(e);
+                if !has_code(&e, &["InvalidVpcEndpointId.NotFound"]) {
+                    return Err(e);
+                }
+                run.drift(format!("VPC endpoint {id} is gone; recreating"));
+            }
+        }
+    }
+    let vpce = match vpce {
+        Some(v) => v,
+        None => {
+            let mut create = ec2
+                .create_vpc_endpoint()
+                .vpc_id(&vpc_id)
+                .service_name(&net.endpoint.service_name)
+                .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::from(
+                    net.endpoint.kind.as_aws(),
+                ))
+                .tag_specifications(name_tag(ResourceType::VpcEndpoint, &net.endpoint.name));
+            if net.endpoint.associate_route_table
+                && let Some(rt) = &route_table
+            {
+                create = create.route_table_ids(rt);
+            }
+            if let Some(p) = &want_policy {
+                create = create.policy_document(doc(p));
+            }
+            let out = create
+                .send()
+                .await
+                .map_err(aws("ec2", "CreateVpcEndpoint"))?;
+            let id = out
+                .vpc_endpoint()
+                .and_then(|e| e.vpc_endpoint_id())
+                .unwrap_or_default()
+                .to_string();
+            run.created(format!("VPC endpoint {id} ({})", net.endpoint.service_name));
+            id
+        }
+    };
+    state.network_mut(endpoint, &net.account).vpce_id = Some(vpce.clone());
+    state
+        .bindings
+        .insert(Reference::VpceId(endpoint.to_string()), vpce);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- Step 7: bucket policy
+
+async fn ensure_bucket_policy(
+    plan: &Plan,
+    target: &Target,
+    state: &mut State,
+    run: &mut Run,
+    fresh_bucket: bool,
+) -> Result<(), DeployError> {
+    let b = &plan.bucket;
+    let want = resolve(&b.policy, &state.bindings)?;
+    let (s3, _) = target.bucket_s3(state);
+    let live = match s3.get_bucket_policy().bucket(&b.name).send().await {
+        Ok(o) => Some(policy::parse_live(o.policy().unwrap_or("{}")).map_err(DeployError::Policy)?),
+        Err(e) => {
+            let e = aws("s3", "GetBucketPolicy")(e);
+            if !has_code(&e, &["NoSuchBucketPolicy"]) {
+                return Err(e);
+            }
+            None
+        }
+    };
+    match &live {
+        Some(l) if policy::same(&want, l) => return Ok(()),
+        _ => {}
+    }
+    s3.put_bucket_policy()
+        .bucket(&b.name)
+        .policy(doc(&want))
+        .send()
+        .await
+        .map_err(aws("s3", "PutBucketPolicy"))?;
+    match live {
+        None if fresh_bucket => run.created(format!("bucket policy of {}", b.name)),
+        None => run.drift(format!("bucket {} had no policy; put", b.name)),
+        Some(l) => run.drift(format!(
+            "bucket policy of {} drifted ({}); corrected",
+            b.name,
+            policy::differences(&want, &l).join("; ")
+        )),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- Step 8: instance
+
+async fn ensure_instance(
+    plan: &Plan,
+    endpoint: &str,
+    target: &Target,
+    state: &mut State,
+    run: &mut Run,
+) -> Result<(), DeployError> {
+    let net = plan
+        .networks
+        .iter()
+        .find(|n| n.endpoint.name == endpoint)
+        .ok_or_else(|| DeployError::Config(format!("no network with endpoint {endpoint}")))?;
+    let Some(inst) = &net.instance else {
+        return Ok(());
+    };
+    let ec2 = &target.clients(&net.account)?.ec2;
+    if let Some(id) = state.network(endpoint).and_then(|n| n.instance_id.clone()) {
+        match ec2.describe_instances().instance_ids(&id).send().await {
+            Ok(o) => {
+                let live = o
+                    .reservations()
+                    .iter()
+                    .flat_map(|r| r.instances())
+                    .find(|i| i.instance_id() == Some(id.as_str()));
+                let state_name = live
+                    .and_then(|i| i.state())
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string());
+                match state_name.as_deref() {
+                    Some("running") | Some("pending") => return Ok(()),
+                    other => run.drift(format!(
+                        "instance {id} is {}; launching a new one",
+                        other.unwrap_or("gone")
+                    )),
+                }
+            }
+            Err(e) => {
+                let e = aws("ec2", "DescribeInstances")(e);
+                if !has_code(&e, &["InvalidInstanceID.NotFound"]) {
+                    return Err(e);
+                }
+                run.drift(format!("instance {id} is gone; launching a new one"));
+            }
+        }
+    }
+    let subnet = state
+        .network(endpoint)
+        .and_then(|n| n.subnet_id.clone())
+        .ok_or_else(|| DeployError::Config("the network's subnet does not exist".into()))?;
+    // A new instance profile takes a few seconds to be usable by EC2 on AWS.
+    let mut attempt = 0;
+    let out = loop {
+        let res = ec2
+            .run_instances()
+            .image_id(&inst.image_id)
+            .instance_type(aws_sdk_ec2::types::InstanceType::from(
+                inst.instance_type.as_str(),
+            ))
+            .min_count(1)
+            .max_count(1)
+            .subnet_id(&subnet)
+            .iam_instance_profile(
+                aws_sdk_ec2::types::IamInstanceProfileSpecification::builder()
+                    .name(&inst.instance_profile)
+                    .build(),
+            )
+            .tag_specifications(name_tag(ResourceType::Instance, &inst.name))
+            .send()
+            .await
+            .map_err(aws("ec2", "RunInstances"));
+        match res {
+            Err(e) if has_code(&e, &["InvalidParameterValue"]) && attempt < 12 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            other => break other?,
+        }
+    };
+    let id = out
+        .instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .unwrap_or_default()
+        .to_string();
+    run.created(format!(
+        "instance {id} ({}, profile {})",
+        inst.instance_type, inst.instance_profile
+    ));
+    state.network_mut(endpoint, &net.account).instance_id = Some(id);
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Typed errors of apply, verify and destroy.
+
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+
+/// An error of the deployment library. AWS errors keep the service's error code.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// An AWS call failed.
+    #[error("{service} {operation}: {code}: {message}")]
+    Aws {
+        /// Service (`iam`, `sts`, `kms`, `s3`, `ec2`).
+        service: &'static str,
+        /// Operation name (`CreateRole`, ...).
+        operation: &'static str,
+        /// AWS error code (`AccessDenied`, `NoSuchBucket`, ...), or `Transport` when no
+        /// response arrived.
+        code: String,
+        /// The error message as returned.
+        message: String,
+    },
+    /// The state file could not be read or written.
+    #[error("state file {path}: {message}")]
+    State {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Client configuration (profile, endpoint, CA bundle) is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The live state contradicts the plan in a way apply cannot fix (e.g. a bucket of the
+    /// same name owned by another account).
+    #[error("{0}")]
+    Conflict(String),
+    /// A policy template could not be resolved or a live policy could not be parsed.
+    #[error("policy: {0}")]
+    Policy(String),
+}
+
+impl DeployError {
+    /// The AWS error code, for AWS errors.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            DeployError::Aws { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+    /// The AWS error message, for AWS errors.
+    pub fn aws_message(&self) -> Option<&str> {
+        match self {
+            DeployError::Aws { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+}
+
+/// Converts an SDK error into [`DeployError::Aws`], keeping the error code.
+pub(crate) fn aws<E>(
+    service: &'static str,
+    operation: &'static str,
+) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, HttpResponse>) -> DeployError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    move |err| {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        let (code, message) = match &err {
+            SdkError::ServiceError(se) => {
+                let e = se.err();
+                let code = e.code().map(str::to_string).unwrap_or_else(|| {
+                    // S3 HEAD errors carry no body: name them after the status.
+                    format!("Http{}", se.raw().status().as_u16())
+                });
+                (code, e.message().unwrap_or_default().to_string())
+            }
+            other => ("Transport".to_string(), display_chain(other)),
+        };
+        DeployError::Aws {
+            service,
+            operation,
+            code,
+            message,
+        }
+    }
+}
+
+pub(crate) fn display_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

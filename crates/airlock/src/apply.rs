@@ -1,0 +1,203 @@
+//! `airlock apply BLUEPRINT --storage-profile P --consumer-profile Q`: creates everything the
+//! blueprint plans, in dependency order, records it in `BLUEPRINT.state.json`, and corrects
+//! drift. Also the pieces `verify`, `destroy` and `demo` share: loading the plan, the two
+//! accounts' clients, the local endpoint's routes, progress lines.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use airlock_blueprint::{Plan, Profile};
+use airlock_deploy::connect::{AccountClients, ClientOptions, load_profile};
+use airlock_deploy::target::{EndpointResolver, EndpointUrls, Target};
+use airlock_deploy::{ApplyReport, Outcome, StepReport};
+use anyhow::Context as _;
+
+/// Options shared by apply, verify and destroy.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Common {
+    /// The blueprint (TOML). Its state file is `BLUEPRINT.state.json` beside it.
+    pub blueprint: PathBuf,
+    /// AWS profile of the storage account (bucket, key, storage role).
+    #[arg(long, env = "AIRLOCK_STORAGE_PROFILE")]
+    pub storage_profile: String,
+    /// AWS profile of the consumer account (instance role, VPC, endpoint, instance).
+    #[arg(long, env = "AIRLOCK_CONSUMER_PROFILE")]
+    pub consumer_profile: String,
+    /// Policy profile: `hardened` (default) or `as-written` (the seed's JSON exactly).
+    #[arg(long, value_name = "hardened|as-written", value_parser = crate::plan::parse_profile)]
+    pub profile: Option<Profile>,
+    /// Extra CA certificate (PEM) to trust, besides the system roots and the profiles'
+    /// `ca_bundle`; repeatable.
+    #[arg(long)]
+    pub ca_bundle: Vec<PathBuf>,
+    /// Data directory of a local `airlock serve`: verify reaches the instance side through its
+    /// `network.json` (metadata service, VPC endpoint listeners), and bucket management goes
+    /// through the VPC endpoint once the bucket policy admits nothing else.
+    #[arg(long, env = "AIRLOCK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `airlock apply` arguments.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Loads the blueprint's plan: TOML through `airlock-blueprint`, or a plan JSON file (as
+/// `airlock plan --json` prints it).
+pub fn load_plan(path: &Path, profile: Option<Profile>) -> anyhow::Result<Plan> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "json") {
+        let plan: Plan = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a plan", path.display()))?;
+        if let Some(p) = profile
+            && p != plan.profile
+        {
+            anyhow::bail!(
+                "{} was planned with profile {}, not {p}",
+                path.display(),
+                plan.profile
+            );
+        }
+        return Ok(plan);
+    }
+    Plan::from_toml(&text, profile).with_context(|| format!("loading {}", path.display()))
+}
+
+/// The local endpoint's VPC endpoint listeners, read from `network.json` at each lookup.
+pub fn local_resolver(data_dir: &Path) -> EndpointResolver {
+    let data = airlock_server::DataDir::new(data_dir);
+    Arc::new(move |id: &str| {
+        let routes = airlock_server::network::NetworkRoutes::read(&data).ok()?;
+        routes.vpc_endpoints.get(id).map(|e| EndpointUrls {
+            https: e.https.clone(),
+            http: e.http.clone(),
+        })
+    })
+}
+
+/// Both accounts' clients from the named profiles.
+pub async fn target_from_profiles(c: &Common) -> anyhow::Result<Target> {
+    let opts = ClientOptions {
+        ca_bundles: c.ca_bundle.clone(),
+        record: None,
+    };
+    let storage = load_profile(&c.storage_profile, &opts)
+        .await
+        .with_context(|| format!("profile {}", c.storage_profile))?;
+    let consumer = load_profile(&c.consumer_profile, &opts)
+        .await
+        .with_context(|| format!("profile {}", c.consumer_profile))?;
+    let resolver = c.data_dir.as_deref().map(local_resolver);
+    Target::connect(
+        AccountClients::new(&storage, &opts),
+        AccountClients::new(&consumer, &opts),
+        resolver,
+    )
+    .await
+    .context("identifying the storage and consumer callers (sts get-caller-identity)")
+}
+
+/// A tokio runtime for one command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+/// One progress line per step: mark, step, account, what, changes, time.
+pub fn print_step(s: &StepReport) {
+    let (mark, word) = match s.outcome {
+        Outcome::Created => ("✓", "created"),
+        Outcome::Corrected => ("✓", "corrected"),
+        Outcome::Unchanged => ("✓", "unchanged"),
+    };
+    println!(
+        "  {mark} Step {}  {:<12}  {:<58} {:>9} {:>6} ms",
+        s.number,
+        s.account,
+        truncate(&s.what, 58),
+        word,
+        s.elapsed.as_millis()
+    );
+    for c in &s.changes {
+        if s.outcome == Outcome::Corrected {
+            println!("        drift: {c}");
+        } else {
+            println!("        {c}");
+        }
+    }
+}
+
+/// The summary line of an apply.
+pub fn print_summary(r: &ApplyReport, elapsed: std::time::Duration) {
+    let drift = r.drift().len();
+    if r.changed() == 0 {
+        println!(
+            "apply: 0 changed: everything is as planned ({} steps checked, {} ms)",
+            r.steps.len(),
+            elapsed.as_millis()
+        );
+    } else {
+        println!(
+            "apply: {} changed ({} drift corrected), {} unchanged ({} ms)",
+            r.changed(),
+            drift,
+            r.steps.len() - r.changed(),
+            elapsed.as_millis()
+        );
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Runs `airlock apply`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let plan = load_plan(&args.common.blueprint, args.common.profile)?;
+    let state = airlock_deploy::state_path(&args.common.blueprint);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let target = target_from_profiles(&args.common).await?;
+        if !args.json {
+            println!(
+                "airlock apply: {} ({} profile) to storage account {} and consumer account {}",
+                args.common.blueprint.display(),
+                plan.profile,
+                target.storage_id,
+                target.consumer_id
+            );
+        }
+        let started = std::time::Instant::now();
+        let json = args.json;
+        let report = airlock_deploy::apply(&plan, &target, &state, &mut |s| {
+            if !json {
+                print_step(s)
+            }
+        })
+        .await
+        .context("apply stopped; what was created so far is in the state file")?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print_summary(&report, started.elapsed());
+            println!("state: {}", state.display());
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,59 @@
+//! `airlock destroy BLUEPRINT`: removes everything in the seed's cleanup order and schedules
+//! the key's deletion (7 days); removes the state file. Idempotent.
+
+use std::process::ExitCode;
+
+use airlock_deploy::destroy::Removal;
+use anyhow::Context as _;
+
+use crate::apply::{Common, load_plan, runtime, target_from_profiles};
+
+/// `airlock destroy` arguments.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub common: Common,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One line per cleanup step.
+pub fn print_removal(r: &Removal) {
+    println!(
+        "  ✓ {:<12}  {:<70} {:>6} ms",
+        r.account,
+        r.what,
+        r.elapsed.as_millis()
+    );
+    if r.removed.is_empty() {
+        println!("        (nothing left)");
+    }
+    for x in &r.removed {
+        println!("        removed {x}");
+    }
+}
+
+/// Runs `airlock destroy`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let plan = load_plan(&args.common.blueprint, args.common.profile)?;
+    let state = airlock_deploy::state_path(&args.common.blueprint);
+    let rt = runtime()?;
+    rt.block_on(async {
+        let target = target_from_profiles(&args.common).await?;
+        let json = args.json;
+        let report = airlock_deploy::destroy(&plan, &target, &state, &mut |r| {
+            if !json {
+                print_removal(r)
+            }
+        })
+        .await
+        .context("destroy stopped; run it again to continue")?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!("destroy: {} resources removed", report.removed());
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
