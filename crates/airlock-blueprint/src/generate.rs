@@ -796,7 +796,10 @@ pub fn plan(bp: &Blueprint, profile: Option<Profile>) -> Result<Plan, BlueprintE
             "Principal": "*",
             "Action": "s3:PutObject",
             "Resource": format!("{bucket_arn}/*"),
-            "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}}
+            "Condition": {
+                "StringNotEquals": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn},
+                "Null": {"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"}
+            }
         }));
         bucket_statements.push(json!({
             "Sid": "DenyOtherEncryption",
@@ -804,7 +807,10 @@ pub fn plan(bp: &Blueprint, profile: Option<Profile>) -> Result<Plan, BlueprintE
             "Principal": "*",
             "Action": "s3:PutObject",
             "Resource": format!("{bucket_arn}/*"),
-            "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}}
+            "Condition": {
+                "StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"},
+                "Null": {"s3:x-amz-server-side-encryption": "false"}
+            }
         }));
     }
     if hardening.deny_data_to_others {

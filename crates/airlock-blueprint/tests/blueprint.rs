@@ -248,8 +248,13 @@ fn each_switch_off_alone_changes_its_own_part() {
     );
     let other = statement(&hb, "DenyOtherKey").unwrap();
     assert_eq!(
-        other["Condition"]["StringNotEqualsIfExists"]["s3:x-amz-server-side-encryption-aws-kms-key-id"],
+        other["Condition"]["StringNotEquals"]["s3:x-amz-server-side-encryption-aws-kms-key-id"],
         "arn:aws:kms:us-east-1:222222222222:key/12345678-1234-1234-1234-123456789012"
+    );
+    // Only a PUT that names a key is judged: one without headers gets the bucket default.
+    assert_eq!(
+        other["Condition"]["Null"]["s3:x-amz-server-side-encryption-aws-kms-key-id"],
+        "false"
     );
 
     // bucket_owner_enforced, versioning, key_rotation: resource settings, no policy change

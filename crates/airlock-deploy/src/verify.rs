@@ -403,28 +403,18 @@ pub async fn verify(
     let role_cfg = with_credentials(&instance.config, Some(role_creds.clone()));
     let role_in = s3_client(&role_cfg, ep_in, opts);
 
-    // With deny_other_kms_keys the bucket policy denies PUTs that do not name the key
-    // (`StringNotEqualsIfExists` matches an absent header), so the upload names it, as
-    // `aws s3 cp --sse aws:kms --sse-kms-key-id KEY` would.
-    let name_key = plan.hardening.deny_other_kms_keys;
-    let mut put = role_in
+    // The seed's own upload: no encryption headers, so the bucket's default encryption (the
+    // planned key, with the Bucket Key) applies; deny_other_kms_keys only refuses PUTs that
+    // name another key or another algorithm.
+    let put = role_in
         .put_object()
         .bucket(&bucket)
         .key(TEST_KEY)
         .body(TEST_CONTENT.as_bytes().to_vec().into());
-    if name_key {
-        put = put
-            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
-            .ssekms_key_id(&key_arn);
-    }
     let put = put.send().await.map_err(aws("s3", "PutObject"));
     c.expect_allowed(
         "phase3-put",
-        if name_key {
-            "Step 9.6: the role uploads test-file.txt through the VPC endpoint (naming the key, as the hardened policy requires)"
-        } else {
-            "Step 9.6: the role uploads test-file.txt through the VPC endpoint"
-        },
+        "Step 9.6: the role uploads test-file.txt through the VPC endpoint",
         got(put, |_| "stored".into()),
         "role policy, bucket policy (endpoint admitted) and the key policy (GenerateDataKey through S3) all allow",
         "a layer that should admit the role through the endpoint does not",
