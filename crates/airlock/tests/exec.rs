@@ -2,10 +2,11 @@
 //! unchanged "on the instance", with the caller's own credentials removed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output};
 
 use serde_json::Value;
+
+mod support;
 
 const A: &str = "111111111111";
 const B: &str = "222222222222";
@@ -42,21 +43,14 @@ impl Serve {
     fn start() -> Serve {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let child = Command::new(env!("CARGO_BIN_EXE_airlock"))
-            .args(["serve", "--port", "0", "--tls-port", "0"])
-            .args(["--account", &format!("{A}=account-a")])
-            .args(["--account", &format!("{B}=account-b")])
-            .arg("--data-dir")
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !data.join("server.json").exists() || !data.join("network.json").exists() {
-            assert!(Instant::now() < deadline, "airlock serve did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = support::spawn_ready(
+            Command::new(env!("CARGO_BIN_EXE_airlock"))
+                .args(["serve", "--port", "0", "--tls-port", "0"])
+                .args(["--account", &format!("{A}=account-a")])
+                .args(["--account", &format!("{B}=account-b")])
+                .arg("--data-dir")
+                .arg(&data),
+        );
         Serve { child, dir }
     }
 

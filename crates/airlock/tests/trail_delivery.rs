@@ -6,10 +6,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Output};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+
+mod support;
 
 const A: &str = "111111111111";
 const B: &str = "222222222222";
@@ -97,7 +99,6 @@ impl Serve {
 
     fn launch(&mut self) {
         let data = self.data();
-        let old = std::fs::read_to_string(data.join("server.json")).ok();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
         cmd.args(["serve", "--port", "0", "--tls-port", "0"])
             .args(["--account", &format!("{A}=account-a")])
@@ -105,24 +106,8 @@ impl Serve {
             .arg("--data-dir")
             .arg(&data)
             .env("AIRLOCK_TRAIL_DELIVERY_SECONDS", self.delivery_seconds)
-            .env("AIRLOCK_TRAIL_DIGEST_SECONDS", "2")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let child = cmd.spawn().unwrap();
-        let pid = child.id();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let now = std::fs::read_to_string(data.join("server.json")).ok();
-            if let Some(t) = &now
-                && now != old
-                && serde_json::from_str::<Value>(t).is_ok_and(|v| v["pid"] == pid)
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "airlock serve did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            .env("AIRLOCK_TRAIL_DIGEST_SECONDS", "2");
+        self.child = Some(support::spawn_ready(&mut cmd));
     }
 
     /// SIGKILL: no shutdown path runs.
@@ -276,12 +261,17 @@ fn created_users(records: &BTreeMap<String, Value>) -> BTreeSet<String> {
         .collect()
 }
 
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+/// Polls `f` once per delivery pass (the tests run delivery every 0.3 s or less) until it
+/// holds. The bound is a number of passes, a liveness limit so that a delivery bug fails the
+/// test instead of hanging it; it says nothing about speed.
+fn wait_for(what: &str, passes: u32, mut f: impl FnMut() -> bool) {
+    for _ in 0..passes {
+        if f() {
+            return;
+        }
         std::thread::sleep(Duration::from_millis(300));
     }
+    assert!(f(), "not seen after {passes} delivery passes: {what}");
 }
 
 fn create_users(s: &Serve, names: &[String]) {
@@ -437,7 +427,7 @@ fn cross_account_delivery_validates_and_every_tampering_is_detected() {
     std::thread::sleep(Duration::from_millis(2500));
     create_users(&s, &names[3..]);
     let wanted: BTreeSet<String> = names.iter().cloned().collect();
-    wait_for("every CreateUser delivered", 60, || {
+    wait_for("every CreateUser delivered", 180, || {
         created_users(&delivered(&s.objects())) == wanted
     });
     std::thread::sleep(Duration::from_millis(2500));
@@ -640,7 +630,7 @@ fn a_denying_bucket_policy_is_a_delivery_error_and_events_arrive_once_fixed() {
     );
     let names: Vec<String> = (0..3).map(|i| format!("denied-user-{i}")).collect();
     create_users(&s, &names);
-    wait_for("the delivery error", 30, || {
+    wait_for("the delivery error", 90, || {
         let st = s.aws_ok(
             "account-a",
             &["cloudtrail", "get-trail-status", "--name", TRAIL],
@@ -662,10 +652,10 @@ fn a_denying_bucket_policy_is_a_delivery_error_and_events_arrive_once_fixed() {
         ],
     );
     let wanted: BTreeSet<String> = names.iter().cloned().collect();
-    wait_for("the events recorded while denied", 30, || {
+    wait_for("the events recorded while denied", 90, || {
         created_users(&delivered(&s.objects())) == wanted
     });
-    wait_for("the error to clear", 30, || {
+    wait_for("the error to clear", 90, || {
         let st = s.aws_ok(
             "account-a",
             &["cloudtrail", "get-trail-status", "--name", TRAIL],
@@ -684,7 +674,7 @@ fn killing_the_server_during_delivery_loses_no_event() {
         let names: Vec<String> = (0..3).map(|i| format!("crash-{round}-{i}")).collect();
         create_users(&s, &names);
         // Recorded (durable in the event history: LookupEvents reads it), then killed.
-        wait_for("the events in the history", 30, || {
+        wait_for("the events in the history", 90, || {
             let out = s.aws_ok(
                 "account-a",
                 &[
@@ -711,7 +701,7 @@ fn killing_the_server_during_delivery_loses_no_event() {
         s.launch();
         wanted.extend(names);
     }
-    wait_for("every event after the restarts", 60, || {
+    wait_for("every event after the restarts", 180, || {
         let got = created_users(&delivered(&s.objects()));
         wanted.iter().all(|n| got.contains(n))
     });
@@ -767,7 +757,7 @@ fn s3_data_events_are_delivered_only_when_selected() {
     let marker = |name: &str| {
         create_users(&s, &[name.to_string()]);
         let wanted = name.to_string();
-        wait_for("the marker event", 30, || {
+        wait_for("the marker event", 90, || {
             created_users(&delivered(&s.objects())).contains(&wanted)
         });
     };
