@@ -4,8 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
 
 use airlock_server::{ServeConfig, ServeError, Server, ServerInfo};
 use airlock_store::{RedbStore, Store, StoreError};
@@ -15,33 +14,15 @@ const CHILD_ENV: &str = "AIRLOCK_TEST_SERVE_DATA_DIR";
 const THIS_TEST: &str = "acknowledged_changes_survive_kill_9";
 
 /// Starts this test binary as a child process that runs a server on `data_dir` (see the
-/// child branch of [`acknowledged_changes_survive_kill_9`]), and waits for its server.json.
+/// child branch of [`acknowledged_changes_survive_kill_9`]), and returns once it serves.
 // The child is returned to the caller, which kills and waits for it.
 #[allow(clippy::zombie_processes)]
 fn spawn_server(data_dir: &Path) -> (Child, ServerInfo) {
-    let _ = std::fs::remove_file(data_dir.join("server.json"));
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", THIS_TEST, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn child server");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(data_dir.join("server.json"))
-            && let Ok(info) = serde_json::from_str::<ServerInfo>(&text)
-            && info.pid == child.id()
-        {
-            return (child, info);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("child server did not start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    spawn_child_server(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", THIS_TEST, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, data_dir),
+    )
 }
 
 #[test]
@@ -59,7 +40,8 @@ fn acknowledged_changes_survive_kill_9() {
                 (A.into(), "account-a".into()),
                 (B.into(), "account-b".into()),
             ];
-            let _server = Server::start(config).await.expect("child server starts");
+            let server = Server::start(config).await.expect("child server starts");
+            announce_child_ready(&server);
             std::future::pending::<()>().await;
         });
         return;

@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,45 +34,30 @@ fn crash_child_server() {
     rt.block_on(async {
         let mut config = airlock_server::ServeConfig::new(PathBuf::from(dir));
         config.accounts = vec![(B.to_string(), "account-b".to_string())];
-        let _server = airlock_server::Server::start(config)
+        let server = airlock_server::Server::start(config)
             .await
             .expect("server starts");
+        announce_child_ready(&server);
         loop {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
     });
 }
 
-fn spawn_server(dir: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "crash_child_server",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(CHILD_ENV, dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("child server starts")
-}
-
-/// Waits for the child's `server.json` (written once it listens).
-fn wait_ready(dir: &Path, pid: u32) -> airlock_server::ServerInfo {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(dir.join("server.json"))
-            && let Ok(info) = serde_json::from_str::<airlock_server::ServerInfo>(&text)
-            && info.pid == pid
-        {
-            return info;
-        }
-        assert!(Instant::now() < deadline, "the child server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Starts the child server on `dir` and returns once it serves.
+fn spawn_server(dir: &Path) -> (Child, airlock_server::ServerInfo) {
+    spawn_child_server(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "crash_child_server",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD_ENV, dir),
+    )
 }
 
 fn client(info: &airlock_server::ServerInfo) -> aws_sdk_s3::Client {
@@ -126,8 +111,7 @@ fn content(key: &str, n: u64) -> Vec<u8> {
 fn kill_9_during_concurrent_uploads_keeps_every_acknowledged_object() {
     let dir = TempDir::new("s3-crash");
     let data = dir.path().join("data");
-    let mut child = spawn_server(&data);
-    let info = wait_ready(&data, child.id());
+    let (mut child, info) = spawn_server(&data);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -196,8 +180,7 @@ fn kill_9_during_concurrent_uploads_keeps_every_acknowledged_object() {
     );
 
     // Restart on the same data directory.
-    let mut child = spawn_server(&data);
-    let info = wait_ready(&data, child.id());
+    let (mut child, info) = spawn_server(&data);
     let tmp_left = std::fs::read_dir(data.join("s3/tmp")).unwrap().count();
     let result = rt.block_on(async {
         let c = client(&info);

@@ -201,3 +201,51 @@ pub fn seed_file(name: &str) -> String {
         workspace().join("tests/server/seed").join(name).display()
     )
 }
+
+/// What a child server process prints on its standard output once it serves: this marker,
+/// then its `ServerInfo` as JSON, to the end of the line.
+pub const CHILD_READY: &str = "airlock-test-child ready ";
+
+/// In a child server process: announces on standard output that `server` is listening (see
+/// [`spawn_child_server`]).
+pub fn announce_child_ready(server: &Server) {
+    use std::io::Write;
+    let info = serde_json::to_string(server.info()).expect("server info serializes");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{CHILD_READY}{info}");
+    let _ = out.flush();
+}
+
+/// Spawns `cmd` (this test binary re-run as a child that serves and calls
+/// [`announce_child_ready`]) and returns once the child says it serves, with its
+/// `ServerInfo`. No clock is involved: if the child exits first, its standard output ends and
+/// this panics with the exit status.
+pub fn spawn_child_server(cmd: &mut Command) -> (std::process::Child, ServerInfo) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn child server");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let info = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                // libtest may have printed the test's name on the same line.
+                if let Some(at) = line.find(CHILD_READY) {
+                    let json = &line[at + CHILD_READY.len()..];
+                    break serde_json::from_str::<ServerInfo>(json).expect("child server info");
+                }
+            }
+            Some(Err(_)) | None => {
+                let status = child.wait();
+                panic!("the child server exited before it was ready: {status:?}");
+            }
+        }
+    };
+    // Keep draining so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    (child, info)
+}
