@@ -5,9 +5,14 @@
 //!
 //! | table | key | value |
 //! | --- | --- | --- |
-//! | `cloudtrail-events` | the sequence number, 20 decimal digits | [`StoredEvent`] (JSON) |
+//! | `cloudtrail-events` | the sequence number of the row's last event, 20 decimal digits | a block of consecutive events: `{"blockFirst": N, "events": [StoredEvent, ...]}` (JSON); rows written before blocks hold one [`StoredEvent`] |
 //! | `cloudtrail-lookup` | `ACCOUNT/` + (`u64::MAX` − sequence), 20 digits | empty: management events only, newest first |
 //! | `cloudtrail-meta` | `next-seq` | the next sequence number |
+//!
+//! Events are stored in blocks of up to [`BLOCK_EVENTS`] consecutive events per row: one
+//! B-tree insert per block instead of one per event keeps the audit trail's cost per call
+//! small while the data plane is busy. Keying a row by its *last* sequence number makes "the
+//! row holding event N" the first row with a key of at least N.
 //!
 //! # Contract for consumers (trail delivery)
 //!
@@ -36,6 +41,56 @@ const EVENTS: &str = "cloudtrail-events";
 const LOOKUP: &str = "cloudtrail-lookup";
 const META: &str = "cloudtrail-meta";
 const NEXT_SEQ: &str = "next-seq";
+
+/// Most events in one row of `cloudtrail-events`.
+pub const BLOCK_EVENTS: usize = 64;
+/// How a block row begins (rows of single events, from before blocks, begin otherwise).
+const BLOCK_PREFIX: &[u8] = b"{\"blockFirst\":";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BlockOut<'a> {
+    block_first: u64,
+    events: &'a [StoredEvent],
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BlockIn {
+    block_first: u64,
+    events: Vec<StoredEvent>,
+}
+
+/// The events of one row of `cloudtrail-events`, with their sequence numbers.
+fn decode_row(key: &str, value: &[u8]) -> Result<Vec<(Cursor, StoredEvent)>, HistoryError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        table: EVENTS.to_string(),
+        key: key.to_string(),
+        reason,
+    };
+    let last: u64 = key
+        .parse()
+        .map_err(|_| corrupt("the key is not a sequence number".into()))?;
+    if value.starts_with(BLOCK_PREFIX) {
+        let b: BlockIn = serde_json::from_slice(value).map_err(|e| corrupt(e.to_string()))?;
+        let n = b.events.len() as u64;
+        if n == 0 || b.block_first.checked_add(n - 1) != Some(last) {
+            return Err(corrupt(format!(
+                "a block of {n} events from {} does not end at its key",
+                b.block_first
+            ))
+            .into());
+        }
+        Ok(b.events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (Cursor(b.block_first + i as u64), e))
+            .collect())
+    } else {
+        let e: StoredEvent = serde_json::from_slice(value).map_err(|e| corrupt(e.to_string()))?;
+        Ok(vec![(Cursor(last), e)])
+    }
+}
 
 /// `LookupEvents` shows the management events of the last 90 days.
 pub const LOOKUP_RETENTION_SECONDS: i64 = 90 * 24 * 3600;
@@ -284,12 +339,24 @@ impl History {
         }
         let mut seq = *next;
         let mut txn = self.store.write()?;
-        for e in events {
-            txn.put_json(EVENTS, &Cursor(seq).key(), e)?;
-            if e.record.management_event {
-                txn.put(LOOKUP, &lookup_key(&e.recipient_account, seq), b"")?;
+        for block in events.chunks(BLOCK_EVENTS) {
+            let first = seq;
+            for e in block {
+                if e.record.management_event {
+                    txn.put(LOOKUP, &lookup_key(&e.recipient_account, seq), b"")?;
+                }
+                seq += 1;
             }
-            seq += 1;
+            let row = serde_json::to_vec(&BlockOut {
+                block_first: first,
+                events: block,
+            })
+            .map_err(|e| StoreError::Corrupt {
+                table: EVENTS.to_string(),
+                key: Cursor(seq - 1).key(),
+                reason: e.to_string(),
+            })?;
+            txn.put(EVENTS, &Cursor(seq - 1).key(), &row)?;
         }
         txn.put_json(META, NEXT_SEQ, &seq)?;
         txn.commit()?;
@@ -309,18 +376,47 @@ impl History {
         limit: usize,
     ) -> Result<Vec<(Cursor, StoredEvent)>, HistoryError> {
         let txn = self.store.read()?;
+        // Every row after the cursor's key holds at least one event after the cursor, so
+        // `limit` rows hold at least `limit` of them (or all there are).
         let rows = txn.scan_after(EVENTS, "", Some(&cursor.key()), limit)?;
-        let mut out = Vec::with_capacity(rows.len());
+        let mut out = Vec::with_capacity(limit.min(1024));
         for (k, v) in rows {
-            let Ok(seq) = k.parse::<u64>() else { continue };
-            let e: StoredEvent = serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt {
-                table: EVENTS.to_string(),
-                key: k.clone(),
-                reason: e.to_string(),
-            })?;
-            out.push((Cursor(seq), e));
+            for (c, e) in decode_row(&k, &v)? {
+                if c > cursor && out.len() < limit {
+                    out.push((c, e));
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
         }
         Ok(out)
+    }
+
+    /// The event with sequence number `seq`, reusing `cached` (the last row decoded) when it
+    /// holds it.
+    fn event_at(
+        txn: &dyn airlock_store::ReadTxn,
+        seq: u64,
+        cached: &mut Vec<(Cursor, StoredEvent)>,
+    ) -> Result<Option<StoredEvent>, HistoryError> {
+        let held = |c: &Vec<(Cursor, StoredEvent)>| matches!((c.first(), c.last()), (Some(a), Some(b)) if a.0.0 <= seq && seq <= b.0.0);
+        if !held(cached) {
+            let after = Cursor(seq.saturating_sub(1)).key();
+            let rows = if seq == 0 {
+                Vec::new()
+            } else {
+                txn.scan_after(EVENTS, "", Some(&after), 1)?
+            };
+            *cached = match rows.into_iter().next() {
+                Some((k, v)) => decode_row(&k, &v)?,
+                None => Vec::new(),
+            };
+        }
+        Ok(cached
+            .iter()
+            .find(|(c, _)| c.0 == seq)
+            .map(|(_, e)| e.clone()))
     }
 
     /// `LookupEvents` for `account` at time `now` (epoch seconds): management events of the
@@ -373,6 +469,7 @@ impl History {
         let newest = q.end_time.unwrap_or(i64::MAX);
         let mut page = LookupPage::default();
         let txn = self.store.read()?;
+        let mut cached = Vec::new();
         'scan: loop {
             let rows = txn.scan_after(LOOKUP, &prefix, after.as_deref(), 256)?;
             if rows.is_empty() {
@@ -383,7 +480,7 @@ impl History {
                 let Some(seq) = seq_of_lookup_key(&k) else {
                     continue;
                 };
-                let Some(e) = txn.get_json::<StoredEvent>(EVENTS, &Cursor(seq).key())? else {
+                let Some(e) = Self::event_at(txn.as_ref(), seq, &mut cached)? else {
                     continue;
                 };
                 let t = e.epoch_seconds();
@@ -615,6 +712,92 @@ mod tests {
             names(h.lookup(acct, &window, NOW).unwrap()),
             vec!["GetRole"]
         );
+    }
+
+    #[test]
+    fn blocks_read_back_from_every_cursor_with_every_limit() {
+        let h = history();
+        // One append spanning several blocks, then small ones.
+        let big: Vec<StoredEvent> = (0..150)
+            .map(|i| event("111111111111", &format!("E{i}"), NOW, i % 5 == 0))
+            .collect();
+        assert_eq!(h.append(&big).unwrap(), Cursor(150));
+        for i in 150..153 {
+            h.append(&[event("111111111111", &format!("E{i}"), NOW, true)])
+                .unwrap();
+        }
+        for from in 0..=153u64 {
+            for limit in [1usize, 7, 64, 65, 200] {
+                let got = h.read_after(Cursor(from), limit).unwrap();
+                let want: Vec<u64> = (from + 1..=153).take(limit).collect();
+                let seqs: Vec<u64> = got.iter().map(|(c, _)| c.0).collect();
+                assert_eq!(seqs, want, "from {from}, limit {limit}");
+                for (c, e) in &got {
+                    assert_eq!(e.event_name(), format!("E{}", c.0 - 1));
+                }
+            }
+        }
+        // LookupEvents finds the management events inside the blocks, newest first.
+        let page = h
+            .lookup("111111111111", &LookupQuery::default(), NOW + 1)
+            .unwrap();
+        let names: Vec<&str> = page.events.iter().map(|e| e.event_name()).collect();
+        let want: Vec<String> = (0..153)
+            .rev()
+            .filter(|i| *i >= 150 || i % 5 == 0)
+            .take(LOOKUP_MAX_RESULTS)
+            .map(|i| format!("E{i}"))
+            .collect();
+        assert_eq!(names, want);
+    }
+
+    #[test]
+    fn rows_of_single_events_from_before_blocks_still_read() {
+        let store: Arc<dyn Store> = Arc::new(RedbStore::in_memory().unwrap());
+        {
+            // The layout written before blocks: one event per row, keyed by its number.
+            let mut txn = store.write().unwrap();
+            for seq in 1..=3u64 {
+                let e = event("111111111111", &format!("Old{seq}"), NOW, true);
+                txn.put_json(EVENTS, &Cursor(seq).key(), &e).unwrap();
+                txn.put(LOOKUP, &lookup_key("111111111111", seq), b"")
+                    .unwrap();
+            }
+            txn.put_json(META, NEXT_SEQ, &4u64).unwrap();
+            txn.commit().unwrap();
+        }
+        let h = History::open(store).unwrap();
+        h.append(&[
+            event("111111111111", "New4", NOW, true),
+            event("111111111111", "New5", NOW, true),
+        ])
+        .unwrap();
+        let names: Vec<String> = h
+            .read_after(Cursor(1), 10)
+            .unwrap()
+            .into_iter()
+            .map(|(_, e)| e.event_name().to_string())
+            .collect();
+        assert_eq!(names, ["Old2", "Old3", "New4", "New5"]);
+        let page = h
+            .lookup("111111111111", &LookupQuery::default(), NOW + 1)
+            .unwrap();
+        let names: Vec<&str> = page.events.iter().map(|e| e.event_name()).collect();
+        assert_eq!(names, ["New5", "New4", "Old3", "Old2", "Old1"]);
+    }
+
+    #[test]
+    fn a_block_that_does_not_end_at_its_key_is_reported_corrupt() {
+        let e = event("111111111111", "X", NOW, true);
+        let row = serde_json::to_vec(&BlockOut {
+            block_first: 5,
+            events: &[e.clone(), e],
+        })
+        .unwrap();
+        assert!(decode_row(&Cursor(6).key(), &row).is_ok());
+        assert!(decode_row(&Cursor(7).key(), &row).is_err());
+        assert!(decode_row("not-a-number", &row).is_err());
+        assert!(decode_row(&Cursor(6).key(), b"{\"blockFirst\":5,\"events\":[]}").is_err());
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //!   processes, measured alternately; `AIRLOCK_BENCH_TRAIL_ONLY=1` runs only this phase).
 //!
 //! `cargo bench -p airlock-server --bench s3`. `AIRLOCK_BENCH_SECONDS` (default 5) sets each
-//! ops/s phase's length, `AIRLOCK_BENCH_LARGE_GIB` (default 1) the large object's size.
+//! ops/s phase's length, `AIRLOCK_BENCH_LARGE_GIB` (default 1) the large object's size,
+//! `AIRLOCK_BENCH_RSS_GIB` (default 5, 0 skips it) the size of the upload whose peak RSS is
+//! reported. `AIRLOCK_BENCH_TRAIL_ONLY=1` runs only the audit-trail phase,
+//! `AIRLOCK_BENCH_LARGE_ONLY=1` only the large-object phases.
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -31,6 +34,10 @@ use http_body_util::combinators::UnsyncBoxBody;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+
+/// The allocator of the `airlock` binary, so the child servers run as `airlock serve` does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CHILD: &str = "AIRLOCK_S3_BENCH_CHILD";
 const CONCURRENCY: usize = 16;
@@ -149,6 +156,20 @@ struct Target {
     endpoint: String,
     creds: Option<(String, String)>,
     client: Client<HttpConnector, Body>,
+    /// The server's process, when its CPU time per operation is reported.
+    pid: Option<u32>,
+}
+
+/// User + system CPU time of process `pid` so far, in seconds (Linux `/proc`).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    // Clock ticks; 100 per second on Linux (USER_HZ).
+    Some((utime + stime) / 100.0)
 }
 
 fn full(b: Bytes) -> Body {
@@ -172,6 +193,7 @@ impl Target {
             endpoint,
             creds,
             client,
+            pid: None,
         }
     }
 
@@ -261,14 +283,23 @@ impl Target {
     }
 }
 
-/// Runs `op` from 16 concurrent clients for `secs`; returns operations per second.
-async fn ops_per_second<F, Fut>(secs: f64, op: F) -> f64
+/// Operations per second of one phase, and the server's CPU time per operation (µs) if its
+/// process is known.
+#[derive(Clone, Copy)]
+struct Rate {
+    ops: f64,
+    cpu_us: Option<f64>,
+}
+
+/// Runs `op` from 16 concurrent clients for `secs`, measuring the server process `pid`.
+async fn ops_per_second<F, Fut>(secs: f64, pid: Option<u32>, op: F) -> Rate
 where
     F: Fn(u64) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
     let done = Arc::new(AtomicU64::new(0));
     let stop = Instant::now() + Duration::from_secs_f64(secs);
+    let cpu_before = pid.and_then(cpu_seconds);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..CONCURRENCY as u64 {
@@ -286,10 +317,18 @@ where
     for t in tasks {
         t.await.unwrap();
     }
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    let n = done.load(Ordering::Relaxed) as f64;
+    let cpu_us = match (cpu_before, pid.and_then(cpu_seconds)) {
+        (Some(a), Some(b)) if n > 0.0 => Some((b - a) * 1e6 / n),
+        _ => None,
+    };
+    Rate {
+        ops: n / start.elapsed().as_secs_f64(),
+        cpu_us,
+    }
 }
 
-async fn small_ops(t: &Target, secs: f64) -> (f64, f64) {
+async fn small_ops(t: &Target, secs: f64) -> (Rate, Rate) {
     let body = Bytes::from(vec![0x5au8; SMALL]);
     let hash = sha256_hex(&body);
     let put = {
@@ -320,7 +359,7 @@ async fn small_ops(t: &Target, secs: f64) -> (f64, f64) {
             }
         }
     };
-    let put_rate = ops_per_second(secs, put).await;
+    let put_rate = ops_per_second(secs, t.pid, put).await;
     // The slowest server may have stored only a few objects per client: read what exists.
     let mut stored = vec![0u64; CONCURRENCY];
     for (w, n) in stored.iter_mut().enumerate() {
@@ -366,7 +405,7 @@ async fn small_ops(t: &Target, secs: f64) -> (f64, f64) {
             }
         }
     };
-    let get_rate = ops_per_second(secs, get).await;
+    let get_rate = ops_per_second(secs, t.pid, get).await;
     (put_rate, get_rate)
 }
 
@@ -451,91 +490,93 @@ async fn run() {
     // airlock (recording data events in the audit trail, as by default)
     let (airlock, airlock_t) = start_airlock("airlock", &work.join("airlock")).await;
     if std::env::var_os("AIRLOCK_BENCH_TRAIL_ONLY").is_some() {
-        trail_phase(&airlock_t, &work, secs, None).await;
+        trail_phase(&airlock_t, &work, secs).await;
         drop(airlock);
         let _ = std::fs::remove_dir_all(&work);
         return;
     }
 
-    // s3s-fs
-    let s3s_dir = work.join("s3s");
-    std::fs::create_dir_all(&s3s_dir).unwrap();
-    let _s3s = spawn_self("s3s-fs", &s3s_dir);
-    let port = wait_for("s3s-fs", || {
-        std::fs::read_to_string(s3s_dir.join("port")).ok()
-    });
-    let s3s_t = Target::new("s3s-fs", format!("http://127.0.0.1:{port}"), None);
-    s3s_t
-        .ok("PUT", &format!("/{BUCKET}"), &[], Bytes::new(), "s3")
-        .await;
-
-    // moto
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/moto_server");
-    let moto = if venv.exists() {
-        let port = free_port();
-        let p = Proc(
-            std::process::Command::new(&venv)
-                .args(["-p", &port.to_string()])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("moto_server starts"),
-        );
-        wait_for("moto", || {
-            std::net::TcpStream::connect(("127.0.0.1", port))
-                .ok()
-                .map(|_| String::new())
+    if std::env::var_os("AIRLOCK_BENCH_LARGE_ONLY").is_none() {
+        // s3s-fs
+        let s3s_dir = work.join("s3s");
+        std::fs::create_dir_all(&s3s_dir).unwrap();
+        let _s3s = spawn_self("s3s-fs", &s3s_dir);
+        let port = wait_for("s3s-fs", || {
+            std::fs::read_to_string(s3s_dir.join("port")).ok()
         });
-        let t = Target::new(
-            "moto",
-            format!("http://127.0.0.1:{port}"),
-            Some(("testing".into(), "testing".into())),
-        );
-        t.ok("PUT", &format!("/{BUCKET}"), &[], Bytes::new(), "s3")
+        let s3s_t = Target::new("s3s-fs", format!("http://127.0.0.1:{port}"), None);
+        s3s_t
+            .ok("PUT", &format!("/{BUCKET}"), &[], Bytes::new(), "s3")
             .await;
-        Some((p, t))
-    } else {
-        println!(
-            "moto_server not found at {} (run scripts/test-env.sh); skipping moto",
-            venv.display()
-        );
-        None
-    };
 
-    let mut rows = Vec::new();
-    for t in [
-        Some(&airlock_t),
-        Some(&s3s_t),
-        moto.as_ref().map(|(_, t)| t),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let (put, get) = small_ops(t, secs).await;
-        println!(
-            "  {:<8} 4 KiB PUT {:>9.0} ops/s   GET {:>9.0} ops/s",
-            t.name, put, get
-        );
-        rows.push((t.name, put, get));
+        // moto
+        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/moto_server");
+        let moto = if venv.exists() {
+            let port = free_port();
+            let p = Proc(
+                std::process::Command::new(&venv)
+                    .args(["-p", &port.to_string()])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("moto_server starts"),
+            );
+            wait_for("moto", || {
+                std::net::TcpStream::connect(("127.0.0.1", port))
+                    .ok()
+                    .map(|_| String::new())
+            });
+            let t = Target::new(
+                "moto",
+                format!("http://127.0.0.1:{port}"),
+                Some(("testing".into(), "testing".into())),
+            );
+            t.ok("PUT", &format!("/{BUCKET}"), &[], Bytes::new(), "s3")
+                .await;
+            Some((p, t))
+        } else {
+            println!(
+                "moto_server not found at {} (run scripts/test-env.sh); skipping moto",
+                venv.display()
+            );
+            None
+        };
+
+        let mut rows = Vec::new();
+        for t in [
+            Some(&airlock_t),
+            Some(&s3s_t),
+            moto.as_ref().map(|(_, t)| t),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let (put, get) = small_ops(t, secs).await;
+            println!(
+                "  {:<8} 4 KiB PUT {:>9.0} ops/s   GET {:>9.0} ops/s",
+                t.name, put.ops, get.ops
+            );
+            rows.push((t.name, put.ops, get.ops));
+        }
+        let find = |n: &str| rows.iter().find(|r| r.0 == n).map(|r| (r.1, r.2));
+        if let (Some(a), Some(s)) = (find("airlock"), find("s3s-fs")) {
+            println!(
+                "  airlock / s3s-fs: PUT {:.2}x  GET {:.2}x   (target >= 0.8x)",
+                a.0 / s.0,
+                a.1 / s.1
+            );
+        }
+        if let (Some(a), Some(m)) = (find("airlock"), find("moto")) {
+            println!(
+                "  airlock / moto:   PUT {:.1}x  GET {:.1}x   (target >= 50x)",
+                a.0 / m.0,
+                a.1 / m.1
+            );
+        }
+        drop(moto);
+        drop(_s3s);
+        trail_phase(&airlock_t, &work, secs).await;
     }
-    let find = |n: &str| rows.iter().find(|r| r.0 == n).map(|r| (r.1, r.2));
-    if let (Some(a), Some(s)) = (find("airlock"), find("s3s-fs")) {
-        println!(
-            "  airlock / s3s-fs: PUT {:.2}x  GET {:.2}x   (target >= 0.8x)",
-            a.0 / s.0,
-            a.1 / s.1
-        );
-    }
-    if let (Some(a), Some(m)) = (find("airlock"), find("moto")) {
-        println!(
-            "  airlock / moto:   PUT {:.1}x  GET {:.1}x   (target >= 50x)",
-            a.0 / m.0,
-            a.1 / m.1
-        );
-    }
-    drop(moto);
-    drop(_s3s);
-    trail_phase(&airlock_t, &work, secs, find("airlock")).await;
 
     // Large object through a fresh airlock process (so its peak RSS is the upload's).
     drop(airlock);
@@ -720,11 +761,12 @@ async fn start_airlock(kind: &str, airlock_dir: &Path) -> (Proc, Target) {
             .trim()
             .to_string()
     };
-    let airlock_t = Target::new(
+    let mut airlock_t = Target::new(
         "airlock",
         info["http_endpoint"].as_str().unwrap().to_string(),
         Some((value("aws_access_key_id"), value("aws_secret_access_key"))),
     );
+    airlock_t.pid = Some(airlock_pid);
     // The seed's bucket configuration: SSE-KMS with a customer key and a Bucket Key.
     let key = airlock_t
         .ok(
@@ -764,39 +806,64 @@ async fn start_airlock(kind: &str, airlock_dir: &Path) -> (Proc, Target) {
     (airlock, airlock_t)
 }
 
-/// 4 KiB PUT/GET with data events recorded in the audit trail versus not, alternating the two
-/// servers twice so drift on a shared machine hits both.
-async fn trail_phase(on: &Target, work: &Path, secs: f64, first_on: Option<(f64, f64)>) {
+/// 4 KiB PUT/GET with data events recorded in the audit trail versus not: the two servers
+/// measured alternately, `AIRLOCK_BENCH_TRAIL_ROUNDS` times each, so drift on a
+/// shared machine hits both (default 5). Reports the mean rates and the median of the
+/// per-round ratios.
+async fn trail_phase(on: &Target, work: &Path, secs: f64) {
+    let rounds: usize = std::env::var("AIRLOCK_BENCH_TRAIL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(5);
     let (_off_proc, off) = start_airlock("airlock-nodata", &work.join("airlock-nodata")).await;
-    let mut on_runs = Vec::new();
-    let mut off_runs = Vec::new();
-    if let Some(r) = first_on {
-        on_runs.push(r);
-    } else {
+    let mut on_runs: Vec<(Rate, Rate)> = Vec::new();
+    let mut off_runs: Vec<(Rate, Rate)> = Vec::new();
+    for _ in 0..rounds {
         on_runs.push(small_ops(on, secs).await);
+        off_runs.push(small_ops(&off, secs).await);
     }
-    off_runs.push(small_ops(&off, secs).await);
-    on_runs.push(small_ops(on, secs).await);
-    off_runs.push(small_ops(&off, secs).await);
-    let avg = |v: &[(f64, f64)]| {
-        let n = v.len() as f64;
-        (
-            v.iter().map(|r| r.0).sum::<f64>() / n,
-            v.iter().map(|r| r.1).sum::<f64>() / n,
-        )
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
     };
-    let (on_put, on_get) = avg(&on_runs);
-    let (off_put, off_get) = avg(&off_runs);
+    let col = |runs: &[(Rate, Rate)], f: fn(&(Rate, Rate)) -> Option<f64>| -> Vec<f64> {
+        runs.iter().filter_map(f).collect()
+    };
+    let ratios = |f: fn(&(Rate, Rate)) -> Option<f64>| -> Vec<f64> {
+        on_runs
+            .iter()
+            .zip(&off_runs)
+            .filter_map(|(a, b)| Some(f(a)? / f(b)?))
+            .collect()
+    };
+    let put_ops: fn(&(Rate, Rate)) -> Option<f64> = |r| Some(r.0.ops);
+    let get_ops: fn(&(Rate, Rate)) -> Option<f64> = |r| Some(r.1.ops);
+    let put_cpu: fn(&(Rate, Rate)) -> Option<f64> = |r| r.0.cpu_us;
+    let get_cpu: fn(&(Rate, Rate)) -> Option<f64> = |r| r.1.cpu_us;
+    for (label, runs) in [("on ", &on_runs), ("off", &off_runs)] {
+        println!(
+            "  audit trail, data events {label}: 4 KiB PUT {:>9.0} ops/s   GET {:>9.0} ops/s   (mean of {rounds}); server CPU per op: PUT {:.0} us, GET {:.0} us",
+            mean(&col(runs, put_ops)),
+            mean(&col(runs, get_ops)),
+            mean(&col(runs, put_cpu)),
+            mean(&col(runs, get_cpu)),
+        );
+    }
+    let (pr, gr) = (ratios(put_ops), ratios(get_ops));
+    for (i, (p, g)) in pr.iter().zip(&gr).enumerate() {
+        println!("    round {}: on/off PUT {p:.2}x  GET {g:.2}x", i + 1);
+    }
     println!(
-        "  audit trail, data events on : 4 KiB PUT {on_put:>9.0} ops/s   GET {on_get:>9.0} ops/s"
+        "  server CPU per op, on / off (median of rounds): PUT {:.2}x  GET {:.2}x",
+        median(ratios(put_cpu)),
+        median(ratios(get_cpu)),
     );
     println!(
-        "  audit trail, data events off: 4 KiB PUT {off_put:>9.0} ops/s   GET {off_get:>9.0} ops/s"
-    );
-    println!(
-        "  data events on / off: PUT {:.2}x  GET {:.2}x   (target >= 0.9x)",
-        on_put / off_put,
-        on_get / off_get
+        "  data events on / off (median of rounds): PUT {:.2}x  GET {:.2}x   (target >= 0.9x)",
+        median(pr),
+        median(gr),
     );
 }
 

@@ -100,11 +100,18 @@ pub fn events_of(r: &CallRecord) -> Vec<StoredEvent> {
         })),
         _ => None,
     };
-    let base = base_record(r);
+    let mut base = Some(base_record(r));
+    let last = recipients.len() - 1;
     recipients
         .into_iter()
-        .map(|account| {
-            let mut rec = base.clone();
+        .enumerate()
+        .map(|(i, account)| {
+            // The last copy takes the record itself; only cross-account calls clone it.
+            let mut rec = if i == last {
+                base.take().unwrap_or_else(|| base_record(r))
+            } else {
+                base.clone().unwrap_or_else(|| base_record(r))
+            };
             rec.event_id = new_request_id();
             rec.shared_event_id = shared.clone();
             // The owner of a role assumed from another account sees that account, not the
