@@ -13,7 +13,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::history::{Cursor, History, StoredEvent};
+use crate::history::{Cursor, EncodedEvent, History, StoredEvent};
 
 /// Capacity of the queue, in batches handed over by `submit`.
 pub const QUEUE_CAPACITY: usize = 65_536;
@@ -26,7 +26,7 @@ pub const MAX_BATCH: usize = 4_096;
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
 
 enum Msg {
-    Events(Vec<StoredEvent>),
+    Events(Vec<EncodedEvent>),
     Flush(SyncSender<Cursor>),
 }
 
@@ -79,12 +79,25 @@ impl HistoryWriter {
         &self.history
     }
 
-    /// Queues the copies of one call. Returns at once unless the queue is full.
+    /// Queues the copies of one call. Returns at once unless the queue is full. The events are
+    /// serialized here, on the caller's thread, while they are still in its cache: the writer
+    /// thread only copies bytes.
     pub fn submit(&self, events: Vec<StoredEvent>) {
         if events.is_empty() {
             return;
         }
         let Some(tx) = &self.tx else { return };
+        let mut encoded = Vec::with_capacity(events.len());
+        for e in &events {
+            match EncodedEvent::encode(e) {
+                Ok(x) => encoded.push(x),
+                Err(err) => {
+                    tracing::error!(target: "airlock::cloudtrail", error = %err, event_id = %e.record.event_id, "an event could not be serialized and was not recorded");
+                }
+            }
+        }
+        drop(events);
+        let events = encoded;
         match tx.try_send(Msg::Events(events)) {
             Ok(()) => {}
             Err(TrySendError::Full(m)) => {
@@ -145,13 +158,13 @@ impl Drop for HistoryWriter {
 }
 
 fn run(history: Arc<History>, rx: Receiver<Msg>, interval: Duration, flush: Arc<AtomicBool>) {
-    let mut batch: Vec<StoredEvent> = Vec::new();
+    let mut batch: Vec<EncodedEvent> = Vec::new();
     let mut waiting: Vec<SyncSender<Cursor>> = Vec::new();
-    let take = |m: Msg, batch: &mut Vec<StoredEvent>, waiting: &mut Vec<SyncSender<Cursor>>| match m
-    {
-        Msg::Events(e) => batch.extend(e),
-        Msg::Flush(done) => waiting.push(done),
-    };
+    let take =
+        |m: Msg, batch: &mut Vec<EncodedEvent>, waiting: &mut Vec<SyncSender<Cursor>>| match m {
+            Msg::Events(e) => batch.extend(e),
+            Msg::Flush(done) => waiting.push(done),
+        };
     while let Ok(first) = rx.recv() {
         take(first, &mut batch, &mut waiting);
         // Sleep out the interval without waiting on the queue, so that submitting an event
@@ -179,13 +192,13 @@ fn run(history: Arc<History>, rx: Receiver<Msg>, interval: Duration, flush: Arc<
     commit(&history, &mut batch);
 }
 
-fn commit(history: &History, batch: &mut Vec<StoredEvent>) {
+fn commit(history: &History, batch: &mut Vec<EncodedEvent>) {
     if batch.is_empty() {
         return;
     }
     // A failing store is retried a few times; the events are logged if it keeps failing.
     for attempt in 0..3 {
-        match history.append(batch) {
+        match history.append_encoded(batch) {
             Ok(_) => {
                 batch.clear();
                 return;
@@ -197,7 +210,7 @@ fn commit(history: &History, batch: &mut Vec<StoredEvent>) {
         }
     }
     for e in batch.drain(..) {
-        tracing::error!(target: "airlock::cloudtrail", record = %serde_json::to_string(&e.record).unwrap_or_default(), "event not stored");
+        tracing::error!(target: "airlock::cloudtrail", record = %String::from_utf8_lossy(&e.json), "event not stored");
     }
 }
 
