@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use crate::plan::{Hardening, Profile};
+pub use crate::plan::HardeningOverrides;
+use crate::plan::Profile;
 
 /// A blueprint as written.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -226,63 +227,6 @@ fn default_image() -> String {
 
 fn default_instance_type() -> String {
     "t2.micro".into()
-}
-
-/// Hardening switches set explicitly; the others keep the profile's default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HardeningOverrides {
-    /// See [`Hardening::pin_trust_to_principal`].
-    pub pin_trust_to_principal: Option<bool>,
-    /// See [`Hardening::key_policy_without_consumer_grant`].
-    pub key_policy_without_consumer_grant: Option<bool>,
-    /// See [`Hardening::key_via_service`].
-    pub key_via_service: Option<bool>,
-    /// See [`Hardening::deny_insecure_transport`].
-    pub deny_insecure_transport: Option<bool>,
-    /// See [`Hardening::deny_other_kms_keys`].
-    pub deny_other_kms_keys: Option<bool>,
-    /// See [`Hardening::deny_data_to_others`].
-    pub deny_data_to_others: Option<bool>,
-    /// See [`Hardening::bucket_owner_enforced`].
-    pub bucket_owner_enforced: Option<bool>,
-    /// See [`Hardening::versioning`].
-    pub versioning: Option<bool>,
-    /// See [`Hardening::least_privilege`].
-    pub least_privilege: Option<bool>,
-    /// See [`Hardening::break_glass_admin`].
-    pub break_glass_admin: Option<bool>,
-    /// See [`Hardening::key_rotation`].
-    pub key_rotation: Option<bool>,
-}
-
-impl HardeningOverrides {
-    /// The profile's switches with these overrides applied.
-    pub fn apply(&self, profile: Profile) -> Hardening {
-        let mut h = Hardening::for_profile(profile);
-        let pairs = [
-            ("pin_trust_to_principal", self.pin_trust_to_principal),
-            (
-                "key_policy_without_consumer_grant",
-                self.key_policy_without_consumer_grant,
-            ),
-            ("key_via_service", self.key_via_service),
-            ("deny_insecure_transport", self.deny_insecure_transport),
-            ("deny_other_kms_keys", self.deny_other_kms_keys),
-            ("deny_data_to_others", self.deny_data_to_others),
-            ("bucket_owner_enforced", self.bucket_owner_enforced),
-            ("versioning", self.versioning),
-            ("least_privilege", self.least_privilege),
-            ("break_glass_admin", self.break_glass_admin),
-            ("key_rotation", self.key_rotation),
-        ];
-        for (name, value) in pairs {
-            if let Some(v) = value {
-                h.set(name, v);
-            }
-        }
-        h
-    }
 }
 
 /// The break-glass administrator: a role airlock creates in the storage account (`role`), or an

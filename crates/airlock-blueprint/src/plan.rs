@@ -57,119 +57,95 @@ impl fmt::Display for Profile {
     }
 }
 
-/// The hardening switches in effect. Each fixes one flaw of the seed; `docs/blueprint.md`
-/// documents each with the flaw it fixes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hardening {
+/// Defines [`Hardening`] (the switches in effect) and [`HardeningOverrides`] (the switches a
+/// blueprint sets) from one list, so a switch is named in one place.
+macro_rules! hardening_switches {
+    ($($(#[doc = $doc:expr])* $name:ident,)*) => {
+        /// The hardening switches in effect. Each fixes one flaw of the seed;
+        /// `docs/blueprint.md` documents each with the flaw it fixes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct Hardening {
+            $($(#[doc = $doc])* pub $name: bool,)*
+        }
+
+        impl Hardening {
+            /// Every switch on (the `hardened` profile's default).
+            pub const ALL: Hardening = Hardening { $($name: true,)* };
+            /// Every switch off (the `as-written` profile's default).
+            pub const NONE: Hardening = Hardening { $($name: false,)* };
+            /// How many switches there are.
+            pub const COUNT: usize = [$(stringify!($name)),*].len();
+
+            /// The switch names, in documentation order, with their current value.
+            pub fn switches(&self) -> [(&'static str, bool); Hardening::COUNT] {
+                [$((stringify!($name), self.$name)),*]
+            }
+        }
+
+        /// Hardening switches set explicitly in a blueprint; the others keep the profile's
+        /// default.
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct HardeningOverrides {
+            $(
+                #[doc = concat!("See [`Hardening::", stringify!($name), "`].")]
+                pub $name: Option<bool>,
+            )*
+        }
+
+        impl HardeningOverrides {
+            /// The profile's switches with these overrides applied.
+            pub fn apply(&self, profile: Profile) -> Hardening {
+                let mut h = Hardening::for_profile(profile);
+                $(if let Some(v) = self.$name {
+                    h.$name = v;
+                })*
+                h
+            }
+        }
+    };
+}
+
+hardening_switches! {
     /// The storage role's trust admits only the consumer principals (`aws:PrincipalArn`), with
     /// `sts:ExternalId` when the blueprint gives one; as written it trusts the whole consumer
     /// account root.
-    pub pin_trust_to_principal: bool,
+    pin_trust_to_principal,
     /// The key policy carries no grant to the consumer accounts (only the storage role uses
     /// the key, through S3).
-    pub key_policy_without_consumer_grant: bool,
+    key_policy_without_consumer_grant,
     /// The storage role may use the key only through S3 (`kms:ViaService`) from the storage
     /// account (`kms:CallerAccount`), and only `Decrypt`/`GenerateDataKey`.
-    pub key_via_service: bool,
+    key_via_service,
     /// The bucket policy denies every request without TLS (`aws:SecureTransport`).
-    pub deny_insecure_transport: bool,
+    deny_insecure_transport,
     /// The bucket policy denies PUTs that name another KMS key or another encryption.
-    pub deny_other_kms_keys: bool,
+    deny_other_kms_keys,
     /// The bucket policy denies the data actions (`s3:GetObject*`, `s3:PutObject*`,
     /// `s3:DeleteObject*`, `s3:List*`) to every principal but the storage roles, so that no
     /// administrator of the storage account reads the data by accident of an `Allow *`.
-    pub deny_data_to_others: bool,
+    deny_data_to_others,
     /// Object ownership `BucketOwnerEnforced` (ACLs disabled).
-    pub bucket_owner_enforced: bool,
+    bucket_owner_enforced,
     /// Bucket versioning enabled.
-    pub versioning: bool,
+    versioning,
     /// Per-resource grants: `s3:ListBucket` on the bucket ARN, object actions on object ARNs
     /// (limited to the consumer's key prefixes).
-    pub least_privilege: bool,
+    least_privilege,
     /// An explicit break-glass administrator exempt from the VPC-endpoint deny for
     /// `s3:GetBucketPolicy`/`PutBucketPolicy`/`DeleteBucketPolicy` only.
-    pub break_glass_admin: bool,
+    break_glass_admin,
     /// Automatic yearly rotation of the KMS key material.
-    pub key_rotation: bool,
+    key_rotation,
 }
 
 impl Hardening {
-    /// Every switch on (the `hardened` profile's default).
-    pub const ALL: Hardening = Hardening {
-        pin_trust_to_principal: true,
-        key_policy_without_consumer_grant: true,
-        key_via_service: true,
-        deny_insecure_transport: true,
-        deny_other_kms_keys: true,
-        deny_data_to_others: true,
-        bucket_owner_enforced: true,
-        versioning: true,
-        least_privilege: true,
-        break_glass_admin: true,
-        key_rotation: true,
-    };
-
-    /// Every switch off (the `as-written` profile's default).
-    pub const NONE: Hardening = Hardening {
-        pin_trust_to_principal: false,
-        key_policy_without_consumer_grant: false,
-        key_via_service: false,
-        deny_insecure_transport: false,
-        deny_other_kms_keys: false,
-        deny_data_to_others: false,
-        bucket_owner_enforced: false,
-        versioning: false,
-        least_privilege: false,
-        break_glass_admin: false,
-        key_rotation: false,
-    };
-
     /// The default switches of a profile.
     pub fn for_profile(profile: Profile) -> Hardening {
         match profile {
             Profile::Hardened => Hardening::ALL,
             Profile::AsWritten => Hardening::NONE,
         }
-    }
-
-    /// The switch names, in documentation order, with their current value.
-    pub fn switches(&self) -> [(&'static str, bool); 11] {
-        [
-            ("pin_trust_to_principal", self.pin_trust_to_principal),
-            (
-                "key_policy_without_consumer_grant",
-                self.key_policy_without_consumer_grant,
-            ),
-            ("key_via_service", self.key_via_service),
-            ("deny_insecure_transport", self.deny_insecure_transport),
-            ("deny_other_kms_keys", self.deny_other_kms_keys),
-            ("deny_data_to_others", self.deny_data_to_others),
-            ("bucket_owner_enforced", self.bucket_owner_enforced),
-            ("versioning", self.versioning),
-            ("least_privilege", self.least_privilege),
-            ("break_glass_admin", self.break_glass_admin),
-            ("key_rotation", self.key_rotation),
-        ]
-    }
-
-    /// Sets a switch by name; `false` when no switch has that name.
-    pub fn set(&mut self, name: &str, on: bool) -> bool {
-        let slot = match name {
-            "pin_trust_to_principal" => &mut self.pin_trust_to_principal,
-            "key_policy_without_consumer_grant" => &mut self.key_policy_without_consumer_grant,
-            "key_via_service" => &mut self.key_via_service,
-            "deny_insecure_transport" => &mut self.deny_insecure_transport,
-            "deny_other_kms_keys" => &mut self.deny_other_kms_keys,
-            "deny_data_to_others" => &mut self.deny_data_to_others,
-            "bucket_owner_enforced" => &mut self.bucket_owner_enforced,
-            "versioning" => &mut self.versioning,
-            "least_privilege" => &mut self.least_privilege,
-            "break_glass_admin" => &mut self.break_glass_admin,
-            "key_rotation" => &mut self.key_rotation,
-            _ => return false,
-        };
-        *slot = on;
-        true
     }
 }
 

@@ -11,7 +11,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{DeployError, aws};
+use crate::error::{DeployError, aws, has_code, unless_gone};
 use crate::policy;
 use crate::state::{KeyState, RoleState, STATE_VERSION, State};
 use crate::target::Target;
@@ -99,10 +99,6 @@ fn resolve(t: &PolicyTemplate, b: &Bindings) -> Result<Value, DeployError> {
 
 fn doc(v: &Value) -> String {
     v.to_string()
-}
-
-fn has_code(e: &DeployError, codes: &[&str]) -> bool {
-    e.code().is_some_and(|c| codes.contains(&c))
 }
 
 /// Applies the plan: see the module documentation. `progress` is called after every step.
@@ -866,16 +862,15 @@ async fn ensure_network(
     // VPC.
     let mut vpc_id = None;
     if let Some(id) = &known.vpc_id {
-        match ec2.describe_vpcs().vpc_ids(id).send().await {
-            Ok(o) if !o.vpcs().is_empty() => vpc_id = Some(id.clone()),
-            Ok(_) => run.drift(format!("VPC {id} is gone; recreating")),
-            Err(e) => {
-                let e = aws("ec2", "DescribeVpcs")(e);
-                if !has_code(&e, &["InvalidVpcID.NotFound"]) {
-                    return Err(e);
-                }
-                run.drift(format!("VPC {id} is gone; recreating"));
-            }
+        let live = ec2.describe_vpcs().vpc_ids(id).send().await;
+        let live = unless_gone(
+            live.map_err(aws("ec2", "DescribeVpcs")),
+            &["InvalidVpcID.NotFound"],
+        )?;
+        if live.is_some_and(|o| !o.vpcs().is_empty()) {
+            vpc_id = Some(id.clone());
+        } else {
+            run.drift(format!("VPC {id} is gone; recreating"));
         }
     }
     let vpc_id = match vpc_id {
@@ -907,16 +902,15 @@ async fn ensure_network(
     // Subnet.
     let mut subnet_id = None;
     if let Some(id) = &state.network(endpoint).and_then(|n| n.subnet_id.clone()) {
-        match ec2.describe_subnets().subnet_ids(id).send().await {
-            Ok(o) if !o.subnets().is_empty() => subnet_id = Some(id.clone()),
-            Ok(_) => run.drift(format!("subnet {id} is gone; recreating")),
-            Err(e) => {
-                let e = aws("ec2", "DescribeSubnets")(e);
-                if !has_code(&e, &["InvalidSubnetID.NotFound"]) {
-                    return Err(e);
-                }
-                run.drift(format!("subnet {id} is gone; recreating"));
-            }
+        let live = ec2.describe_subnets().subnet_ids(id).send().await;
+        let live = unless_gone(
+            live.map_err(aws("ec2", "DescribeSubnets")),
+            &["InvalidSubnetID.NotFound"],
+        )?;
+        if live.is_some_and(|o| !o.subnets().is_empty()) {
+            subnet_id = Some(id.clone());
+        } else {
+            run.drift(format!("subnet {id} is gone; recreating"));
         }
     }
     let subnet_id = match subnet_id {
@@ -968,60 +962,58 @@ async fn ensure_network(
     };
     let mut vpce = None;
     if let Some(id) = &state.network(endpoint).and_then(|n| n.vpce_id.clone()) {
-        match ec2
+        let live = ec2
             .describe_vpc_endpoints()
             .vpc_endpoint_ids(id)
             .send()
-            .await
+            .await;
+        let live = unless_gone(
+            live.map_err(aws("ec2", "DescribeVpcEndpoints")),
+            &["InvalidVpcEndpointId.NotFound"],
+        )?;
+
+        if let Some(e) = live
+            .as_ref()
+            .and_then(|o| o.vpc_endpoints().first())
+            .filter(|e| {
+                !matches!(
+                    e.state(),
+                    Some(aws_sdk_ec2::types::State::Deleted)
+                        | Some(aws_sdk_ec2::types::State::Deleting)
+                )
+            })
         {
-            Ok(o) => {
-                if let Some(e) = o.vpc_endpoints().first().filter(|e| {
-                    !matches!(
-                        e.state(),
-                        Some(aws_sdk_ec2::types::State::Deleted)
-                            | Some(aws_sdk_ec2::types::State::Deleting)
-                    )
-                }) {
-                    vpce = Some(id.clone());
-                    if net.endpoint.associate_route_table
-                        && let Some(rt) = &route_table
-                        && !e.route_table_ids().contains(rt)
-                    {
-                        ec2.modify_vpc_endpoint()
-                            .vpc_endpoint_id(id)
-                            .add_route_table_ids(rt)
-                            .send()
-                            .await
-                            .map_err(aws("ec2", "ModifyVpcEndpoint"))?;
-                        run.drift(format!(
-                            "endpoint {id} was not on route table {rt}; associated"
-                        ));
-                    }
-                    if let Some(want) = &want_policy {
-                        let live = policy::parse_live(e.policy_document().unwrap_or("{}"))
-                            .map_err(DeployError::Policy)?;
-                        if !policy::same(want, &live) {
-                            let diff = policy::differences(want, &live).join("; ");
-                            ec2.modify_vpc_endpoint()
-                                .vpc_endpoint_id(id)
-                                .policy_document(doc(want))
-                                .send()
-                                .await
-                                .map_err(aws("ec2", "ModifyVpcEndpoint"))?;
-                            run.drift(format!("endpoint {id} policy drifted ({diff}); corrected"));
-                        }
-                    }
-                } else {
-                    run.drift(format!("VPC endpoint {id} is gone; recreating"));
+            vpce = Some(id.clone());
+            if net.endpoint.associate_route_table
+                && let Some(rt) = &route_table
+                && !e.route_table_ids().contains(rt)
+            {
+                ec2.modify_vpc_endpoint()
+                    .vpc_endpoint_id(id)
+                    .add_route_table_ids(rt)
+                    .send()
+                    .await
+                    .map_err(aws("ec2", "ModifyVpcEndpoint"))?;
+                run.drift(format!(
+                    "endpoint {id} was not on route table {rt}; associated"
+                ));
+            }
+            if let Some(want) = &want_policy {
+                let live = policy::parse_live(e.policy_document().unwrap_or("{}"))
+                    .map_err(DeployError::Policy)?;
+                if !policy::same(want, &live) {
+                    let diff = policy::differences(want, &live).join("; ");
+                    ec2.modify_vpc_endpoint()
+                        .vpc_endpoint_id(id)
+                        .policy_document(doc(want))
+                        .send()
+                        .await
+                        .map_err(aws("ec2", "ModifyVpcEndpoint"))?;
+                    run.drift(format!("endpoint {id} policy drifted ({diff}); corrected"));
                 }
             }
-            Err(e) => {
-                let e = aws("ec2", "DescribeVpcEndpoints")(e);
-                if !has_code(&e, &["InvalidVpcEndpointId.NotFound"]) {
-                    return Err(e);
-                }
-                run.drift(format!("VPC endpoint {id} is gone; recreating"));
-            }
+        } else {
+            run.drift(format!("VPC endpoint {id} is gone; recreating"));
         }
     }
     let vpce = match vpce {
@@ -1126,32 +1118,25 @@ async fn ensure_instance(
     };
     let ec2 = &target.clients(&net.account)?.ec2;
     if let Some(id) = state.network(endpoint).and_then(|n| n.instance_id.clone()) {
-        match ec2.describe_instances().instance_ids(&id).send().await {
-            Ok(o) => {
-                let live = o
-                    .reservations()
-                    .iter()
-                    .flat_map(|r| r.instances())
-                    .find(|i| i.instance_id() == Some(id.as_str()));
-                let state_name = live
-                    .and_then(|i| i.state())
-                    .and_then(|s| s.name())
-                    .map(|n| n.as_str().to_string());
-                match state_name.as_deref() {
-                    Some("running") | Some("pending") => return Ok(()),
-                    other => run.drift(format!(
-                        "instance {id} is {}; launching a new one",
-                        other.unwrap_or("gone")
-                    )),
-                }
-            }
-            Err(e) => {
-                let e = aws("ec2", "DescribeInstances")(e);
-                if !has_code(&e, &["InvalidInstanceID.NotFound"]) {
-                    return Err(e);
-                }
-                run.drift(format!("instance {id} is gone; launching a new one"));
-            }
+        let live = ec2.describe_instances().instance_ids(&id).send().await;
+        let live = unless_gone(
+            live.map_err(aws("ec2", "DescribeInstances")),
+            &["InvalidInstanceID.NotFound"],
+        )?;
+        let state_name = live
+            .iter()
+            .flat_map(|o| o.reservations())
+            .flat_map(|r| r.instances())
+            .find(|i| i.instance_id() == Some(id.as_str()))
+            .and_then(|i| i.state())
+            .and_then(|s| s.name())
+            .map(|n| n.as_str().to_string());
+        match state_name.as_deref() {
+            Some("running") | Some("pending") => return Ok(()),
+            other => run.drift(format!(
+                "instance {id} is {}; launching a new one",
+                other.unwrap_or("gone")
+            )),
         }
     }
     let subnet = state

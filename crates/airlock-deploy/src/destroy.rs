@@ -9,7 +9,7 @@ use airlock_blueprint::Plan;
 use airlock_blueprint::plan::RolePurpose;
 use serde::Serialize;
 
-use crate::error::{DeployError, aws};
+use crate::error::{DeployError, aws, has_code};
 use crate::state::State;
 use crate::target::Target;
 
@@ -46,10 +46,6 @@ impl DestroyReport {
     pub fn removed(&self) -> usize {
         self.steps.iter().map(|s| s.removed.len()).sum()
     }
-}
-
-fn gone(e: &DeployError, codes: &[&str]) -> bool {
-    e.code().is_some_and(|c| codes.contains(&c))
 }
 
 /// Removes everything; see the module documentation.
@@ -100,7 +96,7 @@ pub async fn destroy(
                     }
                     Err(e) => {
                         let e = aws("ec2", "TerminateInstances")(e);
-                        if !gone(&e, &["InvalidInstanceID.NotFound"]) {
+                        if !has_code(&e, &["InvalidInstanceID.NotFound"]) {
                             return Err(e);
                         }
                     }
@@ -119,7 +115,7 @@ pub async fn destroy(
                     }
                     Err(e) => {
                         let e = aws("ec2", "DeleteVpcEndpoints")(e);
-                        if !gone(&e, &["InvalidVpcEndpointId.NotFound"]) {
+                        if !has_code(&e, &["InvalidVpcEndpointId.NotFound"]) {
                             return Err(e);
                         }
                     }
@@ -160,7 +156,7 @@ pub async fn destroy(
                     Ok(_) => out.push(format!("subnet {id}")),
                     Err(e) => {
                         let e = aws("ec2", "DeleteSubnet")(e);
-                        if !gone(&e, &["InvalidSubnetID.NotFound"]) {
+                        if !has_code(&e, &["InvalidSubnetID.NotFound"]) {
                             return Err(e);
                         }
                     }
@@ -171,7 +167,7 @@ pub async fn destroy(
                     Ok(_) => out.push(format!("VPC {id}")),
                     Err(e) => {
                         let e = aws("ec2", "DeleteVpc")(e);
-                        if !gone(&e, &["InvalidVpcID.NotFound"]) {
+                        if !has_code(&e, &["InvalidVpcID.NotFound"]) {
                             return Err(e);
                         }
                     }
@@ -195,7 +191,7 @@ pub async fn destroy(
             Ok(_) => vec![format!("bucket {bucket}")],
             Err(e) => {
                 let e = aws("s3", "DeleteBucket")(e);
-                if !gone(&e, &["NoSuchBucket", "Http404"]) {
+                if !has_code(&e, &["NoSuchBucket", "Http404"]) {
                     return Err(e);
                 }
                 Vec::new()
@@ -237,7 +233,7 @@ pub async fn destroy(
                 Ok(_) => out.push(format!("alias {}", plan.key.alias)),
                 Err(e) => {
                     let e = aws("kms", "DeleteAlias")(e);
-                    if !gone(&e, &["NotFoundException"]) {
+                    if !has_code(&e, &["NotFoundException"]) {
                         return Err(e);
                     }
                 }
@@ -259,7 +255,7 @@ pub async fn destroy(
                     Err(e) => {
                         let e = aws("kms", "ScheduleKeyDeletion")(e);
                         // Already pending deletion (KMSInvalidStateException) or gone.
-                        if !gone(&e, &["NotFoundException", "KMSInvalidStateException"]) {
+                        if !has_code(&e, &["NotFoundException", "KMSInvalidStateException"]) {
                             return Err(e);
                         }
                     }
@@ -294,10 +290,10 @@ async fn lift_lock(
         }
         Err(e) => aws("s3", "DeleteBucketPolicy")(e),
     };
-    if gone(&err, &["NoSuchBucket", "NoSuchBucketPolicy", "Http404"]) {
+    if has_code(&err, &["NoSuchBucket", "NoSuchBucketPolicy", "Http404"]) {
         return Ok(Vec::new());
     }
-    if !gone(&err, &["AccessDenied"]) {
+    if !has_code(&err, &["AccessDenied"]) {
         return Err(err);
     }
     let Some(bg) = &plan.break_glass else {
@@ -362,7 +358,7 @@ async fn wait_terminated(ec2: &aws_sdk_ec2::Client, id: &str) -> Result<(), Depl
                         .and_then(|s| s.name())
                         .map(|n| n.as_str().to_string())
                 }),
-            Err(e) if gone(&e, &["InvalidInstanceID.NotFound"]) => None,
+            Err(e) if has_code(&e, &["InvalidInstanceID.NotFound"]) => None,
             Err(e) => return Err(e),
         };
         match state.as_deref() {
@@ -383,7 +379,7 @@ async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<Strin
             Ok(o) => o,
             Err(e) => {
                 let e = aws("s3", "ListObjectVersions")(e);
-                if gone(&e, &["NoSuchBucket", "Http404"]) {
+                if has_code(&e, &["NoSuchBucket", "Http404"]) {
                     return Ok(removed);
                 }
                 return Err(e);
@@ -462,7 +458,7 @@ async fn delete_role(
             Ok(_) => {}
             Err(e) => {
                 let e = aws("iam", "RemoveRoleFromInstanceProfile")(e);
-                if !gone(&e, &["NoSuchEntity"]) {
+                if !has_code(&e, &["NoSuchEntity"]) {
                     return Err(e);
                 }
             }
@@ -476,7 +472,7 @@ async fn delete_role(
             Ok(_) => out.push(format!("instance profile {p}")),
             Err(e) => {
                 let e = aws("iam", "DeleteInstanceProfile")(e);
-                if !gone(&e, &["NoSuchEntity"]) {
+                if !has_code(&e, &["NoSuchEntity"]) {
                     return Err(e);
                 }
             }
@@ -486,7 +482,7 @@ async fn delete_role(
         Ok(o) => o.policy_names().to_vec(),
         Err(e) => {
             let e = aws("iam", "ListRolePolicies")(e);
-            if gone(&e, &["NoSuchEntity"]) {
+            if has_code(&e, &["NoSuchEntity"]) {
                 return Ok(out);
             }
             return Err(e);
@@ -521,7 +517,7 @@ async fn delete_role(
         Ok(_) => out.push(format!("role {name}")),
         Err(e) => {
             let e = aws("iam", "DeleteRole")(e);
-            if !gone(&e, &["NoSuchEntity"]) {
+            if !has_code(&e, &["NoSuchEntity"]) {
                 return Err(e);
             }
         }

@@ -38,6 +38,25 @@ pub enum DeployError {
     Policy(String),
 }
 
+/// Whether `e` is an AWS error with one of `codes`.
+pub(crate) fn has_code(e: &DeployError, codes: &[&str]) -> bool {
+    e.code().is_some_and(|c| codes.contains(&c))
+}
+
+/// The answer of a Describe call about a resource the state file names: `None` when AWS
+/// answers one of the `gone` codes (the resource was deleted behind airlock's back, so apply
+/// recreates it), other errors as they are.
+pub(crate) fn unless_gone<T>(
+    answer: Result<T, DeployError>,
+    gone: &[&str],
+) -> Result<Option<T>, DeployError> {
+    match answer {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if has_code(&e, gone) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl DeployError {
     /// The AWS error code, for AWS errors.
     pub fn code(&self) -> Option<&str> {
