@@ -17,6 +17,11 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// redb's page cache (read cache and write buffer together). redb's default is 1 GiB, which
+/// a server writing many small objects fills with pages it never reads again, each one fresh
+/// memory the kernel must fault in and zero; a bounded cache recycles the same memory.
+const CACHE_BYTES: usize = 64 << 20;
+
 /// A [`Store`] in one redb file. Commits are `Durability::Immediate` (fsync before return).
 pub struct RedbStore {
     db: Database,
@@ -35,10 +40,12 @@ impl RedbStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let shown = path.display().to_string();
         let existed = path.exists();
+        let mut builder = Database::builder();
+        builder.set_cache_size(CACHE_BYTES);
         let db = if existed {
-            Database::open(path)
+            builder.open(path)
         } else {
-            Database::create(path)
+            builder.create(path)
         }
         .map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse {
