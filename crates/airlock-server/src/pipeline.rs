@@ -548,6 +548,16 @@ impl Pipeline {
         Ok((caller, Some(signature)))
     }
 
+    /// Hands `record` to every recorder, the last one taking it.
+    fn record(&self, record: CallRecord) {
+        if let Some((last, rest)) = self.recorders.split_last() {
+            for r in rest {
+                r.record(&record);
+            }
+            last.record_owned(record);
+        }
+    }
+
     fn finish(
         &self,
         mut trace: Trace,
@@ -573,20 +583,21 @@ impl Pipeline {
         if self.details {
             self.add_details(&mut trace, &reply);
         }
-        for r in &self.recorders {
-            r.record(&trace.record);
-        }
-        if let Some(uses) = &trace.key_uses {
-            for u in uses.take() {
-                let invoked = invoked_record(&trace.record, u);
-                for r in &self.recorders {
-                    r.record(&invoked);
-                }
-            }
-        }
+        let invoked: Vec<CallRecord> = match &trace.key_uses {
+            Some(uses) => uses
+                .take()
+                .into_iter()
+                .map(|u| invoked_record(&trace.record, u))
+                .collect(),
+            None => Vec::new(),
+        };
         let mut headers = reply.headers;
         headers.push(("content-type".into(), reply.content_type));
         headers.push(("x-amzn-requestid".into(), trace.record.request_id.clone()));
+        self.record(trace.record);
+        for r in invoked {
+            self.record(r);
+        }
         Outgoing {
             status: reply.status,
             headers,

@@ -174,6 +174,12 @@ pub trait Recorder: Send + Sync + 'static {
     /// Records one call.
     fn record(&self, record: &CallRecord);
 
+    /// Records one call, taking the record: the pipeline hands it to its last recorder this
+    /// way, so a recorder that keeps the record's contents can move them instead of copying.
+    fn record_owned(&self, record: CallRecord) {
+        self.record(&record);
+    }
+
     /// Whether this recorder needs the audit details of [`CallRecord`] (request parameters,
     /// response elements, resources). The pipeline derives them only if some recorder does.
     fn wants_details(&self) -> bool {

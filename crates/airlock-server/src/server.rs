@@ -377,14 +377,13 @@ impl Server {
             )),
             Arc::new(CloudTrailService::new(trail.clone()).with_trails(trails_api)),
         ];
-        let mut recorders: Vec<Arc<dyn Recorder>> = vec![
-            Arc::new(LogRecorder),
-            Arc::new(CloudTrailRecorder::new(
-                trail.clone(),
-                config.cloudtrail_data_events,
-            )),
-        ];
+        // The audit trail comes last: it takes the record itself (`Recorder::record_owned`).
+        let mut recorders: Vec<Arc<dyn Recorder>> = vec![Arc::new(LogRecorder)];
         recorders.extend(config.recorders.iter().cloned());
+        recorders.push(Arc::new(CloudTrailRecorder::new(
+            trail.clone(),
+            config.cloudtrail_data_events,
+        )));
         let pipeline = Arc::new(Pipeline::new(
             services,
             Authenticator::new(iam.clone(), sts),

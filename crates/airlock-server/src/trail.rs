@@ -53,18 +53,29 @@ impl CloudTrailRecorder {
     }
 }
 
-impl Recorder for CloudTrailRecorder {
-    fn record(&self, r: &CallRecord) {
+impl CloudTrailRecorder {
+    fn wants(&self, r: &CallRecord) -> bool {
         if r.data_event && !self.data_events.load(Ordering::Relaxed) {
-            return;
+            return false;
         }
         // airlock's own read path for `trail tail` is not an AWS API call.
-        if r.service == "cloudtrail"
-            && r.operation.as_deref() == Some(crate::services::cloudtrail::TAIL_OPERATION)
-        {
-            return;
+        !(r.service == "cloudtrail"
+            && r.operation.as_deref() == Some(crate::services::cloudtrail::TAIL_OPERATION))
+    }
+}
+
+impl Recorder for CloudTrailRecorder {
+    fn record(&self, r: &CallRecord) {
+        if self.wants(r) {
+            self.writer.submit(events_of(r.clone()));
         }
-        self.writer.submit(events_of(r));
+    }
+
+    /// The record's strings and values move into the event: no copy on the request path.
+    fn record_owned(&self, r: CallRecord) {
+        if self.wants(&r) {
+            self.writer.submit(events_of(r));
+        }
     }
 
     fn wants_details(&self) -> bool {
@@ -74,7 +85,7 @@ impl Recorder for CloudTrailRecorder {
 
 /// The CloudTrail records of one call, one per recipient account (none when no account can
 /// be named: an unauthenticated call on no resource).
-pub fn events_of(r: &CallRecord) -> Vec<StoredEvent> {
+pub fn events_of(r: CallRecord) -> Vec<StoredEvent> {
     let caller_account = r
         .caller
         .as_ref()
@@ -100,50 +111,51 @@ pub fn events_of(r: &CallRecord) -> Vec<StoredEvent> {
         })),
         _ => None,
     };
+    // The owner of a role assumed from another account sees that account, not the caller's
+    // identity (CloudTrail's `AWSAccount`).
+    let owner_view = r
+        .caller
+        .as_ref()
+        .filter(|_| r.service == "sts")
+        .map(|c| UserIdentity {
+            kind: IdentityType::AwsAccount,
+            principal_id: Some(c.user_id.clone()),
+            arn: None,
+            account_id: Some(c.account.clone()),
+            access_key_id: None,
+            user_name: None,
+            session_context: None,
+            invoked_by: r.invoked_by.clone(),
+        });
     let mut base = Some(base_record(r));
     let last = recipients.len() - 1;
     recipients
         .into_iter()
         .enumerate()
-        .map(|(i, account)| {
+        .filter_map(|(i, account)| {
             // The last copy takes the record itself; only cross-account calls clone it.
-            let mut rec = if i == last {
-                base.take().unwrap_or_else(|| base_record(r))
-            } else {
-                base.clone().unwrap_or_else(|| base_record(r))
-            };
+            let mut rec = if i == last { base.take() } else { base.clone() }?;
             rec.event_id = new_request_id();
             rec.shared_event_id = shared.clone();
-            // The owner of a role assumed from another account sees that account, not the
-            // caller's identity (CloudTrail's `AWSAccount`).
             if caller_account.as_deref() != Some(account.as_str())
-                && r.service == "sts"
-                && let Some(c) = &r.caller
+                && let Some(u) = &owner_view
             {
-                rec.user_identity = UserIdentity {
-                    kind: IdentityType::AwsAccount,
-                    principal_id: Some(c.user_id.clone()),
-                    arn: None,
-                    account_id: Some(c.account.clone()),
-                    access_key_id: None,
-                    user_name: None,
-                    session_context: None,
-                    invoked_by: r.invoked_by.clone(),
-                };
+                rec.user_identity = u.clone();
             }
             rec.recipient_account_id = account.clone();
-            StoredEvent {
+            Some(StoredEvent {
                 recipient_account: account,
                 record: rec,
                 explanation: explanation.clone(),
-            }
+            })
         })
         .collect()
 }
 
-fn base_record(r: &CallRecord) -> CloudTrailEvent {
+fn base_record(r: CallRecord) -> CloudTrailEvent {
     let data = r.data_event;
     let failed = r.error_code.is_some();
+    let user_identity = user_identity(&r);
     CloudTrailEvent {
         event_version: if data {
             DATA_EVENT_VERSION
@@ -151,43 +163,39 @@ fn base_record(r: &CallRecord) -> CloudTrailEvent {
             MANAGEMENT_EVENT_VERSION
         }
         .to_string(),
-        user_identity: user_identity(r),
+        user_identity,
         event_time: format_event_time(r.time),
         event_source: if r.event_source.is_empty() {
             format!("{}.amazonaws.com", r.service)
         } else {
-            r.event_source.clone()
+            r.event_source
         },
-        event_name: r.operation.clone().unwrap_or_default(),
+        event_name: r.operation.unwrap_or_default(),
         aws_region: if r.service == "iam" {
             "us-east-1".to_string()
         } else {
-            r.region.clone()
+            r.region
         },
         source_ip_address: match &r.invoked_by {
             Some(s) => s.clone(),
             None => r.source_ip.to_string(),
         },
-        user_agent: r.invoked_by.clone().or_else(|| r.user_agent.clone()),
-        error_code: r.error_code.clone(),
-        error_message: r.error_message.clone(),
-        request_parameters: r.request_parameters.clone(),
-        response_elements: if failed {
-            None
-        } else {
-            r.response_elements.clone()
-        },
-        additional_event_data: r.additional_event_data.clone(),
-        request_id: r.request_id.clone(),
+        user_agent: r.invoked_by.or(r.user_agent),
+        error_code: r.error_code,
+        error_message: r.error_message,
+        request_parameters: r.request_parameters,
+        response_elements: if failed { None } else { r.response_elements },
+        additional_event_data: r.additional_event_data,
+        request_id: r.request_id,
         event_id: String::new(),
         read_only: r.read_only,
         resources: r
             .resources
-            .iter()
+            .into_iter()
             .map(|x| EventResource {
-                arn: x.arn.clone(),
-                account_id: x.account.clone(),
-                kind: x.kind.clone(),
+                arn: x.arn,
+                account_id: x.account,
+                kind: x.kind,
             })
             .collect(),
         event_type: EventType::AwsApiCall,
@@ -204,7 +212,7 @@ fn base_record(r: &CallRecord) -> CloudTrailEvent {
         tls_details: r.tls_version.map(|v| TlsDetails {
             tls_version: format!("TLSv{v}"),
             cipher_suite: r.tls_cipher.unwrap_or("unknown").to_string(),
-            client_provided_host_header: r.host.clone(),
+            client_provided_host_header: r.host,
         }),
     }
 }
