@@ -329,6 +329,12 @@ where
 }
 
 async fn small_ops(t: &Target, secs: f64) -> (Rate, Rate) {
+    let put = small_puts(t, secs).await;
+    (put, small_gets(t, secs).await)
+}
+
+/// 4 KiB PUTs of keys `k{client * 1e6 + i}` (each run overwrites the same keys from 0).
+async fn small_puts(t: &Target, secs: f64) -> Rate {
     let body = Bytes::from(vec![0x5au8; SMALL]);
     let hash = sha256_hex(&body);
     let put = {
@@ -359,7 +365,11 @@ async fn small_ops(t: &Target, secs: f64) -> (Rate, Rate) {
             }
         }
     };
-    let put_rate = ops_per_second(secs, t.pid, put).await;
+    ops_per_second(secs, t.pid, put).await
+}
+
+/// 4 KiB GETs of the objects an earlier [`small_puts`] stored (up to 50 per client).
+async fn small_gets(t: &Target, secs: f64) -> Rate {
     // The slowest server may have stored only a few objects per client: read what exists.
     let mut stored = vec![0u64; CONCURRENCY];
     for (w, n) in stored.iter_mut().enumerate() {
@@ -405,8 +415,7 @@ async fn small_ops(t: &Target, secs: f64) -> (Rate, Rate) {
             }
         }
     };
-    let get_rate = ops_per_second(secs, t.pid, get).await;
-    (put_rate, get_rate)
+    ops_per_second(secs, t.pid, get).await
 }
 
 async fn object_exists(t: &Target, n: u64) -> bool {
@@ -806,9 +815,9 @@ async fn start_airlock(kind: &str, airlock_dir: &Path) -> (Proc, Target) {
     (airlock, airlock_t)
 }
 
-/// 4 KiB PUT/GET with data events recorded in the audit trail versus not: the two servers
-/// measured alternately, `AIRLOCK_BENCH_TRAIL_ROUNDS` times each, so drift on a
-/// shared machine hits both (default 5). Reports the mean rates and the median of the
+/// 4 KiB PUT/GET with data events recorded in the audit trail versus not: each operation
+/// measured on the two servers back to back, in alternating order, `AIRLOCK_BENCH_TRAIL_ROUNDS`
+/// times (default 5), so drift on a shared machine hits both. Reports the mean rates and the median of the
 /// per-round ratios.
 async fn trail_phase(on: &Target, work: &Path, secs: f64) {
     let rounds: usize = std::env::var("AIRLOCK_BENCH_TRAIL_ROUNDS")
@@ -819,14 +828,38 @@ async fn trail_phase(on: &Target, work: &Path, secs: f64) {
     let (_off_proc, off) = start_airlock("airlock-nodata", &work.join("airlock-nodata")).await;
     let mut on_runs: Vec<(Rate, Rate)> = Vec::new();
     let mut off_runs: Vec<(Rate, Rate)> = Vec::new();
-    for _ in 0..rounds {
-        on_runs.push(small_ops(on, secs).await);
-        off_runs.push(small_ops(&off, secs).await);
+    // Each operation is measured on the two servers back to back, the order swapped every
+    // round (on-off, off-on, ...), so slow drift in the machine's speed hits both sides alike.
+    for round in 0..rounds {
+        let pair = if round % 2 == 0 {
+            [on, &off]
+        } else {
+            [&off, on]
+        };
+        let mut puts = Vec::new();
+        for t in pair {
+            puts.push(small_puts(t, secs).await);
+        }
+        let mut gets = Vec::new();
+        for t in pair {
+            gets.push(small_gets(t, secs).await);
+        }
+        if round % 2 == 1 {
+            puts.reverse();
+            gets.reverse();
+        }
+        on_runs.push((puts[0], gets[0]));
+        off_runs.push((puts[1], gets[1]));
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
     };
     let col = |runs: &[(Rate, Rate)], f: fn(&(Rate, Rate)) -> Option<f64>| -> Vec<f64> {
         runs.iter().filter_map(f).collect()
