@@ -8,7 +8,9 @@
 //!   a ratio to single-core AES-256-GCM speed (aws-lc-rs) measured in the same run;
 //! - airlock's peak RSS (VmHWM) while it receives the large upload;
 //! - 4 KiB PUT and GET with the audit trail recording data events versus not (two airlock
-//!   processes, measured alternately; `AIRLOCK_BENCH_TRAIL_ONLY=1` runs only this phase).
+//!   processes, each operation measured on both back to back in alternating order,
+//!   `AIRLOCK_BENCH_TRAIL_ROUNDS` times (default 5); the median of the per-round ratios and
+//!   each server's CPU time per operation are reported).
 //!
 //! `cargo bench -p airlock-server --bench s3`. `AIRLOCK_BENCH_SECONDS` (default 5) sets each
 //! ops/s phase's length, `AIRLOCK_BENCH_LARGE_GIB` (default 1) the large object's size,
