@@ -450,7 +450,7 @@ impl<S: SegmentSource> SegmentReader<S> {
     }
 
     /// Plaintext `[start, end)` as shared buffers: up to 16 chunks are read with one positioned
-    /// read, decrypted in place, and handed to `sink` as slices of that buffer (no copy).
+    /// read, decrypted in place, and handed to `sink` as one buffer (up to 1 MiB).
     pub fn read_range_bytes(
         &self,
         start: u64,
@@ -498,9 +498,17 @@ impl<S: SegmentSource> SegmentReader<S> {
                 }
                 at += plain + TAG_LEN;
             }
-            let frozen = buf.freeze();
+            // The pieces sit between the chunks' tags: move them together (a memmove of at
+            // most 1 MiB) and hand them on as one buffer. Each buffer is one hand-off to the
+            // response stream; sixteen 64 KiB hand-offs per MiB cost more than the move.
+            let mut w = 0usize;
             for (a, b) in pieces {
-                sink(frozen.slice(a..b))?;
+                buf.copy_within(a..b, w);
+                w += b - a;
+            }
+            buf.truncate(w);
+            if w > 0 {
+                sink(buf.freeze())?;
             }
             i += n;
         }
@@ -595,12 +603,18 @@ mod tests {
             (len - 1, len),
         ] {
             let mut out = Vec::new();
+            let mut buffers = 0;
             r.read_range_bytes(s as u64, e as u64, |b| {
                 out.extend_from_slice(&b);
+                buffers += 1;
                 Ok(())
             })
             .unwrap();
             assert_eq!(&out[..], &plain[s..e], "{s}..{e}");
+            // One buffer per batch of up to 16 chunks, counted from the range's first chunk.
+            let chunks = (e - 1) / CHUNK_SIZE - s / CHUNK_SIZE + 1;
+            let batches = chunks.div_ceil(16);
+            assert_eq!(buffers, batches, "{s}..{e}");
         }
         let mut bad = stored.clone();
         bad[HEADER_LEN + 20 * (CHUNK_SIZE + TAG_LEN) + 7] ^= 1;

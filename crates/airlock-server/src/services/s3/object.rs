@@ -474,7 +474,7 @@ async fn body_of(mut reader: ObjectReader, start: u64, end: u64) -> Result<Reply
         let data = reader.read_to_vec(start, end)?;
         return Ok(ReplyBody::Full(Bytes::from(data)));
     }
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, S3Error>>(8);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, S3Error>>(4);
     tokio::task::spawn_blocking(move || {
         let result = reader.read_range_bytes(start, end, |b| {
             tx.blocking_send(Ok(b))
