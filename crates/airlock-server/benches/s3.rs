@@ -5,7 +5,8 @@
 //!   with a Bucket Key as in the seed, durable group commits), moto's server
 //!   (`target/venv/bin/moto_server`), and s3s-fs (no authentication, no encryption, no fsync);
 //! - 1 GiB PUT and GET throughput through airlock (one stream, plain HTTP, UNSIGNED-PAYLOAD) as
-//!   a ratio to single-core AES-256-GCM speed (aws-lc-rs) measured in the same run;
+//!   a ratio to single-core AES-256-GCM speed (aws-lc-rs) measured in the same run, and the PUT
+//!   also as a ratio to the disk's own durable write speed (1 MiB writes and one fdatasync);
 //! - airlock's peak RSS (VmHWM) while it receives the large upload;
 //! - 4 KiB PUT and GET with the audit trail recording data events versus not (two airlock
 //!   processes, each operation measured on both back to back in alternating order,
@@ -459,6 +460,26 @@ impl http_body::Body for Repeat {
     }
 }
 
+/// How fast this machine's disk takes `total` bytes durably: sequential 1 MiB writes into a
+/// new file beside airlock's data, then one `fdatasync` (what a durable PUT must at least do).
+fn durable_write_mib_s(dir: &Path, total: u64) -> f64 {
+    use std::io::Write as _;
+    let path = dir.join("durable-write-probe");
+    let block = vec![0x3cu8; 1 << 20];
+    let start = Instant::now();
+    let mut f = std::fs::File::create(&path).unwrap();
+    let mut done = 0u64;
+    while done < total {
+        f.write_all(&block).unwrap();
+        done += block.len() as u64;
+    }
+    f.sync_data().unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    drop(f);
+    let _ = std::fs::remove_file(&path);
+    done as f64 / (1 << 20) as f64 / secs
+}
+
 fn aes_gcm_single_core_mib_s() -> f64 {
     use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
     let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).unwrap());
@@ -647,6 +668,7 @@ async fn run() {
         .await;
     let aes = aes_gcm_single_core_mib_s();
     let total = large_gib << 30;
+    let disk = durable_write_mib_s(&work, total);
     let rss_before = peak_rss_kib(airlock_pid).unwrap_or(0);
     let body = Repeat {
         block: Bytes::from(vec![0xa5u8; 1 << 20]),
@@ -690,9 +712,13 @@ async fn run() {
     let mib = total as f64 / (1 << 20) as f64;
     println!("  raw AES-256-GCM (aws-lc-rs, one core, 64 KiB chunks): {aes:.0} MiB/s");
     println!(
-        "  {large_gib} GiB PUT {:.0} MiB/s ({:.2}x AES)   GET {:.0} MiB/s ({:.2}x AES)   (target >= 0.5x)",
+        "  raw durable write on the data directory's disk ({large_gib} GiB, 1 MiB writes, one fdatasync): {disk:.0} MiB/s"
+    );
+    println!(
+        "  {large_gib} GiB PUT {:.0} MiB/s ({:.2}x AES, {:.2}x the disk)   GET {:.0} MiB/s ({:.2}x AES)   (target >= 0.5x AES)",
         mib / put_s,
         mib / put_s / aes,
+        mib / put_s / disk,
         mib / get_s,
         mib / get_s / aes
     );
