@@ -71,6 +71,26 @@ impl RequestBody {
         }
     }
 
+    /// Reads and drops what is left of a body the request was refused before reading, if it
+    /// ends within `limit` bytes and `patience`: the client is then still reading when the
+    /// error answer comes, instead of seeing its upload reset (which SDKs retry). A larger or
+    /// slower body is left unread; hyper then closes the connection after the answer.
+    pub async fn discard(mut self, limit: u64, patience: std::time::Duration) {
+        if self.inner.size_hint().lower() > limit {
+            return;
+        }
+        let _ = tokio::time::timeout(patience, async {
+            let mut read = 0u64;
+            while let Some(Ok(chunk)) = self.data().await {
+                read += chunk.len() as u64;
+                if read > limit {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
     /// Reads the whole body, failing once it exceeds `limit` bytes.
     pub async fn collect(mut self, limit: usize) -> Result<Bytes, BodyError> {
         if self.inner.size_hint().lower() > limit as u64 {

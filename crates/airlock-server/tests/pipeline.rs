@@ -133,3 +133,69 @@ fn every_call_is_recorded_with_its_decision() {
     );
     assert!(unauth.principal.is_none());
 }
+
+/// An upload refused before its body is read (here: to a bucket that does not exist) is answered after the
+/// server has read the rest of a small body, so the client sees the 403 on a connection that
+/// stays usable, not an upload reset mid-way (which SDKs retry, recording the call again).
+#[test]
+fn a_refused_small_upload_is_read_before_the_answer() {
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    let tmp = TempDir::new("refused-upload");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut config = ServeConfig::new(tmp.path().join("data"));
+    config.accounts = vec![(A.into(), "account-a".into())];
+    let server = rt.block_on(Server::start(config)).unwrap();
+    let info = server.info().clone();
+
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", info.http_port)).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let body = vec![b'x'; 256 * 1024];
+    let head = format!(
+        "PUT /no-such-bucket/k HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\n\r\n",
+        info.http_port,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(&body).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let read_answer = |reader: &mut BufReader<std::net::TcpStream>| -> (String, Vec<u8>) {
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0u8; len];
+        reader.read_exact(&mut body).unwrap();
+        (status, body)
+    };
+    let (status, answer) = read_answer(&mut reader);
+    assert!(status.starts_with("HTTP/1.1 404"), "{status}");
+    assert!(
+        String::from_utf8_lossy(&answer).contains("<Code>NoSuchBucket</Code>"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // The same connection answers the next request: the refused body was consumed.
+    let next = format!(
+        "GET /no-such-bucket/k HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+        info.http_port
+    );
+    conn.write_all(next.as_bytes()).unwrap();
+    let (status, _) = read_answer(&mut reader);
+    assert!(status.starts_with("HTTP/1.1 404"), "{status}");
+    rt.block_on(server.shutdown());
+}
