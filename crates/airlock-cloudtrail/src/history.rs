@@ -47,14 +47,6 @@ pub const BLOCK_EVENTS: usize = 64;
 /// How a block row begins (rows of single events, from before blocks, begin otherwise).
 const BLOCK_PREFIX: &[u8] = b"{\"blockFirst\":";
 
-#[cfg(test)]
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BlockOut<'a> {
-    block_first: u64,
-    events: &'a [StoredEvent],
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct BlockIn {
@@ -841,6 +833,14 @@ mod tests {
             .unwrap();
         let names: Vec<&str> = page.events.iter().map(|e| e.event_name()).collect();
         assert_eq!(names, ["New5", "New4", "Old3", "Old2", "Old1"]);
+    }
+
+    /// A block row as `append_encoded` writes it, built by serde for comparison.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct BlockOut<'a> {
+        block_first: u64,
+        events: &'a [StoredEvent],
     }
 
     #[test]

@@ -87,18 +87,17 @@ impl HistoryWriter {
             return;
         }
         let Some(tx) = &self.tx else { return };
-        let mut encoded = Vec::with_capacity(events.len());
-        for e in &events {
-            match EncodedEvent::encode(e) {
-                Ok(x) => encoded.push(x),
-                Err(err) => {
-                    tracing::error!(target: "airlock::cloudtrail", error = %err, event_id = %e.record.event_id, "an event could not be serialized and was not recorded");
-                }
-            }
-        }
-        drop(events);
-        let events = encoded;
-        match tx.try_send(Msg::Events(events)) {
+        let encoded = events
+            .iter()
+            .filter_map(|e| {
+                EncodedEvent::encode(e)
+                    .inspect_err(|err| {
+                        tracing::error!(target: "airlock::cloudtrail", error = %err, event_id = %e.record.event_id, "an event could not be serialized and was not recorded");
+                    })
+                    .ok()
+            })
+            .collect();
+        match tx.try_send(Msg::Events(encoded)) {
             Ok(()) => {}
             Err(TrySendError::Full(m)) => {
                 self.waited.fetch_add(1, Ordering::Relaxed);

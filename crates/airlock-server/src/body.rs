@@ -40,6 +40,46 @@ impl std::fmt::Debug for RequestBody {
     }
 }
 
+/// How much of a request body dropped unread ([`RequestBody`]'s `Drop`) is still read and
+/// discarded, and for how long at most.
+const DISCARD_LIMIT: u64 = 1024 * 1024;
+const DISCARD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A body dropped before its end (a request refused before its upload was read, by the
+/// pipeline or by a service) is read on and discarded in the background, up to
+/// [`DISCARD_LIMIT`] bytes within [`DISCARD_PATIENCE`]: the client, still sending, then reads
+/// the error answer on a connection that stays open, instead of having its upload reset
+/// (which SDKs retry, so the call would be made and recorded again). A larger or slower body is
+/// let go; hyper then closes the connection after the answer.
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        if self.inner.is_end_stream() || self.inner.size_hint().lower() > DISCARD_LIMIT {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut rest = std::mem::replace(
+            &mut self.inner,
+            http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(DISCARD_PATIENCE, async {
+                let mut read = 0u64;
+                while let Some(Ok(frame)) = rest.frame().await {
+                    read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                    if read > DISCARD_LIMIT {
+                        break;
+                    }
+                }
+            })
+            .await;
+        });
+    }
+}
+
 impl RequestBody {
     /// Wraps any HTTP body (hyper's `Incoming` on a listener).
     pub fn new<B>(body: B) -> Self
@@ -69,26 +109,6 @@ impl RequestBody {
                 Err(e) => return Some(Err(BodyError::Read(e.to_string()))),
             }
         }
-    }
-
-    /// Reads and drops what is left of a body the request was refused before reading, if it
-    /// ends within `limit` bytes and `patience`: the client is then still reading when the
-    /// error answer comes, instead of seeing its upload reset (which SDKs retry). A larger or
-    /// slower body is left unread; hyper then closes the connection after the answer.
-    pub async fn discard(mut self, limit: u64, patience: std::time::Duration) {
-        if self.inner.size_hint().lower() > limit {
-            return;
-        }
-        let _ = tokio::time::timeout(patience, async {
-            let mut read = 0u64;
-            while let Some(Ok(chunk)) = self.data().await {
-                read += chunk.len() as u64;
-                if read > limit {
-                    break;
-                }
-            }
-        })
-        .await;
     }
 
     /// Reads the whole body, failing once it exceeds `limit` bytes.

@@ -2,7 +2,7 @@
 //! recorded and timed here, whatever the service.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 
@@ -31,16 +31,6 @@ impl std::fmt::Debug for Pipeline {
         f.debug_struct("Pipeline")
             .field("default_region", &self.default_region)
             .finish_non_exhaustive()
-    }
-}
-
-/// Most of a streamed body the pipeline refuses unread that it reads and drops before
-/// answering ([`RequestBody::discard`]).
-const DISCARD_LIMIT: u64 = 1024 * 1024;
-
-async fn discard_unread(body: Option<RequestBody>) {
-    if let Some(b) = body {
-        b.discard(DISCARD_LIMIT, Duration::from_secs(1)).await;
     }
 }
 
@@ -404,7 +394,6 @@ impl Pipeline {
                 Ok(c) => c,
                 Err(e) => {
                     let err = auth_error(protocol, &e, time);
-                    discard_unread(body_stream).await;
                     return self.finish(trace, protocol, Err(err), started);
                 }
             };
@@ -418,7 +407,7 @@ impl Pipeline {
         let key_uses = Arc::new(KeyUses::default());
         trace.key_uses = Some(key_uses.clone());
 
-        let mut call = Call {
+        let call = Call {
             request_id: request_id.clone(),
             method: req.method,
             path: req.uri.path().to_string(),
@@ -437,7 +426,6 @@ impl Pipeline {
         let prepared = match service.prepare(&call) {
             Ok(p) => p,
             Err(err) => {
-                discard_unread(call.body_stream.take()).await;
                 trace.record.outcome = Outcome::Rejected;
                 if self.details {
                     let op = trace.record.operation.clone().unwrap_or_default();
@@ -470,7 +458,6 @@ impl Pipeline {
             if !eval.decision.is_allowed() {
                 let message = denial_message(&call.caller, check, &eval);
                 trace.record.outcome = Outcome::Denied(Box::new(eval.explanation));
-                discard_unread(call.body_stream.take()).await;
                 let err = match protocol {
                     // JSON 1.1 services answer AccessDeniedException with status 400.
                     Protocol::Json => AwsError::new(400, "AccessDeniedException", message),
