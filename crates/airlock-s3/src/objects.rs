@@ -498,7 +498,7 @@ impl ObjectReader {
 }
 
 enum OpenFailure {
-    /// A segment file vanished: the object was replaced or deleted meanwhile.
+    /// A segment (file or inline) vanished: the object was replaced or deleted meanwhile.
     Gone,
     Other(S3Error),
 }
@@ -518,9 +518,7 @@ impl From<airlock_store::StoreError> for OpenFailure {
 impl OpenFailure {
     fn into_error(self) -> S3Error {
         match self {
-            OpenFailure::Gone => {
-                S3Error::internal("a segment file vanished while the object was read")
-            }
+            OpenFailure::Gone => S3Error::internal("a segment vanished while the object was read"),
             OpenFailure::Other(e) => e,
         }
     }
@@ -529,10 +527,12 @@ impl OpenFailure {
 impl Store2 {
     fn open_source(&self, seg: &Segment) -> Result<Source, OpenFailure> {
         if seg.inline {
-            let data = self.store.read()?.get(DATA, &seg.id)?.ok_or_else(|| {
-                S3Error::internal(format!("inline segment {} is missing", seg.id))
-            })?;
-            Ok(Source::Inline(Bytes::from(data)))
+            // Missing: the version was replaced or deleted since it was looked up (its data
+            // goes in the same commit), like a vanished segment file.
+            match self.store.read()?.get(DATA, &seg.id)? {
+                Some(data) => Ok(Source::Inline(Bytes::from(data))),
+                None => Err(OpenFailure::Gone),
+            }
         } else {
             let id = SegmentId::parse(&seg.id)
                 .ok_or_else(|| S3Error::internal("bad segment id in metadata"))?;

@@ -17,7 +17,8 @@
 //! ops/s phase's length, `AIRLOCK_BENCH_LARGE_GIB` (default 1) the large object's size,
 //! `AIRLOCK_BENCH_RSS_GIB` (default 5, 0 skips it) the size of the upload whose peak RSS is
 //! reported. `AIRLOCK_BENCH_TRAIL_ONLY=1` runs only the audit-trail phase,
-//! `AIRLOCK_BENCH_LARGE_ONLY=1` only the large-object phases.
+//! `AIRLOCK_BENCH_LARGE_ONLY=1` only the large-object phases, `AIRLOCK_BENCH_AIRLOCK_SMALL_ONLY=1`
+//! only airlock's 4 KiB phases (for profiling).
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -104,6 +105,42 @@ fn child(mode: &str) {
                     .into_owned();
                 tokio::spawn(async move {
                     let _ = conn.await;
+                });
+            }
+        }),
+        // The ceiling of this machine and load generator: an HTTP server that does no work
+        // (no authentication, no storage) and answers every GET and HEAD with 4 KiB.
+        "null" => rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            std::fs::write(
+                dir.join("port"),
+                listener.local_addr().unwrap().port().to_string(),
+            )
+            .unwrap();
+            let object = Bytes::from(vec![0x5au8; SMALL]);
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                let _ = socket.set_nodelay(true);
+                let object = object.clone();
+                let service =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let object = object.clone();
+                        async move {
+                            let get = req.method() == http::Method::GET;
+                            let head = req.method() == http::Method::HEAD;
+                            let _ = req.into_body().collect().await;
+                            let body = if get { object } else { Bytes::new() };
+                            let mut resp = http::Response::new(http_body_util::Full::new(body));
+                            if head {
+                                resp.headers_mut().insert("content-length", SMALL.into());
+                            }
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
+                        .await;
                 });
             }
         }),
@@ -521,6 +558,20 @@ async fn run() {
 
     // airlock (recording data events in the audit trail, as by default)
     let (airlock, airlock_t) = start_airlock("airlock", &work.join("airlock")).await;
+    if std::env::var_os("AIRLOCK_BENCH_AIRLOCK_SMALL_ONLY").is_some() {
+        // For profiling: airlock's 4 KiB phases alone.
+        let (put, get) = small_ops(&airlock_t, secs).await;
+        println!(
+            "  airlock  4 KiB PUT {:>9.0} ops/s   GET {:>9.0} ops/s   server CPU per op: PUT {:.0} us, GET {:.0} us",
+            put.ops,
+            get.ops,
+            put.cpu_us.unwrap_or(f64::NAN),
+            get.cpu_us.unwrap_or(f64::NAN)
+        );
+        drop(airlock);
+        let _ = std::fs::remove_dir_all(&work);
+        return;
+    }
     if std::env::var_os("AIRLOCK_BENCH_TRAIL_ONLY").is_some() {
         trail_phase(&airlock_t, &work, secs).await;
         drop(airlock);
@@ -540,6 +591,20 @@ async fn run() {
         s3s_t
             .ok("PUT", &format!("/{BUCKET}"), &[], Bytes::new(), "s3")
             .await;
+
+        // the null server: this machine's ceiling under the same load generator
+        let null_dir = work.join("null");
+        std::fs::create_dir_all(&null_dir).unwrap();
+        let _null = spawn_self("null", &null_dir);
+        let port = wait_for("null", || {
+            std::fs::read_to_string(null_dir.join("port")).ok()
+        });
+        // Signed like airlock's requests (the server ignores it), so the client's work is the same.
+        let null_t = Target::new(
+            "null",
+            format!("http://127.0.0.1:{port}"),
+            Some(("AKIDNULLSERVER".into(), "secret".into())),
+        );
 
         // moto
         let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/moto_server");
@@ -578,6 +643,7 @@ async fn run() {
         for t in [
             Some(&airlock_t),
             Some(&s3s_t),
+            Some(&null_t),
             moto.as_ref().map(|(_, t)| t),
         ]
         .into_iter()
@@ -605,7 +671,22 @@ async fn run() {
                 a.1 / m.1
             );
         }
+        if let (Some(n), Some(m)) = (find("null"), find("moto")) {
+            println!(
+                "  null server (no work at all) / moto: PUT {:.1}x  GET {:.1}x   (the ceiling of this machine and client)",
+                n.0 / m.0,
+                n.1 / m.1
+            );
+        }
+        if let (Some(a), Some(n)) = (find("airlock"), find("null")) {
+            println!(
+                "  airlock / null server: PUT {:.2}x  GET {:.2}x",
+                a.0 / n.0,
+                a.1 / n.1
+            );
+        }
         drop(moto);
+        drop(_null);
         drop(_s3s);
         trail_phase(&airlock_t, &work, secs).await;
     }
