@@ -3,7 +3,9 @@
 //! - 4 KiB PUT and GET operations per second with 16 concurrent clients against airlock
 //!   (SigV4 with a signed payload hash, the engine deciding identity + bucket policy, SSE-KMS
 //!   with a Bucket Key as in the seed, durable group commits), moto's server
-//!   (`target/venv/bin/moto_server`), and s3s-fs (no authentication, no encryption, no fsync);
+//!   (`target/venv/bin/moto_server`), s3s-fs (no authentication, no encryption, no fsync), and
+//!   a null server that answers without doing anything (signed requests from the same client:
+//!   the ceiling of this machine and load generator);
 //! - 1 GiB PUT and GET throughput through airlock (one stream, plain HTTP, UNSIGNED-PAYLOAD) as
 //!   a ratio to single-core AES-256-GCM speed (aws-lc-rs) measured in the same run, and the PUT
 //!   also as a ratio to the disk's own durable write speed (1 MiB writes and one fdatasync);
