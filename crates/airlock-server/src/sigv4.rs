@@ -815,17 +815,18 @@ mod tests {
         assert!(parse_amz_date("20261302T030405Z").is_none());
     }
 
-    /// One generated S3 request signed in the header: method, path, raw query, headers (name,
-    /// value; repeated names allowed), the names listed in `SignedHeaders`.
-    fn s3_request() -> impl Strategy<
-        Value = (
-            String,
-            String,
-            Option<String>,
-            Vec<(String, String)>,
-            Vec<String>,
-        ),
-    > {
+    /// Method, path, raw query, headers (name, value; repeated names allowed), and the names
+    /// listed in `SignedHeaders`.
+    type GeneratedRequest = (
+        String,
+        String,
+        Option<String>,
+        Vec<(String, String)>,
+        Vec<String>,
+    );
+
+    /// One generated S3 request signed in the header.
+    fn s3_request() -> impl Strategy<Value = GeneratedRequest> {
         let method = prop::sample::select(vec!["GET", "PUT", "HEAD", "POST", "DELETE"]);
         let segment =
             "[A-Za-z0-9._~!$&'()*+,;=:@-]{0,8}|%[0-9A-F]{2}[a-z]{0,3}|[a-z]{1,4}%2F[a-z]{0,3}";
