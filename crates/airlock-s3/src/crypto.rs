@@ -322,6 +322,32 @@ pub trait SegmentSource {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
     /// The stored length.
     fn stored_len(&self) -> std::io::Result<u64>;
+    /// Appends the `len` bytes at `offset` to `out`; an error if the source is shorter.
+    fn read_append(&self, out: &mut Vec<u8>, len: usize, offset: u64) -> std::io::Result<()> {
+        let start = out.len();
+        out.resize(start + len, 0);
+        self.read_exact_at(&mut out[start..], offset)
+    }
+}
+
+/// [`SegmentSource::read_append`] for a file: reads into the vector's spare capacity, which
+/// the file's reads fill without zeroing it first (a GET reads every stored byte once; zeroing
+/// the buffer before each read was a tenth of the decrypting thread's time). Moves the file's
+/// position, which no other reader uses.
+fn file_read_append(
+    mut f: &std::fs::File,
+    out: &mut Vec<u8>,
+    len: usize,
+    offset: u64,
+) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    out.reserve_exact(len);
+    f.seek(SeekFrom::Start(offset))?;
+    let got = f.take(len as u64).read_to_end(out)?;
+    if got != len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
 }
 
 impl SegmentSource for std::fs::File {
@@ -331,6 +357,9 @@ impl SegmentSource for std::fs::File {
     fn stored_len(&self) -> std::io::Result<u64> {
         Ok(self.metadata()?.len())
     }
+    fn read_append(&self, out: &mut Vec<u8>, len: usize, offset: u64) -> std::io::Result<()> {
+        file_read_append(self, out, len, offset)
+    }
 }
 
 impl SegmentSource for &std::fs::File {
@@ -339,6 +368,9 @@ impl SegmentSource for &std::fs::File {
     }
     fn stored_len(&self) -> std::io::Result<u64> {
         Ok(self.metadata()?.len())
+    }
+    fn read_append(&self, out: &mut Vec<u8>, len: usize, offset: u64) -> std::io::Result<()> {
+        file_read_append(self, out, len, offset)
     }
 }
 
@@ -470,9 +502,9 @@ impl<S: SegmentSource> SegmentReader<S> {
             let base = i * CHUNK_SIZE as u64;
             let plain_in_batch = ((i + n) * CHUNK_SIZE as u64).min(self.plain_len) - base;
             let stored = plain_in_batch as usize + n as usize * TAG_LEN;
-            let mut buf = bytes::BytesMut::zeroed(stored);
+            let mut buf = Vec::new();
             let offset = HEADER_LEN as u64 + i * (CHUNK_SIZE + TAG_LEN) as u64;
-            self.src.read_exact_at(&mut buf, offset)?;
+            self.src.read_append(&mut buf, stored, offset)?;
             let mut pieces = Vec::with_capacity(n as usize);
             let mut at = 0usize;
             for k in 0..n {
@@ -508,7 +540,7 @@ impl<S: SegmentSource> SegmentReader<S> {
             }
             buf.truncate(w);
             if w > 0 {
-                sink(buf.freeze())?;
+                sink(bytes::Bytes::from(buf))?;
             }
             i += n;
         }
