@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target on stable Rust: scripts/fuzz.sh policy_parse [SECONDS]
-# Targets: policy_parse, setup_parse, blueprint_parse. Corpus and crashes go to fuzz/corpus/TARGET and fuzz/artifacts/.
+# Targets: policy_parse, setup_parse, blueprint_parse, sigv4_s3, s3_xml, s3_chunked. Corpus and crashes go to fuzz/corpus/TARGET and fuzz/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 target=${1:?usage: scripts/fuzz.sh TARGET [SECONDS]}
@@ -13,4 +13,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/../target/fuzz}"
 host=$(rustc -vV | sed -n 's/^host: //p')
 cargo build --release --target "$host" --bin "$target"
 mkdir -p "corpus/$target" artifacts
-"$CARGO_TARGET_DIR/$host/release/$target" -max_total_time="$seconds" -artifact_prefix=artifacts/ "corpus/$target" ../examples
+# Seeds: fuzz/seeds/TARGET (committed, where the input has a structure to find) and the examples.
+seeds=()
+[ -d "seeds/$target" ] && seeds+=("seeds/$target")
+"$CARGO_TARGET_DIR/$host/release/$target" -max_total_time="$seconds" -artifact_prefix=artifacts/ "corpus/$target" "${seeds[@]}" ../examples

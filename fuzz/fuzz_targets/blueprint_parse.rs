@@ -10,7 +10,9 @@ fuzz_target!(|data: &[u8]| {
         for profile in [Profile::Hardened, Profile::AsWritten] {
             if let Ok(plan) = Plan::from_toml(text, Some(profile)) {
                 let b = Bindings::illustrative(&plan);
-                let doc = plan.setup_document(&b).expect("illustrative bindings resolve");
+                let doc = plan
+                    .setup_document(&b)
+                    .expect("illustrative bindings resolve");
                 airlock_policy::setup::Setup::from_document(doc).expect("a plan is a valid setup");
                 plan.claims(&b).expect("claims resolve");
             }

@@ -498,6 +498,29 @@ fn reference_signature(
     Ok(out.signature().to_string())
 }
 
+/// For the `sigv4_s3` fuzz target: the fast path's and `aws-sigv4`'s signatures of one
+/// header-signed S3 request with payload line `payload`.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub fn fuzz_s3_signatures(
+    req: &SignedRequest,
+    parts: &RequestParts<'_>,
+    payload: &str,
+    secret: &str,
+) -> (Result<String, AuthError>, Result<String, AuthError>) {
+    let key = signing_key(secret, req.time, &req.region, &req.service);
+    (
+        canonical_s3_signature(req, parts, payload, &key),
+        reference_signature(
+            req,
+            parts,
+            SignableBody::Precomputed(payload.to_string()),
+            secret,
+            true,
+        ),
+    )
+}
+
 /// RFC 3986 unreserved characters stay; everything else is percent-encoded (as the AWS SDK
 /// encodes canonical query strings).
 const QUERY_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
