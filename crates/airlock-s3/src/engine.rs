@@ -10,6 +10,7 @@ use airlock_kms::Kms;
 use airlock_policy::{Policy, PolicyKind};
 use airlock_store::{ReadTxn, Store, StoreExt, WriteExt, WriteTxn};
 
+use crate::cache::{LatestCache, WriteGeneration};
 use crate::crypto::SegmentId;
 use crate::disk::Disk;
 use crate::error::{Code, S3Error};
@@ -112,6 +113,8 @@ pub struct S3 {
     pub(crate) disk: Disk,
     pub(crate) keys: KeyManager,
     pub(crate) committer: Committer,
+    /// The latest version of recently read keys, valid until the next committed write.
+    pub(crate) latest: LatestCache,
     region: String,
     buckets: RwLock<HashMap<String, Arc<Bucket>>>,
     accounts: RwLock<HashMap<String, AccountRecord>>,
@@ -221,8 +224,10 @@ impl S3 {
                     .map(|r| (k, r))
             })
             .collect();
+        let generation = Arc::new(WriteGeneration::default());
         Ok(S3 {
-            committer: Committer::start(store.clone()),
+            committer: Committer::start(store.clone(), generation.clone()),
+            latest: LatestCache::new(generation),
             store,
             disk,
             keys,

@@ -28,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cache;
 pub mod checksum;
 pub mod crypto;
 pub mod disk;

@@ -30,6 +30,7 @@ use std::sync::mpsc;
 
 use airlock_store::{Store, StoreError, WriteTxn};
 
+use crate::cache::WriteGeneration;
 use crate::error::{Code, S3Error};
 
 /// Buckets.
@@ -136,8 +137,9 @@ impl std::fmt::Debug for Committer {
 const MAX_BATCH: usize = 512;
 
 impl Committer {
-    /// Starts the committer thread over `store`. It ends when the committer is dropped.
-    pub fn start(store: Arc<dyn Store>) -> Committer {
+    /// Starts the committer thread over `store`. It ends when the committer is dropped. It
+    /// bumps `generation` after each commit, before answering the batch's operations.
+    pub fn start(store: Arc<dyn Store>, generation: Arc<WriteGeneration>) -> Committer {
         let (tx, rx) = mpsc::channel::<Job>();
         let spawned = std::thread::Builder::new()
             .name("airlock-s3-commit".into())
@@ -150,7 +152,7 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    run_batch(store.as_ref(), batch);
+                    run_batch(store.as_ref(), &generation, batch);
                 }
             });
         let thread = match spawned {
@@ -235,7 +237,7 @@ impl Committer {
     }
 }
 
-fn run_batch(store: &dyn Store, batch: Vec<Job>) {
+fn run_batch(store: &dyn Store, generation: &WriteGeneration, batch: Vec<Job>) {
     let mut txn = match store.write() {
         Ok(t) => t,
         Err(e) => {
@@ -261,6 +263,9 @@ fn run_batch(store: &dyn Store, batch: Vec<Job>) {
     } else {
         txn.commit().map_err(S3Error::internal)
     };
+    // Before any answer: a read that begins after an acknowledged write must not be served
+    // from the latest-version cache filled before it.
+    generation.bump();
     for c in completions {
         c(outcome.as_ref().err());
     }
@@ -323,7 +328,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn batches_commit_and_reject_independently() {
         let store: Arc<dyn Store> = Arc::new(RedbStore::in_memory().unwrap());
-        let c = Arc::new(Committer::start(store.clone()));
+        let c = Arc::new(Committer::start(
+            store.clone(),
+            Arc::new(WriteGeneration::default()),
+        ));
         let mut tasks = Vec::new();
         for i in 0..50u32 {
             let c = c.clone();

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::sync::Arc;
 
 use airlock_kms::Caller;
 use airlock_store::{ReadTxn, StoreExt, WriteExt, WriteTxn};
@@ -744,16 +745,15 @@ impl S3 {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<ObjectVersion, S3Error> {
-        let read = self.store.read()?;
         match version_id {
-            None => match latest(&*read, bucket, key)? {
+            None => match self.latest_version(bucket, key)? {
                 None => Err(S3Error::no_such_key(key)),
                 Some(v) if v.delete_marker => Err(S3Error::no_such_key(key)
                     .header("x-amz-delete-marker", "true")
                     .header("x-amz-version-id", v.version_id.clone())),
-                Some(v) => Ok(v),
+                Some(v) => Ok(Arc::unwrap_or_clone(v)),
             },
-            Some(vid) => match find_version(&*read, bucket, key, vid)? {
+            Some(vid) => match find_version(&*self.store.read()?, bucket, key, vid)? {
                 None => Err(S3Error::no_such_version(key, vid)),
                 Some(v) if v.delete_marker => Err(S3Error::new(
                     Code::MethodNotAllowed,
@@ -767,6 +767,24 @@ impl S3 {
                 Some(v) => Ok(v),
             },
         }
+    }
+
+    /// The latest version of `key` (a delete marker included), through the latest-version
+    /// cache.
+    fn latest_version(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<Arc<ObjectVersion>>, S3Error> {
+        let generation = self.latest.generation();
+        if let Some(v) = self.latest.get(generation, bucket, key) {
+            return Ok(Some(v));
+        }
+        let found = latest(&*self.store.read()?, bucket, key)?.map(Arc::new);
+        if let Some(v) = &found {
+            self.latest.insert(generation, bucket, v.clone());
+        }
+        Ok(found)
     }
 
     /// Opens a version's data for `caller`: recovers the data key (KMS `Decrypt` for SSE-KMS,

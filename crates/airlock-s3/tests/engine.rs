@@ -694,3 +694,34 @@ async fn buckets_names_owners_and_conditions() {
     let inside = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b1b/*"}]}"#;
     assert!(S3::parse_bucket_policy("b1b", inside).is_ok());
 }
+
+/// Every read is answered after the write acknowledged before it, though reads of a key are
+/// served from the latest-version cache between writes: each step reads the key (filling the
+/// cache), then writes, then reads again.
+#[tokio::test]
+async fn reads_after_acknowledged_writes_see_them() {
+    let e = env();
+    e.s3.create_bucket(ACCT, "bucket-cache", "us-east-1", None)
+        .await
+        .unwrap();
+    let p = plan(SseAlgorithm::Aes256, None, false);
+    put(&e.s3, "bucket-cache", "k", b"zero", &p).await;
+    for i in 1..=5u8 {
+        // Twice, so the second read comes from the cache.
+        let before = e.s3.get_version("bucket-cache", "k", None).unwrap();
+        assert_eq!(e.s3.get_version("bucket-cache", "k", None).unwrap(), before);
+        let body = format!("version {i}");
+        let written = put(&e.s3, "bucket-cache", "k", body.as_bytes(), &p).await;
+        let after = e.s3.get_version("bucket-cache", "k", None).unwrap();
+        assert_eq!(after.etag, written.etag);
+        assert_ne!(after.etag, before.etag);
+        assert_eq!(get(&e.s3, "bucket-cache", "k", None), body.as_bytes());
+    }
+    // A delete, and a write to another key, both invalidate.
+    let _ = e.s3.get_version("bucket-cache", "k", None).unwrap();
+    e.s3.delete_object("bucket-cache", "k", None).await.unwrap();
+    let err = e.s3.get_version("bucket-cache", "k", None).unwrap_err();
+    assert_eq!(err.code, Code::NoSuchKey);
+    put(&e.s3, "bucket-cache", "k", b"back", &p).await;
+    assert_eq!(get(&e.s3, "bucket-cache", "k", None), b"back");
+}

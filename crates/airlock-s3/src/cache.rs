@@ -1,0 +1,167 @@
+//! A read cache of the latest version of recently read keys.
+//!
+//! A GET of a key without a version id spent a tenth of the server's time finding the key's
+//! newest version (a range scan in the store and a JSON decode). This cache keeps the decoded
+//! record of recently read keys, each tagged with the S3 *write generation* current when its
+//! read began. The committer bumps the generation after every committed batch and before it
+//! answers any operation of the batch, so an entry is used only while no write has been
+//! acknowledged since it was read: a read never sees a version older than one whose write was
+//! acknowledged before the read began. Any write invalidates every entry (the cache serves
+//! read-mostly keys; a write-heavy workload simply misses).
+//!
+//! Only metadata is cached; object data is always read from the store or its file, where its
+//! authentication tag is checked.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::model::ObjectVersion;
+
+/// Entries kept before the cache starts over.
+const MAX_ENTRIES: usize = 4096;
+
+/// The write generation, shared by the committer (which bumps it) and the cache.
+#[derive(Debug, Default)]
+pub struct WriteGeneration(AtomicU64);
+
+impl WriteGeneration {
+    /// The current generation.
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Marks that writes were committed (called before they are acknowledged).
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+type Entries = HashMap<String, HashMap<String, (u64, Arc<ObjectVersion>)>>;
+
+/// The latest version of `(bucket, key)` as read at some generation.
+#[derive(Debug)]
+pub struct LatestCache {
+    generation: Arc<WriteGeneration>,
+    /// Bucket → key → (generation, version), and the number of entries.
+    entries: Mutex<(Entries, usize)>,
+}
+
+impl LatestCache {
+    /// An empty cache over `generation`.
+    pub fn new(generation: Arc<WriteGeneration>) -> Self {
+        LatestCache {
+            generation,
+            entries: Mutex::new((HashMap::new(), 0)),
+        }
+    }
+
+    /// The generation to read at: take it before reading the store, and give it to
+    /// [`LatestCache::insert`] with what was read.
+    pub fn generation(&self) -> u64 {
+        self.generation.current()
+    }
+
+    /// The cached latest version of `key`, if it was read at `generation` (the current one).
+    pub fn get(&self, generation: u64, bucket: &str, key: &str) -> Option<Arc<ObjectVersion>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let found = entries.0.get(bucket)?.get(key)?;
+        (found.0 == generation).then(|| found.1.clone())
+    }
+
+    /// Records `version` as the latest of its key, read at `generation`. Ignored if a write has
+    /// committed since.
+    pub fn insert(&self, generation: u64, bucket: &str, version: Arc<ObjectVersion>) {
+        if self.generation.current() != generation {
+            return;
+        }
+        let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (entries, count) = &mut *guard;
+        if *count >= MAX_ENTRIES {
+            // Drop what is stale first; start over if all is current.
+            for keys in entries.values_mut() {
+                keys.retain(|_, (g, _)| *g == generation);
+            }
+            entries.retain(|_, keys| !keys.is_empty());
+            *count = entries.values().map(HashMap::len).sum();
+            if *count >= MAX_ENTRIES {
+                entries.clear();
+                *count = 0;
+            }
+        }
+        let keys = match entries.get_mut(bucket) {
+            Some(keys) => keys,
+            None => entries.entry(bucket.to_string()).or_default(),
+        };
+        if keys
+            .insert(version.key.clone(), (generation, version))
+            .is_none()
+        {
+            *count += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(key: &str, etag: &str) -> Arc<ObjectVersion> {
+        Arc::new(ObjectVersion {
+            key: key.into(),
+            version_id: "null".into(),
+            seq: 1,
+            delete_marker: false,
+            last_modified_ms: 0,
+            size: 1,
+            etag: etag.into(),
+            owner: "111111111111".into(),
+            meta: Default::default(),
+            tags: Vec::new(),
+            sse: None,
+            checksum: None,
+            segments: Vec::new(),
+            parts_count: None,
+        })
+    }
+
+    #[test]
+    fn an_entry_lives_until_the_next_write() {
+        let generation = Arc::new(WriteGeneration::default());
+        let cache = LatestCache::new(generation.clone());
+        let g = cache.generation();
+        cache.insert(g, "b", version("k", "one"));
+        assert_eq!(cache.get(g, "b", "k").unwrap().etag, "one");
+        assert!(cache.get(g, "b", "other").is_none());
+        assert!(cache.get(g, "c", "k").is_none());
+        generation.bump();
+        let g2 = cache.generation();
+        assert!(cache.get(g2, "b", "k").is_none(), "a write invalidates");
+    }
+
+    #[test]
+    fn what_was_read_before_a_write_is_not_cached_after_it() {
+        let generation = Arc::new(WriteGeneration::default());
+        let cache = LatestCache::new(generation.clone());
+        let g = cache.generation();
+        // The read took its generation, then a write committed before it finished.
+        generation.bump();
+        cache.insert(g, "b", version("k", "old"));
+        assert!(cache.get(cache.generation(), "b", "k").is_none());
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = LatestCache::new(Arc::new(WriteGeneration::default()));
+        let g = cache.generation();
+        for i in 0..(MAX_ENTRIES * 2 + 5) {
+            cache.insert(g, "b", version(&format!("k{i}"), "e"));
+        }
+        let entries = cache.entries.lock().unwrap();
+        assert!(entries.1 <= MAX_ENTRIES);
+        assert_eq!(
+            entries.1,
+            entries.0.values().map(HashMap::len).sum::<usize>()
+        );
+    }
+}
