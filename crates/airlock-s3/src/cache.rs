@@ -21,6 +21,10 @@ use crate::model::ObjectVersion;
 /// Entries kept before the cache starts over.
 const MAX_ENTRIES: usize = 4096;
 
+/// Versions with more segments are not kept: a multipart object's record grows with its parts
+/// (up to 10,000), and its lookup is small beside its transfer.
+const MAX_SEGMENTS: usize = 16;
+
 /// The write generation, shared by the committer (which bumps it) and the cache.
 #[derive(Debug, Default)]
 pub struct WriteGeneration(AtomicU64);
@@ -70,9 +74,9 @@ impl LatestCache {
     }
 
     /// Records `version` as the latest of its key, read at `generation`. Ignored if a write has
-    /// committed since.
+    /// committed since, or if the record is large (more than [`MAX_SEGMENTS`] segments).
     pub fn insert(&self, generation: u64, bucket: &str, version: Arc<ObjectVersion>) {
-        if self.generation.current() != generation {
+        if self.generation.current() != generation || version.segments.len() > MAX_SEGMENTS {
             return;
         }
         let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
@@ -148,6 +152,24 @@ mod tests {
         generation.bump();
         cache.insert(g, "b", version("k", "old"));
         assert!(cache.get(cache.generation(), "b", "k").is_none());
+    }
+
+    #[test]
+    fn large_records_are_not_kept() {
+        let cache = LatestCache::new(Arc::new(WriteGeneration::default()));
+        let g = cache.generation();
+        let mut v = (*version("multipart", "e")).clone();
+        v.segments = vec![
+            crate::model::Segment {
+                id: "0".repeat(32),
+                len: 1,
+                inline: false,
+                part: None,
+            };
+            MAX_SEGMENTS + 1
+        ];
+        cache.insert(g, "b", Arc::new(v));
+        assert!(cache.get(g, "b", "multipart").is_none());
     }
 
     #[test]

@@ -546,14 +546,8 @@ fn aes_gcm_single_core_mib_s() -> f64 {
 }
 
 async fn run() {
-    let secs: f64 = std::env::var("AIRLOCK_BENCH_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5.0);
-    let large_gib: u64 = std::env::var("AIRLOCK_BENCH_LARGE_GIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let secs: f64 = env_or("AIRLOCK_BENCH_SECONDS", 5.0);
+    let large_gib: u64 = env_or("AIRLOCK_BENCH_LARGE_GIB", 1);
     let work = tempdir();
     println!(
         "S3 benchmark: {CONCURRENCY} concurrent clients, {SMALL}-byte objects, {secs} s per phase"
@@ -696,70 +690,13 @@ async fn run() {
 
     // Large object through a fresh airlock process (so its peak RSS is the upload's).
     drop(airlock);
-    let airlock_dir = work.join("airlock-large");
-    let airlock = spawn_self("airlock", &airlock_dir);
+    let (airlock, airlock_t) = start_airlock("airlock", &work.join("airlock-large")).await;
     let airlock_pid = airlock.0.id();
-    let info_text = wait_for("airlock", || {
-        let t = std::fs::read_to_string(airlock_dir.join("server.json")).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&t).ok()?;
-        (v["pid"].as_u64() == Some(airlock_pid as u64)).then_some(t)
-    });
-    let info: serde_json::Value = serde_json::from_str(&info_text).unwrap();
-    let creds =
-        std::fs::read_to_string(info["aws_shared_credentials_file"].as_str().unwrap()).unwrap();
-    let section = creds.split("[account-b]").nth(1).unwrap();
-    let value = |k: &str| {
-        section
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{k} = ")))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
-    let airlock_t = Target::new(
-        "airlock",
-        info["http_endpoint"].as_str().unwrap().to_string(),
-        Some((value("aws_access_key_id"), value("aws_secret_access_key"))),
-    );
-    let key = airlock_t
-        .ok(
-            "POST",
-            "/",
-            &[
-                ("x-amz-target", "TrentService.CreateKey"),
-                ("content-type", "application/x-amz-json-1.1"),
-            ],
-            Bytes::from_static(b"{}"),
-            "kms",
-        )
-        .await;
-    let key: serde_json::Value = serde_json::from_slice(&key).unwrap();
-    let key_arn = key["KeyMetadata"]["Arn"].as_str().unwrap().to_string();
-    airlock_t
-        .ok("PUT", &format!("/{BUCKET}"), &[], Bytes::new(), "s3")
-        .await;
-    let enc = format!(
-        "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>{key_arn}</KMSMasterKeyID></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true</BucketKeyEnabled></Rule></ServerSideEncryptionConfiguration>"
-    );
-    airlock_t
-        .ok(
-            "PUT",
-            &format!("/{BUCKET}?encryption"),
-            &[],
-            Bytes::from(enc),
-            "s3",
-        )
-        .await;
     // Rounds of (AES baseline, disk baseline, PUT, AES baseline, GET): on a shared machine the
     // CPU and the disk drift by a factor of two within a minute, so each transfer is compared
     // with a baseline measured right next to it, and the median of the rounds' ratios is given.
-    let rounds: usize = std::env::var("AIRLOCK_BENCH_LARGE_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let rounds: usize = env_or("AIRLOCK_BENCH_LARGE_ROUNDS", 3).max(1);
     let total = large_gib << 30;
-    let mib = total as f64 / (1 << 20) as f64;
     let rss_before = peak_rss_kib(airlock_pid).unwrap_or(0);
     let mut put_vs_aes = Vec::new();
     let mut put_vs_disk = Vec::new();
@@ -767,45 +704,9 @@ async fn run() {
     for round in 1..=rounds {
         let aes_put = aes_gcm_single_core_mib_s();
         let disk = durable_write_mib_s(&work, total);
-        let body = Repeat {
-            block: Bytes::from(vec![0xa5u8; 1 << 20]),
-            left: total,
-        }
-        .boxed_unsync();
-        let len = total.to_string();
-        let req = airlock_t.request(
-            "PUT",
-            &format!("/{BUCKET}/large"),
-            &[("content-length", &len)],
-            "UNSIGNED-PAYLOAD",
-            body,
-            "s3",
-        );
-        let start = Instant::now();
-        let (status, out) = airlock_t.send(req).await;
-        let put = mib / start.elapsed().as_secs_f64();
-        assert_eq!(status, 200, "large PUT: {}", String::from_utf8_lossy(&out));
+        let put = put_streamed(&airlock_t, "large", total, 0xa5).await;
         let aes_get = aes_gcm_single_core_mib_s();
-        let req = airlock_t.request(
-            "GET",
-            &format!("/{BUCKET}/large"),
-            &[],
-            "UNSIGNED-PAYLOAD",
-            full(Bytes::new()),
-            "s3",
-        );
-        let start = Instant::now();
-        let resp = airlock_t.client.request(req).await.unwrap();
-        assert_eq!(resp.status(), 200);
-        let mut body = resp.into_body();
-        let mut got = 0u64;
-        while let Some(f) = body.frame().await {
-            if let Ok(d) = f.unwrap().into_data() {
-                got += d.len() as u64;
-            }
-        }
-        let get = mib / start.elapsed().as_secs_f64();
-        assert_eq!(got, total);
+        let get = get_streamed(&airlock_t, "large", total).await;
         println!(
             "  round {round}: raw AES-256-GCM (aws-lc-rs, one core, 64 KiB chunks) {aes_put:.0} / {aes_get:.0} MiB/s, durable write on the data directory's disk ({large_gib} GiB, 1 MiB writes, one fdatasync) {disk:.0} MiB/s"
         );
@@ -820,15 +721,6 @@ async fn run() {
         get_vs_aes.push(get / aes_get);
     }
     let rss_after = peak_rss_kib(airlock_pid).unwrap_or(0);
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
-    };
     println!(
         "  {large_gib} GiB, median of {rounds} rounds: PUT {:.2}x AES ({:.2}x the disk)   GET {:.2}x AES   (target >= 0.5x AES)",
         median(put_vs_aes),
@@ -841,10 +733,7 @@ async fn run() {
         rss_after as f64 / 1024.0
     );
     // Peak RSS while a larger object streams in (5 GiB by default).
-    let rss_gib: u64 = std::env::var("AIRLOCK_BENCH_RSS_GIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let rss_gib: u64 = env_or("AIRLOCK_BENCH_RSS_GIB", 5);
     if rss_gib > 0 {
         let req = airlock_t.request(
             "DELETE",
@@ -855,38 +744,81 @@ async fn run() {
             "s3",
         );
         airlock_t.send(req).await;
-        let total = rss_gib << 30;
-        let body = Repeat {
-            block: Bytes::from(vec![0x5au8; 1 << 20]),
-            left: total,
-        }
-        .boxed_unsync();
-        let len = total.to_string();
-        let req = airlock_t.request(
-            "PUT",
-            &format!("/{BUCKET}/larger"),
-            &[("content-length", &len)],
-            "UNSIGNED-PAYLOAD",
-            body,
-            "s3",
-        );
-        let start = Instant::now();
-        let (status, out) = airlock_t.send(req).await;
-        assert_eq!(
-            status,
-            200,
-            "{rss_gib} GiB PUT: {}",
-            String::from_utf8_lossy(&out)
-        );
-        let secs = start.elapsed().as_secs_f64();
+        let put = put_streamed(&airlock_t, "larger", rss_gib << 30, 0x5a).await;
         println!(
-            "  {rss_gib} GiB PUT {:.0} MiB/s; airlock peak RSS {:.1} MiB (target < 100 MiB)",
-            (total >> 20) as f64 / secs,
+            "  {rss_gib} GiB PUT {put:.0} MiB/s; airlock peak RSS {:.1} MiB (target < 100 MiB)",
             peak_rss_kib(airlock_pid).unwrap_or(0) as f64 / 1024.0
         );
     }
     drop(airlock);
     let _ = std::fs::remove_dir_all(&work);
+}
+
+/// PUTs `total` bytes of `fill` to `key` as one streamed, UNSIGNED-PAYLOAD request; MiB/s.
+async fn put_streamed(t: &Target, key: &str, total: u64, fill: u8) -> f64 {
+    let body = Repeat {
+        block: Bytes::from(vec![fill; 1 << 20]),
+        left: total,
+    }
+    .boxed_unsync();
+    let len = total.to_string();
+    let req = t.request(
+        "PUT",
+        &format!("/{BUCKET}/{key}"),
+        &[("content-length", &len)],
+        "UNSIGNED-PAYLOAD",
+        body,
+        "s3",
+    );
+    let start = Instant::now();
+    let (status, out) = t.send(req).await;
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(status, 200, "PUT {key}: {}", String::from_utf8_lossy(&out));
+    (total >> 20) as f64 / secs
+}
+
+/// GETs `key` (`total` bytes), counting the body as it streams in; MiB/s.
+async fn get_streamed(t: &Target, key: &str, total: u64) -> f64 {
+    let req = t.request(
+        "GET",
+        &format!("/{BUCKET}/{key}"),
+        &[],
+        "UNSIGNED-PAYLOAD",
+        full(Bytes::new()),
+        "s3",
+    );
+    let start = Instant::now();
+    let resp = t.client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200, "GET {key}");
+    let mut body = resp.into_body();
+    let mut got = 0u64;
+    while let Some(f) = body.frame().await {
+        if let Ok(d) = f.unwrap().into_data() {
+            got += d.len() as u64;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(got, total, "GET {key}: body length");
+    (total >> 20) as f64 / secs
+}
+
+/// The number in environment variable `name`, else `default`.
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The median (the mean of the middle two for an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Starts an airlock child (`airlock`: data events recorded; `airlock-nodata`: not) with the
@@ -961,11 +893,7 @@ async fn start_airlock(kind: &str, airlock_dir: &Path) -> (Proc, Target) {
 /// times (default 5), so drift on a shared machine hits both. Reports the mean rates and the median of the
 /// per-round ratios.
 async fn trail_phase(on: &Target, work: &Path, secs: f64) {
-    let rounds: usize = std::env::var("AIRLOCK_BENCH_TRAIL_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(5);
+    let rounds: usize = env_or("AIRLOCK_BENCH_TRAIL_ROUNDS", 5).max(1);
     let (_off_proc, off) = start_airlock("airlock-nodata", &work.join("airlock-nodata")).await;
     let mut on_runs: Vec<(Rate, Rate)> = Vec::new();
     let mut off_runs: Vec<(Rate, Rate)> = Vec::new();
@@ -993,15 +921,6 @@ async fn trail_phase(on: &Target, work: &Path, secs: f64) {
         off_runs.push((puts[1], gets[1]));
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
-    };
     let col = |runs: &[(Rate, Rate)], f: fn(&(Rate, Rate)) -> Option<f64>| -> Vec<f64> {
         runs.iter().filter_map(f).collect()
     };

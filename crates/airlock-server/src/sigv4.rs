@@ -304,7 +304,7 @@ pub struct RequestParts<'a> {
 }
 
 fn sha256_hex(data: &[u8]) -> String {
-    hex_lower(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref())
+    airlock_s3::crypto::hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref())
 }
 
 /// Verifies the signature with the credential's secret (and session token). `s3` selects S3's
@@ -691,17 +691,7 @@ fn canonical_s3_signature(
     );
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, signing_key);
     let tag = aws_lc_rs::hmac::sign(&key, sts.as_bytes());
-    Ok(hex_lower(tag.as_ref()))
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
+    Ok(airlock_s3::crypto::hex(tag.as_ref()))
 }
 
 #[cfg(test)]
