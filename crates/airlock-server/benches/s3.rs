@@ -112,43 +112,95 @@ fn child(mode: &str) {
             }
         }),
         // The ceiling of this machine and load generator: an HTTP server that does no work
-        // (no authentication, no storage) and answers every GET and HEAD with 4 KiB.
-        "null" => rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            std::fs::write(
-                dir.join("port"),
-                listener.local_addr().unwrap().port().to_string(),
-            )
-            .unwrap();
-            let object = Bytes::from(vec![0x5au8; SMALL]);
-            loop {
-                let (socket, _) = listener.accept().await.unwrap();
-                let _ = socket.set_nodelay(true);
-                let object = object.clone();
-                let service =
-                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                        let object = object.clone();
-                        async move {
-                            let get = req.method() == http::Method::GET;
-                            let head = req.method() == http::Method::HEAD;
-                            let _ = req.into_body().collect().await;
-                            let body = if get { object } else { Bytes::new() };
-                            let mut resp = http::Response::new(http_body_util::Full::new(body));
-                            if head {
-                                resp.headers_mut().insert("content-length", SMALL.into());
-                            }
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
-                    });
-                tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
-                        .await;
-                });
-            }
-        }),
+        // (no authentication, no storage) and answers every GET and HEAD with 4 KiB (`/large`:
+        // `AIRLOCK_BENCH_LARGE_GIB` GiB streamed). `null-durable` also makes each PUT's body
+        // durable before answering, as cheaply as possible: appended to one file, group-committed
+        // with one `fdatasync` per batch (the least any durable store must do).
+        "null" | "null-durable" => rt.block_on(null_server(&dir, kind == "null-durable")),
         other => panic!("unknown child {other}"),
     }
+}
+
+async fn null_server(dir: &Path, durable: bool) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    std::fs::write(
+        dir.join("port"),
+        listener.local_addr().unwrap().port().to_string(),
+    )
+    .unwrap();
+    let large: u64 = env_or("AIRLOCK_BENCH_LARGE_GIB", 1u64) << 30;
+    let object = Bytes::from(vec![0x5au8; SMALL]);
+    let log = durable.then(|| group_commit_log(&dir.join("log")));
+    loop {
+        let (socket, _) = listener.accept().await.unwrap();
+        let _ = socket.set_nodelay(true);
+        let object = object.clone();
+        let log = log.clone();
+        let service =
+            hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let object = object.clone();
+                let log = log.clone();
+                async move {
+                    let method = req.method().clone();
+                    let is_large = req.uri().path().ends_with("/large");
+                    let mut body = req.into_body();
+                    let mut small = Vec::new();
+                    while let Some(Ok(frame)) = body.frame().await {
+                        if let (Ok(d), false) = (frame.into_data(), is_large) {
+                            small.extend_from_slice(&d);
+                        }
+                    }
+                    if let (Some(log), true) = (&log, method == http::Method::PUT) {
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        log.send((Bytes::from(small), tx)).unwrap();
+                        rx.await.unwrap();
+                    }
+                    let body: Body = match (&method, is_large) {
+                        (&http::Method::GET, true) => Repeat {
+                            block: Bytes::from(vec![0x5au8; 1 << 20]),
+                            left: large,
+                        }
+                        .boxed_unsync(),
+                        (&http::Method::GET, false) => full(object),
+                        _ => full(Bytes::new()),
+                    };
+                    let mut resp = http::Response::new(body);
+                    if method == http::Method::HEAD {
+                        resp.headers_mut().insert("content-length", SMALL.into());
+                    }
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            });
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
+                .await;
+        });
+    }
+}
+
+type LogEntry = (Bytes, tokio::sync::oneshot::Sender<()>);
+
+/// An append-only file written by one thread: it takes every waiting entry, appends them all,
+/// `fdatasync`s once, then answers them all.
+fn group_commit_log(path: &Path) -> std::sync::mpsc::Sender<LogEntry> {
+    use std::io::Write as _;
+    let (tx, rx) = std::sync::mpsc::channel::<LogEntry>();
+    let mut file = std::fs::File::create(path).unwrap();
+    std::thread::spawn(move || {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            batch.extend(rx.try_iter());
+            for (data, _) in &batch {
+                file.write_all(data).unwrap();
+            }
+            file.sync_data().unwrap();
+            for (_, done) in batch {
+                let _ = done.send(());
+            }
+        }
+    });
+    tx
 }
 
 struct Proc(std::process::Child);
@@ -501,7 +553,8 @@ impl http_body::Body for Repeat {
 }
 
 /// How fast this machine's disk takes `total` bytes durably: sequential 1 MiB writes into a
-/// new file beside airlock's data, then one `fdatasync` (what a durable PUT must at least do).
+/// new file beside airlock's data, with an `fdatasync` every 32 MiB and at the end, as airlock
+/// syncs a large object (what a durable PUT must at least do).
 fn durable_write_mib_s(dir: &Path, total: u64) -> f64 {
     use std::io::Write as _;
     let path = dir.join("durable-write-probe");
@@ -512,6 +565,9 @@ fn durable_write_mib_s(dir: &Path, total: u64) -> f64 {
     while done < total {
         f.write_all(&block).unwrap();
         done += block.len() as u64;
+        if done % (32 << 20) == 0 {
+            f.sync_data().unwrap();
+        }
     }
     f.sync_data().unwrap();
     let secs = start.elapsed().as_secs_f64();
@@ -602,6 +658,17 @@ async fn run() {
             format!("http://127.0.0.1:{port}"),
             Some(("AKIDNULLSERVER".into(), "secret".into())),
         );
+        let durable_dir = work.join("null-durable");
+        std::fs::create_dir_all(&durable_dir).unwrap();
+        let _durable = spawn_self("null-durable", &durable_dir);
+        let port = wait_for("null-durable", || {
+            std::fs::read_to_string(durable_dir.join("port")).ok()
+        });
+        let durable_t = Target::new(
+            "durable",
+            format!("http://127.0.0.1:{port}"),
+            Some(("AKIDNULLSERVER".into(), "secret".into())),
+        );
 
         // moto
         let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/moto_server");
@@ -641,6 +708,7 @@ async fn run() {
             Some(&airlock_t),
             Some(&s3s_t),
             Some(&null_t),
+            Some(&durable_t),
             moto.as_ref().map(|(_, t)| t),
         ]
         .into_iter()
@@ -675,14 +743,22 @@ async fn run() {
                 n.1 / m.1
             );
         }
-        if let (Some(a), Some(n)) = (find("airlock"), find("null")) {
+        if let (Some(d), Some(m)) = (find("durable"), find("moto")) {
             println!(
-                "  airlock / null server: PUT {:.2}x  GET {:.2}x",
+                "  durable null server (PUT = append + group fdatasync, nothing else) / moto: PUT {:.1}x   (the ceiling of any durable PUT here)",
+                d.0 / m.0,
+            );
+        }
+        if let (Some(a), Some(n), Some(d)) = (find("airlock"), find("null"), find("durable")) {
+            println!(
+                "  airlock / null server: PUT {:.2}x  GET {:.2}x;  airlock PUT / durable null PUT {:.2}x",
                 a.0 / n.0,
-                a.1 / n.1
+                a.1 / n.1,
+                a.0 / d.0
             );
         }
         drop(moto);
+        drop(_durable);
         drop(_null);
         drop(_s3s);
         trail_phase(&airlock_t, &work, secs).await;
@@ -696,19 +772,33 @@ async fn run() {
     // CPU and the disk drift by a factor of two within a minute, so each transfer is compared
     // with a baseline measured right next to it, and the median of the rounds' ratios is given.
     let rounds: usize = env_or("AIRLOCK_BENCH_LARGE_ROUNDS", 3).max(1);
+    // The null server streams the large object too: the ceiling of HTTP on this machine.
+    let null_dir = work.join("null-large");
+    std::fs::create_dir_all(&null_dir).unwrap();
+    let _null = spawn_self("null", &null_dir);
+    let port = wait_for("null", || {
+        std::fs::read_to_string(null_dir.join("port")).ok()
+    });
+    let null_t = Target::new("null", format!("http://127.0.0.1:{port}"), None);
     let total = large_gib << 30;
     let rss_before = peak_rss_kib(airlock_pid).unwrap_or(0);
     let mut put_vs_aes = Vec::new();
     let mut put_vs_disk = Vec::new();
     let mut get_vs_aes = Vec::new();
+    let mut null_put_vs_aes = Vec::new();
+    let mut null_get_vs_aes = Vec::new();
+    let mut disk_vs_aes = Vec::new();
     for round in 1..=rounds {
         let aes_put = aes_gcm_single_core_mib_s();
         let disk = durable_write_mib_s(&work, total);
+        let null_put = put_streamed(&null_t, "large", total, 0xa5).await;
         let put = put_streamed(&airlock_t, "large", total, 0xa5).await;
         let aes_get = aes_gcm_single_core_mib_s();
+        let null_get = get_streamed(&null_t, "large", total).await;
         let get = get_streamed(&airlock_t, "large", total).await;
         println!(
-            "  round {round}: raw AES-256-GCM (aws-lc-rs, one core, 64 KiB chunks) {aes_put:.0} / {aes_get:.0} MiB/s, durable write on the data directory's disk ({large_gib} GiB, 1 MiB writes, one fdatasync) {disk:.0} MiB/s"
+            "  round {round}: raw AES-256-GCM (aws-lc-rs, one core, 64 KiB chunks) {aes_put:.0} / {aes_get:.0} MiB/s; durable write on the data directory's disk ({large_gib} GiB in 1 MiB writes, fdatasync every 32 MiB as airlock does) {disk:.0} MiB/s ({:.2}x AES); null server (HTTP only) PUT {null_put:.0} GET {null_get:.0} MiB/s",
+            disk / aes_put
         );
         println!(
             "  round {round}: {large_gib} GiB PUT {put:.0} MiB/s ({:.2}x AES, {:.2}x the disk)   GET {get:.0} MiB/s ({:.2}x AES)",
@@ -719,7 +809,17 @@ async fn run() {
         put_vs_aes.push(put / aes_put);
         put_vs_disk.push(put / disk);
         get_vs_aes.push(get / aes_get);
+        null_put_vs_aes.push(null_put / aes_put);
+        null_get_vs_aes.push(null_get / aes_get);
+        disk_vs_aes.push(disk / aes_put);
     }
+    drop(_null);
+    println!(
+        "  ceilings, median of {rounds} rounds: the disk {:.2}x AES; null server PUT {:.2}x AES, GET {:.2}x AES",
+        median(disk_vs_aes),
+        median(null_put_vs_aes),
+        median(null_get_vs_aes)
+    );
     let rss_after = peak_rss_kib(airlock_pid).unwrap_or(0);
     println!(
         "  {large_gib} GiB, median of {rounds} rounds: PUT {:.2}x AES ({:.2}x the disk)   GET {:.2}x AES   (target >= 0.5x AES)",
