@@ -25,6 +25,8 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::hkdf;
 use zeroize::Zeroizing;
 
+use crate::pool::BufferPool;
+
 /// Plaintext bytes per chunk.
 pub const CHUNK_SIZE: usize = 64 * 1024;
 /// Header length.
@@ -195,8 +197,48 @@ pub enum SegmentError {
     Key,
 }
 
-/// Chunks sealed before one write to the underlying writer (1 MiB of plaintext).
+/// Chunks sealed before one write to the underlying writer (1 MiB of plaintext), and read
+/// with one positioned read.
 const WRITE_BATCH: usize = 16;
+
+/// How many batches (up to 16 chunks each, counted from a range's first chunk) a read of
+/// plaintext `[start, end)` of one segment has.
+pub fn batch_count(start: u64, end: u64) -> u64 {
+    if start >= end {
+        return 0;
+    }
+    let chunks = (end - 1) / CHUNK_SIZE as u64 - start / CHUNK_SIZE as u64 + 1;
+    chunks.div_ceil(WRITE_BATCH as u64)
+}
+
+/// Which of a read's batches one reader decrypts, when several threads share a read: the
+/// batches, numbered from 0 across all the read's segments, go round robin, batch `n` to the
+/// reader whose `phase` is `n % stride`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stripe {
+    /// This reader's place in the rotation.
+    pub phase: u64,
+    /// How many readers share the read.
+    pub stride: u64,
+}
+
+impl Stripe {
+    /// Every batch: one reader.
+    pub const ALL: Stripe = Stripe {
+        phase: 0,
+        stride: 1,
+    };
+
+    /// Whether batch `n` is this reader's.
+    pub fn owns(&self, n: u64) -> bool {
+        n % self.stride.max(1) == self.phase
+    }
+
+    /// Whether any of the `count` batches numbered from `first` is this reader's.
+    pub fn owns_any(&self, first: u64, count: u64) -> bool {
+        (first..first + count.min(self.stride.max(1))).any(|n| self.owns(n))
+    }
+}
 
 /// Encrypts a segment of known length into a writer, chunk by chunk. Sealed chunks are
 /// collected in one buffer and handed to the writer 16 at a time (one system call per MiB for
@@ -322,32 +364,6 @@ pub trait SegmentSource {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
     /// The stored length.
     fn stored_len(&self) -> std::io::Result<u64>;
-    /// Appends the `len` bytes at `offset` to `out`; an error if the source is shorter.
-    fn read_append(&self, out: &mut Vec<u8>, len: usize, offset: u64) -> std::io::Result<()> {
-        let start = out.len();
-        out.resize(start + len, 0);
-        self.read_exact_at(&mut out[start..], offset)
-    }
-}
-
-/// [`SegmentSource::read_append`] for a file: reads into the vector's spare capacity, which
-/// the file's reads fill without zeroing it first (a GET reads every stored byte once; zeroing
-/// the buffer before each read was a tenth of the decrypting thread's time). Moves the file's
-/// position, which no other reader uses.
-fn file_read_append(
-    mut f: &std::fs::File,
-    out: &mut Vec<u8>,
-    len: usize,
-    offset: u64,
-) -> std::io::Result<()> {
-    use std::io::{Read, Seek, SeekFrom};
-    out.reserve_exact(len);
-    f.seek(SeekFrom::Start(offset))?;
-    let got = f.take(len as u64).read_to_end(out)?;
-    if got != len {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(())
 }
 
 impl SegmentSource for std::fs::File {
@@ -357,9 +373,6 @@ impl SegmentSource for std::fs::File {
     fn stored_len(&self) -> std::io::Result<u64> {
         Ok(self.metadata()?.len())
     }
-    fn read_append(&self, out: &mut Vec<u8>, len: usize, offset: u64) -> std::io::Result<()> {
-        file_read_append(self, out, len, offset)
-    }
 }
 
 impl SegmentSource for &std::fs::File {
@@ -368,9 +381,6 @@ impl SegmentSource for &std::fs::File {
     }
     fn stored_len(&self) -> std::io::Result<u64> {
         Ok(self.metadata()?.len())
-    }
-    fn read_append(&self, out: &mut Vec<u8>, len: usize, offset: u64) -> std::io::Result<()> {
-        file_read_append(self, out, len, offset)
     }
 }
 
@@ -487,6 +497,28 @@ impl<S: SegmentSource> SegmentReader<S> {
         &self,
         start: u64,
         end: u64,
+        sink: impl FnMut(bytes::Bytes) -> Result<(), SegmentError>,
+    ) -> Result<(), SegmentError> {
+        self.read_batches(
+            start,
+            end,
+            Stripe::ALL,
+            &mut 0,
+            &BufferPool::default(),
+            sink,
+        )
+    }
+
+    /// [`SegmentReader::read_range_bytes`] of the batches `stripe` owns. `counter` numbers the
+    /// read's batches: this segment's continue from it, and it is advanced past them (owned or
+    /// not), so a read over several segments numbers its batches once. Buffers come from `pool`.
+    pub fn read_batches(
+        &self,
+        start: u64,
+        end: u64,
+        stripe: Stripe,
+        counter: &mut u64,
+        pool: &BufferPool,
         mut sink: impl FnMut(bytes::Bytes) -> Result<(), SegmentError>,
     ) -> Result<(), SegmentError> {
         let end = end.min(self.plain_len);
@@ -499,12 +531,18 @@ impl<S: SegmentSource> SegmentReader<S> {
         let mut i = first;
         while i <= last {
             let n = (last - i + 1).min(WRITE_BATCH as u64);
+            let batch = *counter;
+            *counter += 1;
+            if !stripe.owns(batch) {
+                i += n;
+                continue;
+            }
             let base = i * CHUNK_SIZE as u64;
             let plain_in_batch = ((i + n) * CHUNK_SIZE as u64).min(self.plain_len) - base;
             let stored = plain_in_batch as usize + n as usize * TAG_LEN;
-            let mut buf = Vec::new();
+            let mut buf = pool.take(stored);
             let offset = HEADER_LEN as u64 + i * (CHUNK_SIZE + TAG_LEN) as u64;
-            self.src.read_append(&mut buf, stored, offset)?;
+            self.src.read_exact_at(&mut buf[..stored], offset)?;
             let mut pieces = Vec::with_capacity(n as usize);
             let mut at = 0usize;
             for k in 0..n {
@@ -538,9 +576,8 @@ impl<S: SegmentSource> SegmentReader<S> {
                 buf.copy_within(a..b, w);
                 w += b - a;
             }
-            buf.truncate(w);
             if w > 0 {
-                sink(bytes::Bytes::from(buf))?;
+                sink(pool.share(buf, w))?;
             }
             i += n;
         }
@@ -648,6 +685,32 @@ mod tests {
             let batches = chunks.div_ceil(16);
             assert_eq!(buffers, batches, "{s}..{e}");
         }
+        // Striped, with buffers recycled as soon as each is consumed: the same bytes. The
+        // segment's three batches are numbered 7, 8, 9, as if earlier segments had 7.
+        let pool = BufferPool::default();
+        assert_eq!(batch_count(0, len as u64), 3);
+        for stride in 1..=3u64 {
+            let mut numbered = Vec::new();
+            for phase in 0..stride {
+                let stripe = Stripe { phase, stride };
+                let mut mine = (7..10u64).filter(|n| stripe.owns(*n));
+                let mut counter = 7;
+                r.read_batches(0, len as u64, stripe, &mut counter, &pool, |b| {
+                    numbered.push((mine.next().expect("a batch it owns"), b.to_vec()));
+                    Ok(())
+                })
+                .unwrap();
+                assert_eq!(mine.next(), None, "every owned batch was handed out");
+                assert_eq!(counter, 10, "all three batches counted");
+            }
+            numbered.sort_by_key(|(n, _)| *n);
+            let joined: Vec<u8> = numbered.into_iter().flat_map(|(_, b)| b).collect();
+            assert_eq!(joined, plain, "{stride} stripes");
+        }
+        assert!(
+            pool.free_count() > 0,
+            "consumed buffers went back to the pool"
+        );
         let mut bad = stored.clone();
         bad[HEADER_LEN + 20 * (CHUNK_SIZE + TAG_LEN) + 7] ^= 1;
         let r = SegmentReader::open(&key, id, len as u64, &bad[..]).unwrap();

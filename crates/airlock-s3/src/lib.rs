@@ -41,6 +41,7 @@ pub mod model;
 pub mod multipart;
 pub mod names;
 pub mod objects;
+pub mod pool;
 
 pub use engine::{Bucket, OpenError, S3, SweepReport};
 pub use error::{Code, KmsDenial, S3Error};

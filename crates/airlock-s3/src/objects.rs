@@ -11,7 +11,8 @@ use bytes::Bytes;
 
 use crate::checksum::{Checksum, Md5};
 use crate::crypto::{
-    CHUNK_SIZE, DataKey, SegmentError, SegmentId, SegmentReader, SegmentWriter, hex,
+    CHUNK_SIZE, DataKey, SegmentError, SegmentId, SegmentReader, SegmentWriter, Stripe,
+    batch_count, hex,
 };
 use crate::disk::{Disk, TempFile};
 use crate::engine::{S3, drop_segment, now_ms};
@@ -22,6 +23,7 @@ use crate::model::{
     BucketRecord, ObjectMeta, ObjectVersion, Segment, SseAlgorithm, SseInfo, Tag, Versioning,
 };
 use crate::names::validate_key;
+use crate::pool::BufferPool;
 
 /// Largest object a single `PutObject` (or part) may carry: 5 GiB.
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -433,26 +435,49 @@ impl ObjectReader {
     /// Plaintext `[start, end)` as shared buffers (up to 1 MiB each, no copy), every piece
     /// authenticated before it is handed over.
     pub fn read_range_bytes(
-        &mut self,
+        &self,
         start: u64,
         end: u64,
+        sink: impl FnMut(Bytes) -> Result<(), S3Error>,
+    ) -> Result<(), S3Error> {
+        self.read_stripe(start, end, Stripe::ALL, &BufferPool::default(), sink)
+    }
+
+    /// The batches of [`ObjectReader::read_range_bytes`] that `stripe` owns, in order. Several
+    /// threads may share one reader, each with its own stripe of the same range: together they
+    /// hand out every batch once, and taking their buffers round robin, from phase 0 on, gives
+    /// the range in order. Segments not opened with the reader are opened by each thread that
+    /// needs them.
+    pub fn read_stripe(
+        &self,
+        start: u64,
+        end: u64,
+        stripe: Stripe,
+        pool: &BufferPool,
         mut sink: impl FnMut(Bytes) -> Result<(), S3Error>,
     ) -> Result<(), S3Error> {
         let end = end.min(self.size);
-        for i in 0..self.segments.len() {
-            let (offset, len) = (self.segments[i].0, self.segments[i].1.len);
+        let mut counter = 0u64;
+        for (offset, seg, eager) in &self.segments {
+            let (offset, len) = (*offset, seg.len);
             let (s, e) = (start.max(offset), end.min(offset + len));
             if s >= e {
                 continue;
             }
-            if self.segments[i].2.is_none() {
-                let src = self
-                    .s3
-                    .open_source(&self.segments[i].1)
-                    .map_err(OpenFailure::into_error)?;
-                self.segments[i].2 = Some(src);
+            let batches = batch_count(s - offset, e - offset);
+            if !stripe.owns_any(counter, batches) {
+                counter += batches;
+                continue;
             }
-            let id = SegmentId::parse(&self.segments[i].1.id)
+            let opened;
+            let src = match eager {
+                Some(src) => src,
+                None => {
+                    opened = self.s3.open_source(seg).map_err(OpenFailure::into_error)?;
+                    &opened
+                }
+            };
+            let id = SegmentId::parse(&seg.id)
                 .ok_or_else(|| S3Error::internal("bad segment id in metadata"))?;
             let mut sink_error = None;
             let mut forward = |b: Bytes| {
@@ -461,12 +486,12 @@ impl ObjectReader {
                     SegmentError::Key
                 })
             };
-            let result = match &self.segments[i].2 {
-                Some(Source::File(f)) => SegmentReader::open(&self.key, id, len, f)
-                    .and_then(|r| r.read_range_bytes(s - offset, e - offset, &mut forward)),
-                Some(Source::Inline(b)) => SegmentReader::open(&self.key, id, len, b.clone())
-                    .and_then(|r| r.read_range_bytes(s - offset, e - offset, &mut forward)),
-                None => Err(SegmentError::Key),
+            let (rs, re) = (s - offset, e - offset);
+            let result = match src {
+                Source::File(f) => SegmentReader::open(&self.key, id, len, f)
+                    .and_then(|r| r.read_batches(rs, re, stripe, &mut counter, pool, &mut forward)),
+                Source::Inline(b) => SegmentReader::open(&self.key, id, len, b.clone())
+                    .and_then(|r| r.read_batches(rs, re, stripe, &mut counter, pool, &mut forward)),
             };
             if let Some(err) = sink_error {
                 return Err(err);

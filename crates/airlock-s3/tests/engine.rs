@@ -99,6 +99,43 @@ fn get(e: &S3, bucket: &str, key: &str, version: Option<&str>) -> Vec<u8> {
     r.read_to_vec(0, v.size).unwrap()
 }
 
+/// `[start, end)` read by `stride` threads at once, one stripe each, merged round robin.
+fn striped(r: &airlock_s3::objects::ObjectReader, start: u64, end: u64, stride: u64) -> Vec<u8> {
+    use airlock_s3::crypto::Stripe;
+    let pool = airlock_s3::pool::BufferPool::default();
+    let lists: Vec<Vec<bytes::Bytes>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..stride)
+            .map(|phase| {
+                let pool = &pool;
+                scope.spawn(move || {
+                    let mut got = Vec::new();
+                    r.read_stripe(start, end, Stripe { phase, stride }, pool, |b| {
+                        got.push(b);
+                        Ok(())
+                    })
+                    .unwrap();
+                    got
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let mut iters: Vec<_> = lists.into_iter().map(|l| l.into_iter()).collect();
+    let mut out = Vec::new();
+    let mut turn = 0;
+    while let Some(b) = iters[turn].next() {
+        out.extend_from_slice(&b);
+        turn = (turn + 1) % iters.len();
+    }
+    for (phase, rest) in iters.iter_mut().enumerate() {
+        assert!(
+            rest.next().is_none(),
+            "stripe {phase} of {stride} has batches left over"
+        );
+    }
+    out
+}
+
 fn data(n: usize, seed: u8) -> Vec<u8> {
     (0..n)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
@@ -502,6 +539,23 @@ async fn multipart_complete_rules_and_checksums() {
         r.read_to_vec(at, at + 20).unwrap(),
         &whole[at as usize..at as usize + 20]
     );
+    // Several threads share one reader, each decrypting its stripe of the batches across both
+    // parts; taken round robin, their buffers are the range in order, each byte once.
+    let len = whole.len() as u64;
+    for (s, e) in [
+        (0, len),
+        (at, len),
+        (7, MIN_PART_SIZE + 100),
+        (1 << 20, 3 << 20),
+    ] {
+        for stride in 1..=3 {
+            assert_eq!(
+                striped(&r, s, e, stride),
+                &whole[s as usize..e as usize],
+                "{s}..{e} in {stride} stripes"
+            );
+        }
+    }
     assert_eq!(
         e.s3.upload("bucket-five", "big", &upload.upload_id)
             .unwrap_err()

@@ -565,7 +565,7 @@ fn durable_write_mib_s(dir: &Path, total: u64) -> f64 {
     while done < total {
         f.write_all(&block).unwrap();
         done += block.len() as u64;
-        if done % (32 << 20) == 0 {
+        if done.is_multiple_of(32 << 20) {
             f.sync_data().unwrap();
         }
     }

@@ -7,12 +7,14 @@ use std::task::{Context as TaskContext, Poll};
 
 use airlock_policy::{Context, ContextValue};
 use airlock_s3::checksum::{Checksum, ChecksumAlgorithm, Hasher};
+use airlock_s3::crypto::Stripe;
 use airlock_s3::keys::{SsePlan, parse_context_header};
 use airlock_s3::model::{ObjectMeta, ObjectOwnership, ObjectVersion, SseAlgorithm, Tag};
 use airlock_s3::names::{object_arn, validate_key};
 use airlock_s3::objects::{
     INLINE_MAX, NewObject, ObjectReader, ObjectWriter, Staged, WriteCondition,
 };
+use airlock_s3::pool::BufferPool;
 use airlock_s3::{Bucket, Code, S3Error};
 use bytes::Bytes;
 use http_body::Frame;
@@ -443,10 +445,13 @@ fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
     Ok(Some((start, end)))
 }
 
-/// A response body fed by a blocking reader thread, the first piece already read.
+/// A response body fed by blocking reader threads, the first piece already read. Reader `p`
+/// of `n` sends batches `p`, `p + n`, ... on channel `p`; taking one buffer from each channel
+/// in turn gives the range in order.
 struct ObjectBody {
     first: Option<Bytes>,
-    rx: tokio::sync::mpsc::Receiver<Result<Bytes, S3Error>>,
+    rx: Vec<tokio::sync::mpsc::Receiver<Result<Bytes, S3Error>>>,
+    next: usize,
 }
 
 impl http_body::Body for ObjectBody {
@@ -460,37 +465,70 @@ impl http_body::Body for ObjectBody {
         if let Some(b) = self.first.take() {
             return Poll::Ready(Some(Ok(Frame::data(b))));
         }
-        self.rx
-            .poll_recv(cx)
-            .map(|o| o.map(|r| r.map(Frame::data).map_err(|e| -> BoxError { Box::new(e) })))
+        let this = &mut *self;
+        let Some(rx) = this.rx.get_mut(this.next) else {
+            return Poll::Ready(None);
+        };
+        // The reader whose turn it is has no more batches: the range is complete (a reader
+        // that fails sends its error first).
+        let polled = rx.poll_recv(cx);
+        if let Poll::Ready(Some(Ok(_))) = &polled {
+            this.next = (this.next + 1) % this.rx.len();
+        }
+        polled.map(|o| o.map(|r| r.map(Frame::data).map_err(|e| -> BoxError { Box::new(e) })))
     }
 }
 
+/// Ranges at least this long are decrypted by several threads at once.
+const PARALLEL_READ: u64 = 4 << 20;
+
+/// How many threads decrypt one large range: AES-GCM and the copy out of the page cache are
+/// most of a large GET's work, and one thread doing them all is its bottleneck.
+fn read_threads() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u64)
+}
+
 /// Reads `[start, end)` of an object into a response body: in memory when small, otherwise
-/// streamed from a blocking thread. The first piece is read (and authenticated) before the
+/// streamed from blocking threads. The first piece is read (and authenticated) before the
 /// response starts, so a tampered object is an error answer, not a truncated one.
 async fn body_of(mut reader: ObjectReader, start: u64, end: u64) -> Result<ReplyBody, S3Error> {
     if end - start <= SMALL_READ {
         let data = reader.read_to_vec(start, end)?;
         return Ok(ReplyBody::Full(Bytes::from(data)));
     }
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, S3Error>>(4);
-    tokio::task::spawn_blocking(move || {
-        let result = reader.read_range_bytes(start, end, |b| {
-            tx.blocking_send(Ok(b))
-                .map_err(|_| S3Error::new(Code::InternalError, "client went away"))
+    let stride = if end - start >= PARALLEL_READ {
+        read_threads()
+    } else {
+        1
+    };
+    let reader = Arc::new(reader);
+    let pool = BufferPool::default();
+    let mut rx = Vec::new();
+    for phase in 0..stride {
+        // Two buffers in flight per thread: enough to keep the socket busy while the next
+        // batch is decrypted, and a bound on the memory one GET holds.
+        let (tx, r) = tokio::sync::mpsc::channel::<Result<Bytes, S3Error>>(2);
+        rx.push(r);
+        let (reader, pool) = (reader.clone(), pool.clone());
+        tokio::task::spawn_blocking(move || {
+            let stripe = Stripe { phase, stride };
+            let result = reader.read_stripe(start, end, stripe, &pool, |b| {
+                tx.blocking_send(Ok(b))
+                    .map_err(|_| S3Error::new(Code::InternalError, "client went away"))
+            });
+            if let Err(e) = result
+                && e.message != "client went away"
+            {
+                let _ = tx.blocking_send(Err(e));
+            }
         });
-        if let Err(e) = result
-            && e.message != "client went away"
-        {
-            let _ = tx.blocking_send(Err(e));
-        }
-    });
-    match rx.recv().await {
+    }
+    match rx[0].recv().await {
         None => Ok(ReplyBody::Full(Bytes::new())),
         Some(Err(e)) => Err(e),
         Some(Ok(first)) => Ok(ReplyBody::stream(ObjectBody {
             first: Some(first),
+            next: 1 % rx.len(),
             rx,
         })),
     }
