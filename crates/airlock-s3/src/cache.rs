@@ -9,12 +9,17 @@
 //! acknowledged before the read began. Any write invalidates every entry (the cache serves
 //! read-mostly keys; a write-heavy workload simply misses).
 //!
-//! Only metadata is cached; object data is always read from the store or its file, where its
-//! authentication tag is checked.
+//! Beside it, [`InlineCache`] keeps the stored bytes of recently read small segments (those
+//! kept inline in the store): ciphertext, authenticated on every read as if it came from the
+//! store. A segment's bytes never change (segment ids are random and never reused), so an
+//! entry is right for as long as any version refers to the segment; which version a read
+//! serves is decided by the version lookup alone.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 
 use crate::model::ObjectVersion;
 
@@ -106,6 +111,48 @@ impl LatestCache {
     }
 }
 
+/// Bytes of inline segments kept before the cache starts over.
+const INLINE_BUDGET: usize = 8 << 20;
+
+/// The stored (encrypted) bytes of recently read inline segments, by segment id, within a
+/// byte budget. Segments deleted since stay until the cache starts over: they are never
+/// reached again (no version refers to them), and the budget bounds them.
+#[derive(Debug, Default)]
+pub struct InlineCache {
+    /// Segment id → stored bytes, and their total size.
+    entries: Mutex<(HashMap<String, Bytes>, usize)>,
+}
+
+impl InlineCache {
+    /// The stored bytes of segment `id`, if cached.
+    pub fn get(&self, id: &str) -> Option<Bytes> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.0.get(id).cloned()
+    }
+
+    /// Keeps the stored bytes of segment `id`.
+    pub fn insert(&self, id: &str, stored: Bytes) {
+        if stored.len() > INLINE_BUDGET / 64 {
+            return;
+        }
+        let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (entries, total) = &mut *guard;
+        if *total + stored.len() > INLINE_BUDGET {
+            entries.clear();
+            *total = 0;
+        }
+        *total += stored.len();
+        if let Some(old) = entries.insert(id.to_string(), stored) {
+            *total -= old.len();
+        }
+    }
+
+    /// The bytes held.
+    pub fn bytes(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +232,23 @@ mod tests {
             entries.1,
             entries.0.values().map(HashMap::len).sum::<usize>()
         );
+    }
+
+    #[test]
+    fn inline_segments_stay_within_the_budget() {
+        let cache = InlineCache::default();
+        cache.insert("a", Bytes::from_static(b"stored-a"));
+        assert_eq!(cache.get("a").as_deref(), Some(&b"stored-a"[..]));
+        assert!(cache.get("b").is_none());
+        cache.insert("a", Bytes::from_static(b"stored-a"));
+        assert_eq!(cache.bytes(), 8, "the same segment again is counted once");
+        let block = Bytes::from(vec![7u8; 4096]);
+        for i in 0..(INLINE_BUDGET / 4096 * 2) {
+            cache.insert(&format!("s{i}"), block.clone());
+            assert!(cache.bytes() <= INLINE_BUDGET);
+        }
+        // Too large a segment is not kept at all.
+        cache.insert("big", Bytes::from(vec![0u8; INLINE_BUDGET / 64 + 1]));
+        assert!(cache.get("big").is_none());
     }
 }

@@ -10,7 +10,7 @@ use airlock_kms::Kms;
 use airlock_policy::{Policy, PolicyKind};
 use airlock_store::{ReadTxn, Store, StoreExt, WriteExt, WriteTxn};
 
-use crate::cache::{LatestCache, WriteGeneration};
+use crate::cache::{InlineCache, LatestCache, WriteGeneration};
 use crate::crypto::SegmentId;
 use crate::disk::Disk;
 use crate::error::{Code, S3Error};
@@ -115,6 +115,8 @@ pub struct S3 {
     pub(crate) committer: Committer,
     /// The latest version of recently read keys, valid until the next committed write.
     pub(crate) latest: LatestCache,
+    /// The stored bytes of recently read inline segments.
+    pub(crate) inline: Arc<InlineCache>,
     region: String,
     buckets: RwLock<HashMap<String, Arc<Bucket>>>,
     accounts: RwLock<HashMap<String, AccountRecord>>,
@@ -228,6 +230,7 @@ impl S3 {
         Ok(S3 {
             committer: Committer::start(store.clone(), generation.clone()),
             latest: LatestCache::new(generation),
+            inline: Arc::default(),
             store,
             disk,
             keys,

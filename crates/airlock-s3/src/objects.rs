@@ -9,6 +9,7 @@ use airlock_kms::Caller;
 use airlock_store::{ReadTxn, StoreExt, WriteExt, WriteTxn};
 use bytes::Bytes;
 
+use crate::cache::InlineCache;
 use crate::checksum::{Checksum, Md5};
 use crate::crypto::{
     CHUNK_SIZE, DataKey, SegmentError, SegmentId, SegmentReader, SegmentWriter, Stripe,
@@ -336,6 +337,7 @@ pub struct ObjectReader {
 struct Store2 {
     store: std::sync::Arc<dyn airlock_store::Store>,
     disk: Disk,
+    inline: std::sync::Arc<InlineCache>,
 }
 
 enum Source {
@@ -555,8 +557,15 @@ impl Store2 {
         if seg.inline {
             // Missing: the version was replaced or deleted since it was looked up (its data
             // goes in the same commit), like a vanished segment file.
+            if let Some(stored) = self.inline.get(&seg.id) {
+                return Ok(Source::Inline(stored));
+            }
             match self.store.read()?.get(DATA, &seg.id)? {
-                Some(data) => Ok(Source::Inline(Bytes::from(data))),
+                Some(data) => {
+                    let stored = Bytes::from(data);
+                    self.inline.insert(&seg.id, stored.clone());
+                    Ok(Source::Inline(stored))
+                }
                 None => Err(OpenFailure::Gone),
             }
         } else {
@@ -838,6 +847,7 @@ impl S3 {
         let s = Store2 {
             store: self.store.clone(),
             disk: self.disk.clone(),
+            inline: self.inline.clone(),
         };
         let mut offset = 0;
         let mut segments = Vec::with_capacity(version.segments.len());

@@ -16,7 +16,7 @@
 //!   each server's CPU time per operation are reported).
 //!
 //! `cargo bench -p airlock-server --bench s3`. `AIRLOCK_BENCH_SECONDS` (default 5) sets each
-//! ops/s phase's length, `AIRLOCK_BENCH_LARGE_GIB` (default 1) the large object's size,
+//! ops/s phase's length, `AIRLOCK_BENCH_LARGE_GIB` (default 1; 0 skips the large-object phases) the large object's size,
 //! `AIRLOCK_BENCH_LARGE_ROUNDS` (default 3) how many times it is put and got (each next to its
 //! own AES and disk baselines; the median ratio is reported), `AIRLOCK_BENCH_RSS_GIB` (default
 //! 5, 0 skips it) the size of the upload whose peak RSS is reported. `AIRLOCK_BENCH_TRAIL_ONLY=1` runs only the audit-trail phase,
@@ -766,6 +766,10 @@ async fn run() {
 
     // Large object through a fresh airlock process (so its peak RSS is the upload's).
     drop(airlock);
+    if large_gib == 0 {
+        let _ = std::fs::remove_dir_all(&work);
+        return;
+    }
     let (airlock, airlock_t) = start_airlock("airlock", &work.join("airlock-large")).await;
     let airlock_pid = airlock.0.id();
     // Rounds of (AES baseline, disk baseline, PUT, AES baseline, GET): on a shared machine the
