@@ -4,11 +4,14 @@
 //!   (SigV4 with a signed payload hash, the engine deciding identity + bucket policy, SSE-KMS
 //!   with a Bucket Key as in the seed, durable group commits), moto's server
 //!   (`target/venv/bin/moto_server`), s3s-fs (no authentication, no encryption, no fsync), and
-//!   a null server that answers without doing anything (signed requests from the same client:
-//!   the ceiling of this machine and load generator);
+//!   two ceilings sent the same signed requests by the same client: a null server that answers
+//!   without doing anything (the ceiling of this machine and load generator), and a durable null
+//!   server that only appends each PUT's body to one file with one `fdatasync` per batch (the
+//!   ceiling of any PUT that is durable before it is answered);
 //! - 1 GiB PUT and GET throughput through airlock (one stream, plain HTTP, UNSIGNED-PAYLOAD) as
-//!   a ratio to single-core AES-256-GCM speed (aws-lc-rs) measured in the same run, and the PUT
-//!   also as a ratio to the disk's own durable write speed (1 MiB writes and one fdatasync);
+//!   a ratio to single-core AES-256-GCM speed (aws-lc-rs) measured in the same run, beside two
+//!   ceilings: the disk's own durable write speed (1 MiB writes, `fdatasync` every 32 MiB as
+//!   airlock does) and the null server streaming the same bytes (HTTP alone);
 //! - airlock's peak RSS (VmHWM) while it receives the large upload;
 //! - 4 KiB PUT and GET with the audit trail recording data events versus not (two airlock
 //!   processes, each operation measured on both back to back in alternating order,
@@ -16,10 +19,11 @@
 //!   each server's CPU time per operation are reported).
 //!
 //! `cargo bench -p airlock-server --bench s3`. `AIRLOCK_BENCH_SECONDS` (default 5) sets each
-//! ops/s phase's length, `AIRLOCK_BENCH_LARGE_GIB` (default 1; 0 skips the large-object phases) the large object's size,
-//! `AIRLOCK_BENCH_LARGE_ROUNDS` (default 3) how many times it is put and got (each next to its
-//! own AES and disk baselines; the median ratio is reported), `AIRLOCK_BENCH_RSS_GIB` (default
-//! 5, 0 skips it) the size of the upload whose peak RSS is reported. `AIRLOCK_BENCH_TRAIL_ONLY=1` runs only the audit-trail phase,
+//! ops/s phase's length, `AIRLOCK_BENCH_LARGE_GIB` (default 1; 0 skips the large-object phases)
+//! the large object's size, `AIRLOCK_BENCH_LARGE_ROUNDS` (default 3) how many times it is put
+//! and got (each next to its own baselines; the median ratio is reported),
+//! `AIRLOCK_BENCH_RSS_GIB` (default 5, 0 skips it) the size of the upload whose peak RSS is
+//! reported. `AIRLOCK_BENCH_TRAIL_ONLY=1` runs only the audit-trail phase,
 //! `AIRLOCK_BENCH_LARGE_ONLY=1` only the large-object phases, `AIRLOCK_BENCH_AIRLOCK_SMALL_ONLY=1`
 //! only airlock's 4 KiB phases (for profiling).
 
