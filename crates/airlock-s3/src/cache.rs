@@ -148,7 +148,8 @@ impl InlineCache {
     }
 
     /// The bytes held.
-    pub fn bytes(&self) -> usize {
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).1
     }
 }

@@ -465,32 +465,6 @@ impl<S: SegmentSource> SegmentReader<S> {
         self.plain_len
     }
 
-    /// Decrypts chunk `index` into `buf` (resized), returning the plaintext slice length.
-    pub fn chunk(&self, index: u64, buf: &mut Vec<u8>) -> Result<(), SegmentError> {
-        let count = chunk_count(self.plain_len);
-        if index >= count {
-            return Err(SegmentError::Length {
-                expected: count,
-                got: index,
-            });
-        }
-        let start = index * CHUNK_SIZE as u64;
-        let plain = (self.plain_len - start).min(CHUNK_SIZE as u64) as usize;
-        let offset = HEADER_LEN as u64 + index * (CHUNK_SIZE + TAG_LEN) as u64;
-        buf.resize(plain + TAG_LEN, 0);
-        self.src.read_exact_at(buf, offset)?;
-        let key = self.key.key.as_ref().ok_or(SegmentError::Key)?;
-        let a = aad(&self.header, index);
-        key.open_in_place(nonce(index), Aad::from(&a[..]), buf)
-            .map_err(|_| SegmentError::Tampered {
-                segment: self.id.hex(),
-                chunk: index,
-                reason: "authentication tag mismatch".into(),
-            })?;
-        buf.truncate(plain);
-        Ok(())
-    }
-
     /// Plaintext `[start, end)` as shared buffers: up to 16 chunks are read with one positioned
     /// read, decrypted in place, and handed to `sink` as one buffer (up to 1 MiB).
     pub fn read_range_bytes(
@@ -583,31 +557,6 @@ impl<S: SegmentSource> SegmentReader<S> {
         }
         Ok(())
     }
-
-    /// Plaintext `[start, end)`, decrypting only the chunks it touches, handed to `sink` piece
-    /// by piece (at most one chunk each).
-    pub fn read_range(
-        &self,
-        start: u64,
-        end: u64,
-        mut sink: impl FnMut(&[u8]) -> Result<(), SegmentError>,
-    ) -> Result<(), SegmentError> {
-        let end = end.min(self.plain_len);
-        if start >= end {
-            return Ok(());
-        }
-        let mut buf = Vec::with_capacity(CHUNK_SIZE + TAG_LEN);
-        let first = start / CHUNK_SIZE as u64;
-        let last = (end - 1) / CHUNK_SIZE as u64;
-        for i in first..=last {
-            self.chunk(i, &mut buf)?;
-            let base = i * CHUNK_SIZE as u64;
-            let from = start.saturating_sub(base) as usize;
-            let to = ((end - base) as usize).min(buf.len());
-            sink(&buf[from..to])?;
-        }
-        Ok(())
-    }
 }
 
 /// Encrypts a whole small segment in memory.
@@ -635,8 +584,8 @@ mod tests {
         assert_eq!(stored.len() as u64, stored_len(len as u64));
         let r = SegmentReader::open(&key, id, len as u64, &stored[..]).unwrap();
         let mut out = Vec::new();
-        r.read_range(0, len as u64, |b| {
-            out.extend_from_slice(b);
+        r.read_range_bytes(0, len as u64, |b| {
+            out.extend_from_slice(&b);
             Ok(())
         })
         .unwrap();
@@ -658,7 +607,7 @@ mod tests {
     }
 
     #[test]
-    fn batched_reads_match_chunk_reads() {
+    fn batched_and_striped_reads_match_the_plaintext() {
         let key = DataKey::random();
         let id = SegmentId::random();
         let len = 40 * CHUNK_SIZE + 123;
@@ -737,7 +686,7 @@ mod tests {
             let mut bad = stored.clone();
             bad[pos] ^= 0x01;
             let res = SegmentReader::open(&key, id, plain.len() as u64, &bad[..])
-                .and_then(|r| r.read_range(0, plain.len() as u64, |_| Ok(())));
+                .and_then(|r| r.read_range_bytes(0, plain.len() as u64, |_| Ok(())));
             assert!(
                 matches!(res, Err(SegmentError::Tampered { .. })),
                 "flip at {pos} not detected: {res:?}"
@@ -752,7 +701,7 @@ mod tests {
         // Another key, another id.
         let r =
             SegmentReader::open(&DataKey::random(), id, plain.len() as u64, &stored[..]).unwrap();
-        assert!(r.read_range(0, 10, |_| Ok(())).is_err());
+        assert!(r.read_range_bytes(0, 10, |_| Ok(())).is_err());
         assert!(
             SegmentReader::open(&key, SegmentId::random(), plain.len() as u64, &stored[..])
                 .is_err()
@@ -771,7 +720,10 @@ mod tests {
         swapped.extend_from_slice(&stored[HEADER_LEN + c..HEADER_LEN + 2 * c]);
         swapped.extend_from_slice(&stored[HEADER_LEN..HEADER_LEN + c]);
         let r = SegmentReader::open(&key, id, plain.len() as u64, &swapped[..]).unwrap();
-        assert!(r.read_range(0, plain.len() as u64, |_| Ok(())).is_err());
+        assert!(
+            r.read_range_bytes(0, plain.len() as u64, |_| Ok(()))
+                .is_err()
+        );
     }
 
     #[test]
@@ -793,7 +745,7 @@ mod tests {
             let r = SegmentReader::open(&key, id, len as u64, &stored[..]).unwrap();
             let (s, e) = (a.min(b), a.max(b));
             let mut out = Vec::new();
-            r.read_range(s as u64, e as u64, |x| { out.extend_from_slice(x); Ok(()) }).unwrap();
+            r.read_range_bytes(s as u64, e as u64, |x| { out.extend_from_slice(&x); Ok(()) }).unwrap();
             let want = if s >= len { &[][..] } else { &plain[s..e.min(len)] };
             prop_assert_eq!(&out[..], want);
         }

@@ -335,9 +335,9 @@ pub struct ObjectReader {
 
 #[derive(Clone)]
 struct Store2 {
-    store: std::sync::Arc<dyn airlock_store::Store>,
+    store: Arc<dyn airlock_store::Store>,
     disk: Disk,
-    inline: std::sync::Arc<InlineCache>,
+    inline: Arc<InlineCache>,
 }
 
 enum Source {
@@ -366,72 +366,16 @@ impl ObjectReader {
         self.size
     }
 
-    /// Plaintext `[start, end)` handed to `sink` in pieces of at most one chunk. Every piece is
-    /// authenticated before it is handed over; tampered data is reported and never handed out.
+    /// Plaintext `[start, end)` handed to `sink` piece by piece (up to 1 MiB each). Every piece
+    /// is authenticated before it is handed over; tampered data is reported and never handed
+    /// out.
     pub fn read_range(
-        &mut self,
+        &self,
         start: u64,
         end: u64,
         mut sink: impl FnMut(&[u8]) -> Result<(), S3Error>,
     ) -> Result<(), S3Error> {
-        let end = end.min(self.size);
-        let mut i = 0;
-        while i < self.segments.len() {
-            let (offset, len) = (self.segments[i].0, self.segments[i].1.len);
-            let (s, e) = (start.max(offset), end.min(offset + len));
-            if s < e {
-                if self.segments[i].2.is_none() {
-                    let src = self
-                        .s3
-                        .open_source(&self.segments[i].1)
-                        .map_err(OpenFailure::into_error)?;
-                    self.segments[i].2 = Some(src);
-                }
-                let seg = &self.segments[i].1;
-                let id = SegmentId::parse(&seg.id)
-                    .ok_or_else(|| S3Error::internal("bad segment id in metadata"))?;
-                let mut sink_error = None;
-                let result = match &self.segments[i].2 {
-                    Some(Source::File(f)) => {
-                        SegmentReader::open(&self.key, id, len, f).and_then(|r| {
-                            r.read_range(s - offset, e - offset, |b| {
-                                sink(b).map_err(|err| {
-                                    sink_error = Some(err);
-                                    SegmentError::Key
-                                })
-                            })
-                        })
-                    }
-                    Some(Source::Inline(b)) => SegmentReader::open(&self.key, id, len, b.clone())
-                        .and_then(|r| {
-                            r.read_range(s - offset, e - offset, |b| {
-                                sink(b).map_err(|err| {
-                                    sink_error = Some(err);
-                                    SegmentError::Key
-                                })
-                            })
-                        }),
-                    None => Err(SegmentError::Key),
-                };
-                if let Some(err) = sink_error {
-                    return Err(err);
-                }
-                if let Err(e) = result {
-                    if is_tampered(&e) {
-                        tracing::error!(
-                            target: "airlock::s3",
-                            bucket = %self.bucket,
-                            key = %self.object_key,
-                            error = %e,
-                            "stored object data failed authentication (tampered or corrupted); it was not served"
-                        );
-                    }
-                    return Err(S3Error::internal(e));
-                }
-            }
-            i += 1;
-        }
-        Ok(())
+        self.read_range_bytes(start, end, |b| sink(&b))
     }
 
     /// Plaintext `[start, end)` as shared buffers (up to 1 MiB each, no copy), every piece
@@ -514,14 +458,20 @@ impl ObjectReader {
         Ok(())
     }
 
-    /// Reads a whole (small) range into memory.
-    pub fn read_to_vec(&mut self, start: u64, end: u64) -> Result<Vec<u8>, S3Error> {
-        let mut out = Vec::with_capacity(end.saturating_sub(start).min(16 << 20) as usize);
-        self.read_range(start, end, |b| {
-            out.extend_from_slice(b);
+    /// Reads a whole (small) range into memory; without a copy when it is one batch (up to
+    /// 1 MiB), as a small object is.
+    pub fn read_to_bytes(&self, start: u64, end: u64) -> Result<Bytes, S3Error> {
+        let mut pieces = Vec::new();
+        self.read_range_bytes(start, end, |b| {
+            pieces.push(b);
             Ok(())
         })?;
-        Ok(out)
+        if pieces.len() == 1
+            && let Some(one) = pieces.pop()
+        {
+            return Ok(one);
+        }
+        Ok(Bytes::from(pieces.concat()))
     }
 }
 
@@ -555,8 +505,6 @@ impl OpenFailure {
 impl Store2 {
     fn open_source(&self, seg: &Segment) -> Result<Source, OpenFailure> {
         if seg.inline {
-            // Missing: the version was replaced or deleted since it was looked up (its data
-            // goes in the same commit), like a vanished segment file.
             if let Some(stored) = self.inline.get(&seg.id) {
                 return Ok(Source::Inline(stored));
             }
@@ -566,6 +514,8 @@ impl Store2 {
                     self.inline.insert(&seg.id, stored.clone());
                     Ok(Source::Inline(stored))
                 }
+                // The version was replaced or deleted since it was looked up (its data goes in
+                // the same commit), like a vanished segment file.
                 None => Err(OpenFailure::Gone),
             }
         } else {

@@ -51,7 +51,8 @@ impl BufferPool {
     }
 
     /// Buffers waiting for reuse.
-    pub fn free_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn free_count(&self) -> usize {
         self.free.lock().map(|f| f.len()).unwrap_or(0)
     }
 }

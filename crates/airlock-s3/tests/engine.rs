@@ -95,8 +95,8 @@ async fn put(
 }
 
 fn get(e: &S3, bucket: &str, key: &str, version: Option<&str>) -> Vec<u8> {
-    let (v, mut r) = e.open_object(&root(), bucket, key, version).unwrap();
-    r.read_to_vec(0, v.size).unwrap()
+    let (v, r) = e.open_object(&root(), bucket, key, version).unwrap();
+    r.read_to_bytes(0, v.size).unwrap().to_vec()
 }
 
 /// `[start, end)` read by `stride` threads at once, one stripe each, merged round robin.
@@ -244,11 +244,11 @@ async fn sse_s3_and_sse_kms_round_trip_and_nothing_is_plaintext_on_disk() {
     assert_eq!(get(&e.s3, "bucket-one", "large-kms", None), large);
     assert_eq!(get(&e.s3, "bucket-one", "large-bucket-key", None), large);
     // Ranges across chunk boundaries.
-    let (_, mut r) =
+    let (_, r) =
         e.s3.open_object(&root(), "bucket-one", "large-kms", None)
             .unwrap();
     assert_eq!(
-        r.read_to_vec(65_000, 140_000).unwrap(),
+        &r.read_to_bytes(65_000, 140_000).unwrap(),
         &large[65_000..140_000]
     );
 
@@ -284,7 +284,7 @@ async fn tampered_data_is_detected_and_not_served() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[100_000] ^= 0x40;
     std::fs::write(&path, &bytes).unwrap();
-    let (_, mut r) = e.s3.open_object(&root(), "bucket-two", "k", None).unwrap();
+    let (_, r) = e.s3.open_object(&root(), "bucket-two", "k", None).unwrap();
     // The first chunk is intact and may be served; the tampered chunk is an error, never data.
     let mut served = Vec::new();
     let err = r
@@ -531,12 +531,12 @@ async fn multipart_complete_rules_and_checksums() {
     let mut whole = part1.clone();
     whole.extend_from_slice(&part2);
     assert_eq!(get(&e.s3, "bucket-five", "big", None), whole);
-    let (_, mut r) =
+    let (_, r) =
         e.s3.open_object(&root(), "bucket-five", "big", None)
             .unwrap();
     let at = MIN_PART_SIZE - 10;
     assert_eq!(
-        r.read_to_vec(at, at + 20).unwrap(),
+        &r.read_to_bytes(at, at + 20).unwrap(),
         &whole[at as usize..at as usize + 20]
     );
     // Several threads share one reader, each decrypting its stripe of the batches across both

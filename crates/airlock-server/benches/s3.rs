@@ -227,6 +227,23 @@ fn spawn_self(kind: &str, dir: &Path) -> Proc {
     )
 }
 
+/// Starts child `kind` (a server that writes its port to `dir/port`) in `dir`, and a client
+/// for it named `name`, signing with `creds` if given.
+fn start_child(
+    kind: &str,
+    dir: &Path,
+    name: &'static str,
+    creds: Option<(String, String)>,
+) -> (Proc, Target) {
+    std::fs::create_dir_all(dir).unwrap();
+    let child = spawn_self(kind, dir);
+    let port = wait_for(kind, || std::fs::read_to_string(dir.join("port")).ok());
+    (
+        child,
+        Target::new(name, format!("http://127.0.0.1:{port}"), creds),
+    )
+}
+
 fn wait_for(what: &str, mut f: impl FnMut() -> Option<String>) -> String {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -637,41 +654,20 @@ async fn run() {
     }
 
     if std::env::var_os("AIRLOCK_BENCH_LARGE_ONLY").is_none() {
-        // s3s-fs
-        let s3s_dir = work.join("s3s");
-        std::fs::create_dir_all(&s3s_dir).unwrap();
-        let _s3s = spawn_self("s3s-fs", &s3s_dir);
-        let port = wait_for("s3s-fs", || {
-            std::fs::read_to_string(s3s_dir.join("port")).ok()
-        });
-        let s3s_t = Target::new("s3s-fs", format!("http://127.0.0.1:{port}"), None);
+        let (_s3s, s3s_t) = start_child("s3s-fs", &work.join("s3s"), "s3s-fs", None);
         s3s_t
             .ok("PUT", &format!("/{BUCKET}"), &[], Bytes::new(), "s3")
             .await;
-
-        // the null server: this machine's ceiling under the same load generator
-        let null_dir = work.join("null");
-        std::fs::create_dir_all(&null_dir).unwrap();
-        let _null = spawn_self("null", &null_dir);
-        let port = wait_for("null", || {
-            std::fs::read_to_string(null_dir.join("port")).ok()
-        });
-        // Signed like airlock's requests (the server ignores it), so the client's work is the same.
-        let null_t = Target::new(
-            "null",
-            format!("http://127.0.0.1:{port}"),
-            Some(("AKIDNULLSERVER".into(), "secret".into())),
-        );
-        let durable_dir = work.join("null-durable");
-        std::fs::create_dir_all(&durable_dir).unwrap();
-        let _durable = spawn_self("null-durable", &durable_dir);
-        let port = wait_for("null-durable", || {
-            std::fs::read_to_string(durable_dir.join("port")).ok()
-        });
-        let durable_t = Target::new(
+        // The ceilings, sent requests signed like airlock's (the servers ignore the signature),
+        // so the client's work is the same: the null server (this machine's ceiling under this
+        // load generator) and the durable null server (the ceiling of a durable PUT).
+        let signed = || Some(("AKIDNULLSERVER".to_string(), "secret".to_string()));
+        let (_null, null_t) = start_child("null", &work.join("null"), "null", signed());
+        let (_durable, durable_t) = start_child(
+            "null-durable",
+            &work.join("null-durable"),
             "durable",
-            format!("http://127.0.0.1:{port}"),
-            Some(("AKIDNULLSERVER".into(), "secret".into())),
+            signed(),
         );
 
         // moto
@@ -726,41 +722,36 @@ async fn run() {
             rows.push((t.name, put.ops, get.ops));
         }
         let find = |n: &str| rows.iter().find(|r| r.0 == n).map(|r| (r.1, r.2));
-        if let (Some(a), Some(s)) = (find("airlock"), find("s3s-fs")) {
-            println!(
-                "  airlock / s3s-fs: PUT {:.2}x  GET {:.2}x   (target >= 0.8x)",
-                a.0 / s.0,
-                a.1 / s.1
-            );
-        }
-        if let (Some(a), Some(m)) = (find("airlock"), find("moto")) {
-            println!(
-                "  airlock / moto:   PUT {:.1}x  GET {:.1}x   (target >= 50x)",
-                a.0 / m.0,
-                a.1 / m.1
-            );
-        }
-        if let (Some(n), Some(m)) = (find("null"), find("moto")) {
-            println!(
-                "  null server (no work at all) / moto: PUT {:.1}x  GET {:.1}x   (the ceiling of this machine and client)",
-                n.0 / m.0,
-                n.1 / m.1
-            );
-        }
-        if let (Some(d), Some(m)) = (find("durable"), find("moto")) {
-            println!(
-                "  durable null server (PUT = append + group fdatasync, nothing else) / moto: PUT {:.1}x   (the ceiling of any durable PUT here)",
-                d.0 / m.0,
-            );
-        }
-        if let (Some(a), Some(n), Some(d)) = (find("airlock"), find("null"), find("durable")) {
-            println!(
-                "  airlock / null server: PUT {:.2}x  GET {:.2}x;  airlock PUT / durable null PUT {:.2}x",
-                a.0 / n.0,
-                a.1 / n.1,
-                a.0 / d.0
-            );
-        }
+        let ratio = |num: &str, den: &str, label: &str, note: &str| {
+            if let (Some(a), Some(b)) = (find(num), find(den)) {
+                println!(
+                    "  {label}: PUT {:.2}x  GET {:.2}x   {note}",
+                    a.0 / b.0,
+                    a.1 / b.1
+                );
+            }
+        };
+        ratio("airlock", "s3s-fs", "airlock / s3s-fs", "(target >= 0.8x)");
+        ratio("airlock", "moto", "airlock / moto", "(target >= 50x)");
+        ratio(
+            "null",
+            "moto",
+            "null server (no work at all) / moto",
+            "(the ceiling of this machine and client)",
+        );
+        ratio(
+            "durable",
+            "moto",
+            "durable null server (PUT = append + group fdatasync) / moto",
+            "(its PUT: the ceiling of any durable PUT here)",
+        );
+        ratio("airlock", "null", "airlock / null server", "");
+        ratio(
+            "airlock",
+            "durable",
+            "airlock / durable null server",
+            "(PUT is the comparison that counts)",
+        );
         drop(moto);
         drop(_durable);
         drop(_null);
@@ -781,13 +772,7 @@ async fn run() {
     // with a baseline measured right next to it, and the median of the rounds' ratios is given.
     let rounds: usize = env_or("AIRLOCK_BENCH_LARGE_ROUNDS", 3).max(1);
     // The null server streams the large object too: the ceiling of HTTP on this machine.
-    let null_dir = work.join("null-large");
-    std::fs::create_dir_all(&null_dir).unwrap();
-    let _null = spawn_self("null", &null_dir);
-    let port = wait_for("null", || {
-        std::fs::read_to_string(null_dir.join("port")).ok()
-    });
-    let null_t = Target::new("null", format!("http://127.0.0.1:{port}"), None);
+    let (_null, null_t) = start_child("null", &work.join("null-large"), "null", None);
     let total = large_gib << 30;
     let rss_before = peak_rss_kib(airlock_pid).unwrap_or(0);
     let mut put_vs_aes = Vec::new();

@@ -257,7 +257,6 @@ impl S3Service {
                     let alg = upload.checksum_algorithm;
                     let (staged, checksum) = tokio::task::spawn_blocking(
                         move || -> Result<(Staged, Option<String>), S3Error> {
-                            let mut reader = reader;
                             let mut writer = writer;
                             let mut h = alg.map(Hasher::new);
                             reader.read_range(start, end, |b| {

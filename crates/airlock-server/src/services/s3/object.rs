@@ -484,17 +484,19 @@ const PARALLEL_READ: u64 = 4 << 20;
 
 /// How many threads decrypt one large range: AES-GCM and the copy out of the page cache are
 /// most of a large GET's work, and one thread doing them all is its bottleneck.
+/// Asked once: the answer may come from reading cgroup files.
 fn read_threads() -> u64 {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u64)
+    static THREADS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *THREADS
+        .get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u64))
 }
 
 /// Reads `[start, end)` of an object into a response body: in memory when small, otherwise
 /// streamed from blocking threads. The first piece is read (and authenticated) before the
 /// response starts, so a tampered object is an error answer, not a truncated one.
-async fn body_of(mut reader: ObjectReader, start: u64, end: u64) -> Result<ReplyBody, S3Error> {
+async fn body_of(reader: ObjectReader, start: u64, end: u64) -> Result<ReplyBody, S3Error> {
     if end - start <= SMALL_READ {
-        let data = reader.read_to_vec(start, end)?;
-        return Ok(ReplyBody::Full(Bytes::from(data)));
+        return Ok(ReplyBody::Full(reader.read_to_bytes(start, end)?));
     }
     let stride = if end - start >= PARALLEL_READ {
         read_threads()
@@ -1125,7 +1127,6 @@ impl S3Service {
             let size = src.size;
             let (staged, computed) = tokio::task::spawn_blocking(
                 move || -> Result<(Staged, Option<Checksum>), S3Error> {
-                    let mut reader = reader;
                     let mut writer = writer;
                     let mut hasher = if reuse.is_none() {
                         Some(Hasher::new(alg))
