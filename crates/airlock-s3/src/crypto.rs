@@ -242,7 +242,9 @@ impl Stripe {
 
 /// Encrypts a segment of known length into a writer, chunk by chunk. Sealed chunks are
 /// collected in one buffer and handed to the writer 16 at a time (one system call per MiB for
-/// a file), each chunk encrypted in place: plaintext is copied once, into that buffer.
+/// a file). A whole chunk found in the caller's data is sealed straight from it into that
+/// buffer; only the pieces of chunks that straddle two writes are copied in first and sealed
+/// in place.
 pub struct SegmentWriter<W: Write> {
     out: W,
     key: SegmentKey,
@@ -250,9 +252,11 @@ pub struct SegmentWriter<W: Write> {
     plain_len: u64,
     written: u64,
     index: u64,
-    /// Sealed chunks, then the chunk being filled (starting at `open`).
+    /// Room for a batch of sealed chunks: `[..open]` sealed, `[open..fill]` the plaintext of
+    /// the chunk being filled.
     buf: Vec<u8>,
     open: usize,
+    fill: usize,
     id: SegmentId,
 }
 
@@ -270,7 +274,10 @@ impl<W: Write> SegmentWriter<W> {
         if key.key.is_none() {
             return Err(SegmentError::Key);
         }
-        let cap = (plain_len as usize).min(WRITE_BATCH * CHUNK_SIZE) + WRITE_BATCH * TAG_LEN;
+        let chunks = plain_len
+            .div_ceil(CHUNK_SIZE as u64)
+            .clamp(1, WRITE_BATCH as u64) as usize;
+        let cap = (plain_len as usize).min(WRITE_BATCH * CHUNK_SIZE) + chunks * TAG_LEN;
         Ok(SegmentWriter {
             out,
             key,
@@ -278,8 +285,9 @@ impl<W: Write> SegmentWriter<W> {
             plain_len,
             written: 0,
             index: 0,
-            buf: Vec::with_capacity(cap),
+            buf: vec![0; cap],
             open: 0,
+            fill: 0,
             id,
         })
     }
@@ -304,40 +312,85 @@ impl<W: Write> SegmentWriter<W> {
             });
         }
         while !data.is_empty() {
-            let room = CHUNK_SIZE - (self.buf.len() - self.open);
+            // A whole chunk that is not the segment's last: seal it out of place. (The last
+            // chunk is sealed by `finish`, which checks the length first.)
+            if self.fill == self.open
+                && data.len() >= CHUNK_SIZE
+                && self.written + (CHUNK_SIZE as u64) < self.plain_len
+            {
+                let (chunk, rest) = data.split_at(CHUNK_SIZE);
+                self.seal_from(chunk)?;
+                self.written += CHUNK_SIZE as u64;
+                data = rest;
+                continue;
+            }
+            let room = CHUNK_SIZE - (self.fill - self.open);
             let take = room.min(data.len());
-            self.buf.extend_from_slice(&data[..take]);
+            self.buf[self.fill..self.fill + take].copy_from_slice(&data[..take]);
+            self.fill += take;
             data = &data[take..];
             self.written += take as u64;
-            if self.buf.len() - self.open == CHUNK_SIZE && self.written < self.plain_len {
+            if self.fill - self.open == CHUNK_SIZE && self.written < self.plain_len {
                 self.seal_chunk()?;
-                if self.index.is_multiple_of(WRITE_BATCH as u64) {
-                    self.flush_sealed()?;
-                }
             }
         }
         Ok(())
     }
 
+    /// Seals a whole chunk from `plain` into the buffer (nothing is being filled).
+    fn seal_from(&mut self, plain: &[u8]) -> Result<(), SegmentError> {
+        let key = self.key.key.as_ref().ok_or(SegmentError::Key)?;
+        let a = aad(&self.header, self.index);
+        let end = self.open + plain.len() + TAG_LEN;
+        key.seal_in_place_scatter(
+            nonce(self.index),
+            Aad::from(&a[..]),
+            &mut [],
+            plain,
+            &mut self.buf[self.open..end],
+        )
+        .map_err(|_| SegmentError::Key)?;
+        self.open = end;
+        self.fill = end;
+        self.sealed()
+    }
+
+    /// Seals the chunk being filled in place and counts it.
     fn seal_chunk(&mut self) -> Result<(), SegmentError> {
+        self.seal_filled()?;
+        self.sealed()
+    }
+
+    /// Seals the chunk being filled in place; its tag follows it.
+    fn seal_filled(&mut self) -> Result<(), SegmentError> {
         let key = self.key.key.as_ref().ok_or(SegmentError::Key)?;
         let a = aad(&self.header, self.index);
         let tag = key
             .seal_in_place_separate_tag(
                 nonce(self.index),
                 Aad::from(&a[..]),
-                &mut self.buf[self.open..],
+                &mut self.buf[self.open..self.fill],
             )
             .map_err(|_| SegmentError::Key)?;
-        self.buf.extend_from_slice(tag.as_ref());
-        self.open = self.buf.len();
+        self.buf[self.fill..self.fill + TAG_LEN].copy_from_slice(tag.as_ref());
+        self.open = self.fill + TAG_LEN;
+        self.fill = self.open;
+        Ok(())
+    }
+
+    /// Counts a sealed chunk; a full batch goes to the writer.
+    fn sealed(&mut self) -> Result<(), SegmentError> {
         self.index += 1;
+        if self.index.is_multiple_of(WRITE_BATCH as u64) {
+            self.flush_sealed()?;
+        }
         Ok(())
     }
 
     fn flush_sealed(&mut self) -> Result<(), SegmentError> {
         self.out.write_all(&self.buf[..self.open])?;
-        self.buf.drain(..self.open);
+        self.buf.copy_within(self.open..self.fill, 0);
+        self.fill -= self.open;
         self.open = 0;
         Ok(())
     }
@@ -351,7 +404,7 @@ impl<W: Write> SegmentWriter<W> {
                 got: self.written,
             });
         }
-        self.seal_chunk()?;
+        self.seal_filled()?;
         self.flush_sealed()?;
         self.out.flush()?;
         Ok(self.out)
@@ -748,6 +801,34 @@ mod tests {
             r.read_range_bytes(s as u64, e as u64, |x| { out.extend_from_slice(&x); Ok(()) }).unwrap();
             let want = if s >= len { &[][..] } else { &plain[s..e.min(len)] };
             prop_assert_eq!(&out[..], want);
+        }
+
+        /// Whole chunks are sealed straight from the caller's data and straddling ones after a
+        /// copy: how the plaintext is split into writes must not change one stored byte.
+        #[test]
+        fn any_split_of_the_writes_stores_the_same_bytes(
+            len in 0usize..(20 * CHUNK_SIZE),
+            cuts in proptest::collection::vec(0usize..(20 * CHUNK_SIZE), 0..12),
+        ) {
+            let key = DataKey::random();
+            let id = SegmentId::random();
+            let plain: Vec<u8> = (0..len).map(|i| (i % 249) as u8).collect();
+            let whole = seal_segment(&key, id, &plain).unwrap();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(len)).collect();
+            cuts.push(len);
+            cuts.sort_unstable();
+            let mut w = SegmentWriter::new(&key, id, len as u64, Vec::new()).unwrap();
+            let mut at = 0;
+            for c in cuts {
+                w.write(&plain[at..c]).unwrap();
+                at = c;
+            }
+            let split = w.finish().unwrap();
+            prop_assert!(split == whole, "stored bytes differ for a split write of {} bytes", len);
+            let r = SegmentReader::open(&key, id, len as u64, &split[..]).unwrap();
+            let mut out = Vec::new();
+            r.read_range_bytes(0, len as u64, |x| { out.extend_from_slice(&x); Ok(()) }).unwrap();
+            prop_assert!(out == plain);
         }
 
         #[test]
