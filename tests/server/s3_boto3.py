@@ -348,6 +348,25 @@ res = scoped.delete_objects(Bucket="errors-bucket", Delete={"Objects": [{"Key": 
 check("DeleteObjects: per-key decisions", [d["Key"] for d in res.get("Deleted", [])] == ["drop-me"] and [(e["Key"], e["Code"]) for e in res.get("Errors", [])] == [("keep-me", "AccessDenied")], res)
 check("DeleteObjects kept the denied key", s3.head_object(Bucket="errors-bucket", Key="keep-me")["ContentLength"] == 1)
 
+# A missing key is 404 only to a caller who may list the bucket; to others it is 403, as on S3.
+iam.create_user(UserName="reader")
+iam.put_user_policy(
+    UserName="reader",
+    PolicyName="get",
+    PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::errors-bucket/*"}]}),
+)
+k = iam.create_access_key(UserName="reader")["AccessKey"]
+reader = client("s3", aws_access_key_id=k["AccessKeyId"], aws_secret_access_key=k["SecretAccessKey"])
+check("GetObject allowed without s3:ListBucket", reader.get_object(Bucket="errors-bucket", Key="keep-me")["Body"].read() == b"x")
+expect_error("missing key without s3:ListBucket", lambda: reader.get_object(Bucket="errors-bucket", Key="never-written"), "AccessDenied", 403)
+expect_error("HEAD of a missing key without s3:ListBucket", lambda: reader.head_object(Bucket="errors-bucket", Key="never-written"), "403", 403)
+iam.put_user_policy(
+    UserName="reader",
+    PolicyName="list",
+    PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::errors-bucket"}]}),
+)
+expect_error("missing key with s3:ListBucket", lambda: reader.get_object(Bucket="errors-bucket", Key="never-written"), "NoSuchKey", 404)
+
 # ---------------------------------------------------------------- SSE-KMS headers and key choice
 kms = client("kms")
 key = kms.create_key()["KeyMetadata"]["Arn"]

@@ -728,14 +728,14 @@ impl S3 {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-    ) -> Result<ObjectVersion, S3Error> {
+    ) -> Result<Arc<ObjectVersion>, S3Error> {
         match version_id {
             None => match self.latest_version(bucket, key)? {
                 None => Err(S3Error::no_such_key(key)),
                 Some(v) if v.delete_marker => Err(S3Error::no_such_key(key)
                     .header("x-amz-delete-marker", "true")
                     .header("x-amz-version-id", v.version_id.clone())),
-                Some(v) => Ok(Arc::unwrap_or_clone(v)),
+                Some(v) => Ok(v),
             },
             Some(vid) => match find_version(&*self.store.read()?, bucket, key, vid)? {
                 None => Err(S3Error::no_such_version(key, vid)),
@@ -748,7 +748,7 @@ impl S3 {
                 .header("x-amz-delete-marker", "true")
                 .header("x-amz-version-id", v.version_id.clone())
                 .header("allow", "DELETE")),
-                Some(v) => Ok(v),
+                Some(v) => Ok(Arc::new(v)),
             },
         }
     }
@@ -826,8 +826,8 @@ impl S3 {
         &self,
         caller: &Caller,
         bucket: &str,
-        v: &ObjectVersion,
-    ) -> Result<(ObjectVersion, ObjectReader), S3Error> {
+        v: &Arc<ObjectVersion>,
+    ) -> Result<(Arc<ObjectVersion>, ObjectReader), S3Error> {
         match self.try_open_reader(caller, bucket, v) {
             Ok(r) => Ok((v.clone(), r)),
             Err(OpenFailure::Gone) => self.open_object(caller, bucket, &v.key, Some(&v.version_id)),
@@ -843,7 +843,7 @@ impl S3 {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-    ) -> Result<(ObjectVersion, ObjectReader), S3Error> {
+    ) -> Result<(Arc<ObjectVersion>, ObjectReader), S3Error> {
         let mut attempt = 0;
         loop {
             let v = self.get_version(bucket, key, version_id)?;

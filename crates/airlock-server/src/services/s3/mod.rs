@@ -354,6 +354,19 @@ impl S3Service {
         }
     }
 
+    /// Whether `call`'s caller may list `bucket` (`s3:ListBucket`): asked only when a read
+    /// finds no such key, since without that permission S3 answers 403 instead of 404.
+    pub(crate) fn may_list(&self, call: &Call, bucket: &Bucket) -> bool {
+        let check = self.check(
+            call,
+            "s3:ListBucket",
+            bucket.arn(),
+            Some(bucket),
+            Context::new(),
+        );
+        crate::authz::authorize(call, &check).decision.is_allowed()
+    }
+
     /// The effective Block Public Access of a bucket.
     pub(crate) fn pab(&self, b: &Bucket) -> PublicAccessBlock {
         self.s3.effective_public_access_block(b)

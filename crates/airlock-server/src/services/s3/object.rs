@@ -841,13 +841,6 @@ impl S3Service {
         }
         let arn = object_arn(bucket.name(), &key);
         let check = self.check(call, action, arn, Some(&bucket), ctx);
-        let list_check = self.check(
-            call,
-            "s3:ListBucket",
-            bucket.arn(),
-            Some(&bucket),
-            Context::new(),
-        );
         let part_number = match q.get("partNumber") {
             None => None,
             Some(p) => Some(
@@ -875,17 +868,16 @@ impl S3Service {
         .filter_map(|(p, h)| q.get(p).map(|v| (h, v.to_string())))
         .collect();
         let s3 = self.s3.clone();
+        let service = S3Service {
+            s3: self.s3.clone(),
+        };
         Ok(prepared(op, vec![check], move |call| async move {
             let head = op == Op::HeadObject;
             let v = match found {
                 Ok(v) => v,
                 Err(mut e) => {
                     // Without s3:ListBucket a missing key is indistinguishable from a denial.
-                    if e.code == Code::NoSuchKey
-                        && !crate::authz::authorize(&call, &list_check)
-                            .decision
-                            .is_allowed()
-                    {
+                    if e.code == Code::NoSuchKey && !service.may_list(&call, &bucket) {
                         return Err(S3Error::access_denied("Access Denied"));
                     }
                     if head && e.code == Code::MethodNotAllowed {
