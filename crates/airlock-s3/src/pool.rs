@@ -50,6 +50,11 @@ impl BufferPool {
         })
     }
 
+    /// Returns a buffer that was not handed on.
+    pub fn give(&self, buf: Vec<u8>) {
+        recycle(&self.free, buf);
+    }
+
     /// Buffers waiting for reuse.
     #[cfg(test)]
     pub(crate) fn free_count(&self) -> usize {
@@ -71,11 +76,16 @@ impl AsRef<[u8]> for Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        if let Ok(mut free) = self.home.lock()
-            && free.len() < MAX_FREE
-        {
-            free.push(std::mem::take(&mut self.buf));
-        }
+        recycle(&self.home, std::mem::take(&mut self.buf));
+    }
+}
+
+/// Keeps `buf` for reuse unless enough buffers already wait.
+fn recycle(free: &Mutex<Vec<Vec<u8>>>, buf: Vec<u8>) {
+    if let Ok(mut free) = free.lock()
+        && free.len() < MAX_FREE
+    {
+        free.push(buf);
     }
 }
 
