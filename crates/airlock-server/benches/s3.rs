@@ -9,9 +9,13 @@
 //!   server that only appends each PUT's body to one file with one `fdatasync` per batch (the
 //!   ceiling of any PUT that is durable before it is answered);
 //! - 1 GiB PUT and GET throughput through airlock (one stream, plain HTTP, UNSIGNED-PAYLOAD) as
-//!   a ratio to single-core AES-256-GCM speed (aws-lc-rs) measured in the same run, beside two
-//!   ceilings: the disk's own durable write speed (1 MiB writes, `fdatasync` every 32 MiB in a
-//!   helper thread as airlock does) and the null server streaming the same bytes (HTTP alone);
+//!   a ratio to single-core AES-256-GCM speed (aws-lc-rs) measured in the same run, and
+//!   airlock's CPU seconds per GiB, beside three ceilings: the disk's own durable write speed
+//!   (1 MiB writes, `fdatasync` every 32 MiB in a helper thread as airlock does), the null
+//!   server streaming the same bytes (HTTP alone), and a crypto null server doing HTTP plus the
+//!   per-byte work every encrypted transfer needs, and nothing else (PUT: CRC64NVME, the
+//!   checksum S3 adds to uploads that name none, and AES-256-GCM sealing on a second thread;
+//!   GET: AES-256-GCM opening on one thread per core; no disk, no metadata);
 //! - airlock's peak RSS (VmHWM) while it receives the large upload;
 //! - 4 KiB PUT and GET with the audit trail recording data events versus not (two airlock
 //!   processes, each operation measured on both back to back in alternating order,
@@ -120,12 +124,18 @@ fn child(mode: &str) {
         // `AIRLOCK_BENCH_LARGE_GIB` GiB streamed). `null-durable` also makes each PUT's body
         // durable before answering, as cheaply as possible: appended to one file, group-committed
         // with one `fdatasync` per batch (the least any durable store must do).
-        "null" | "null-durable" => rt.block_on(null_server(&dir, kind == "null-durable")),
+        "null" | "null-durable" => rt.block_on(null_server(&dir, kind == "null-durable", false)),
+        // The ceiling of a large transfer that does the per-byte work any airlock must do, and
+        // nothing else: a PUT's body goes through CRC64NVME (the checksum S3 adds to every
+        // upload that names none) and AES-256-GCM sealing (out of place, no copy), then is
+        // dropped; a GET's body is AES-256-GCM opened (out of place, into recycled buffers) from
+        // ciphertext held in memory. No disk, no metadata, no authorization.
+        "null-crypto" => rt.block_on(null_server(&dir, false, true)),
         other => panic!("unknown child {other}"),
     }
 }
 
-async fn null_server(dir: &Path, durable: bool) {
+async fn null_server(dir: &Path, durable: bool, crypto: bool) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     std::fs::write(
         dir.join("port"),
@@ -149,10 +159,42 @@ async fn null_server(dir: &Path, durable: bool) {
                     let is_large = req.uri().path().ends_with("/large");
                     let mut body = req.into_body();
                     let mut small = Vec::new();
+                    // CRC64NVME here, sealing on its own thread (as airlock's writer thread).
+                    let mut crc = (crypto && is_large).then(|| {
+                        airlock_s3::checksum::Hasher::new(
+                            airlock_s3::checksum::ChecksumAlgorithm::Crc64Nvme,
+                        )
+                    });
+                    let sealer = (crypto && is_large).then(|| {
+                        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+                        let thread = std::thread::spawn(move || {
+                            let mut s = Sealer::new();
+                            let mut rx = rx;
+                            while let Some(d) = rx.blocking_recv() {
+                                s.seal(&d);
+                            }
+                            std::hint::black_box(s.finish());
+                        });
+                        (tx, thread)
+                    });
                     while let Some(Ok(frame)) = body.frame().await {
-                        if let (Ok(d), false) = (frame.into_data(), is_large) {
-                            small.extend_from_slice(&d);
+                        match (frame.into_data(), is_large) {
+                            (Ok(d), false) => small.extend_from_slice(&d),
+                            (Ok(d), true) => {
+                                if let (Some(c), Some((tx, _))) = (&mut crc, &sealer) {
+                                    c.update(&d);
+                                    tx.send(d).await.unwrap();
+                                }
+                            }
+                            _ => {}
                         }
+                    }
+                    if let (Some(c), Some((tx, thread))) = (crc, sealer) {
+                        drop(tx);
+                        std::hint::black_box(c.finish());
+                        tokio::task::spawn_blocking(move || thread.join().unwrap())
+                            .await
+                            .unwrap();
                     }
                     if let (Some(log), true) = (&log, method == http::Method::PUT) {
                         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -160,6 +202,7 @@ async fn null_server(dir: &Path, durable: bool) {
                         rx.await.unwrap();
                     }
                     let body: Body = match (&method, is_large) {
+                        (&http::Method::GET, true) if crypto => Opening::new(large).boxed_unsync(),
                         (&http::Method::GET, true) => Repeat {
                             block: Bytes::from(vec![0x5au8; 1 << 20]),
                             left: large,
@@ -180,6 +223,151 @@ async fn null_server(dir: &Path, durable: bool) {
                 .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
                 .await;
         });
+    }
+}
+
+const CRYPTO_CHUNK: usize = 64 * 1024;
+
+fn bench_key() -> aws_lc_rs::aead::LessSafeKey {
+    use aws_lc_rs::aead::{AES_256_GCM, LessSafeKey, UnboundKey};
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[7u8; 32]).unwrap())
+}
+
+fn bench_nonce(i: u64) -> aws_lc_rs::aead::Nonce {
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&i.to_be_bytes());
+    aws_lc_rs::aead::Nonce::assume_unique_for_key(n)
+}
+
+/// The least sealing work of an encrypted PUT: AES-256-GCM straight from the received frames
+/// into one reused buffer (each frame sealed as one message, so nothing is copied).
+struct Sealer {
+    key: aws_lc_rs::aead::LessSafeKey,
+    out: Vec<u8>,
+    count: u64,
+}
+
+impl Sealer {
+    fn new() -> Sealer {
+        Sealer {
+            key: bench_key(),
+            out: vec![0u8; (1 << 20) + 16],
+            count: 0,
+        }
+    }
+
+    fn seal(&mut self, data: &[u8]) {
+        for piece in data.chunks(1 << 20) {
+            let out = &mut self.out[..piece.len() + 16];
+            self.key
+                .seal_in_place_scatter(
+                    bench_nonce(self.count),
+                    aws_lc_rs::aead::Aad::from(&self.count.to_be_bytes()),
+                    &mut [],
+                    piece,
+                    out,
+                )
+                .unwrap();
+            self.count += 1;
+        }
+    }
+
+    fn finish(self) -> u8 {
+        self.out[0]
+    }
+}
+
+/// A GET body of `left` bytes produced as a decrypting GET must: 1 MiB blocks, each sixteen
+/// 64 KiB AES-256-GCM chunks opened out of place from ciphertext held in memory into a buffer
+/// recycled once the response has sent it. One thread per core opens every n-th block and the
+/// body takes them round robin (as airlock's striped read).
+struct Opening {
+    blocks: Vec<tokio::sync::mpsc::Receiver<Bytes>>,
+    next: usize,
+    left: u64,
+}
+
+impl Opening {
+    fn new(left: u64) -> Opening {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        let blocks = left.div_ceil(1 << 20);
+        let receivers = (0..threads)
+            .map(|phase| {
+                let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+                std::thread::spawn(move || {
+                    let key = bench_key();
+                    let sealed: Vec<(Vec<u8>, [u8; 16])> = (0..16u64)
+                        .map(|i| {
+                            let mut chunk = vec![0x5au8; CRYPTO_CHUNK];
+                            let tag = key
+                                .seal_in_place_separate_tag(
+                                    bench_nonce(i),
+                                    aws_lc_rs::aead::Aad::from(&i.to_be_bytes()),
+                                    &mut chunk,
+                                )
+                                .unwrap();
+                            (chunk, tag.as_ref().try_into().unwrap())
+                        })
+                        .collect();
+                    let pool = airlock_s3::pool::BufferPool::default();
+                    let mut block = phase as u64;
+                    while block < blocks {
+                        let n = (1u64 << 20).min(left - (block << 20)) as usize;
+                        let mut buf = pool.take(1 << 20);
+                        for (i, (chunk, tag)) in sealed.iter().enumerate() {
+                            key.open_separate_gather(
+                                bench_nonce(i as u64),
+                                aws_lc_rs::aead::Aad::from(&(i as u64).to_be_bytes()),
+                                chunk,
+                                tag,
+                                &mut buf[i * CRYPTO_CHUNK..(i + 1) * CRYPTO_CHUNK],
+                            )
+                            .unwrap();
+                        }
+                        if tx.blocking_send(pool.share(buf, n)).is_err() {
+                            return;
+                        }
+                        block += threads as u64;
+                    }
+                });
+                rx
+            })
+            .collect();
+        Opening {
+            blocks: receivers,
+            next: 0,
+            left,
+        }
+    }
+}
+
+impl http_body::Body for Opening {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        let next = self.next;
+        match self.blocks[next].poll_recv(cx) {
+            Poll::Ready(Some(b)) => {
+                self.left -= b.len() as u64;
+                self.next = (next + 1) % self.blocks.len();
+                Poll::Ready(Some(Ok(Frame::data(b))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.left)
     }
 }
 
@@ -784,6 +972,8 @@ async fn run() {
     let rounds: usize = env_or("AIRLOCK_BENCH_LARGE_ROUNDS", 3).max(1);
     // The null server streams the large object too: the ceiling of HTTP on this machine.
     let (_null, null_t) = start_child("null", &work.join("null-large"), "null", None);
+    // The crypto null server: the per-byte work of an encrypted transfer, nothing else.
+    let (_crypto, crypto_t) = start_child("null-crypto", &work.join("null-crypto"), "crypto", None);
     let total = large_gib << 30;
     let rss_before = peak_rss_kib(airlock_pid).unwrap_or(0);
     let mut put_vs_aes = Vec::new();
@@ -792,23 +982,41 @@ async fn run() {
     let mut null_put_vs_aes = Vec::new();
     let mut null_get_vs_aes = Vec::new();
     let mut disk_vs_aes = Vec::new();
+    let mut crypto_put_vs_aes = Vec::new();
+    let mut crypto_get_vs_aes = Vec::new();
     for round in 1..=rounds {
         let aes_put = aes_gcm_single_core_mib_s();
         let disk = durable_write_mib_s(&work, total);
         let null_put = put_streamed(&null_t, "large", total, 0xa5).await;
+        let crypto_put = put_streamed(&crypto_t, "large", total, 0xa5).await;
+        let cpu0 = cpu_seconds(airlock_pid);
         let put = put_streamed(&airlock_t, "large", total, 0xa5).await;
+        let cpu1 = cpu_seconds(airlock_pid);
         let aes_get = aes_gcm_single_core_mib_s();
         let null_get = get_streamed(&null_t, "large", total).await;
+        let crypto_get = get_streamed(&crypto_t, "large", total).await;
+        let cpu2 = cpu_seconds(airlock_pid);
         let get = get_streamed(&airlock_t, "large", total).await;
+        let cpu3 = cpu_seconds(airlock_pid);
+        let per_gib = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => (b - a) / large_gib as f64,
+            _ => f64::NAN,
+        };
         println!(
-            "  round {round}: raw AES-256-GCM (aws-lc-rs, one core, 64 KiB chunks) {aes_put:.0} / {aes_get:.0} MiB/s; durable write on the data directory's disk ({large_gib} GiB in 1 MiB writes, fdatasync every 32 MiB behind them as airlock does) {disk:.0} MiB/s ({:.2}x AES); null server (HTTP only) PUT {null_put:.0} GET {null_get:.0} MiB/s",
-            disk / aes_put
+            "  round {round}: raw AES-256-GCM (aws-lc-rs, one core, 64 KiB chunks) {aes_put:.0} / {aes_get:.0} MiB/s; durable write on the data directory's disk ({large_gib} GiB in 1 MiB writes, fdatasync every 32 MiB behind them as airlock does) {disk:.0} MiB/s ({:.2}x AES); null server (HTTP only) PUT {null_put:.0} GET {null_get:.0} MiB/s; crypto null server (HTTP + CRC64NVME + AES-GCM) PUT {crypto_put:.0} ({:.2}x AES) GET {crypto_get:.0} MiB/s ({:.2}x AES)",
+            disk / aes_put,
+            crypto_put / aes_put,
+            crypto_get / aes_get
         );
+        crypto_put_vs_aes.push(crypto_put / aes_put);
+        crypto_get_vs_aes.push(crypto_get / aes_get);
         println!(
-            "  round {round}: {large_gib} GiB PUT {put:.0} MiB/s ({:.2}x AES, {:.2}x the disk)   GET {get:.0} MiB/s ({:.2}x AES)",
+            "  round {round}: {large_gib} GiB PUT {put:.0} MiB/s ({:.2}x AES, {:.2}x the disk)   GET {get:.0} MiB/s ({:.2}x AES)   airlock CPU per GiB: PUT {:.2} s, GET {:.2} s",
             put / aes_put,
             put / disk,
-            get / aes_get
+            get / aes_get,
+            per_gib(cpu0, cpu1),
+            per_gib(cpu2, cpu3)
         );
         put_vs_aes.push(put / aes_put);
         put_vs_disk.push(put / disk);
@@ -818,11 +1026,14 @@ async fn run() {
         disk_vs_aes.push(disk / aes_put);
     }
     drop(_null);
+    drop(_crypto);
     println!(
-        "  ceilings, median of {rounds} rounds: the disk {:.2}x AES; null server PUT {:.2}x AES, GET {:.2}x AES",
+        "  ceilings, median of {rounds} rounds: the disk {:.2}x AES; null server PUT {:.2}x AES, GET {:.2}x AES; crypto null server PUT {:.2}x AES, GET {:.2}x AES",
         median(disk_vs_aes),
         median(null_put_vs_aes),
-        median(null_get_vs_aes)
+        median(null_get_vs_aes),
+        median(crypto_put_vs_aes),
+        median(crypto_get_vs_aes)
     );
     let rss_after = peak_rss_kib(airlock_pid).unwrap_or(0);
     println!(
