@@ -23,7 +23,8 @@
 //!   each server's CPU time per operation are reported).
 //!
 //! `cargo bench -p airlock-server --bench s3`. `AIRLOCK_BENCH_SECONDS` (default 5) sets each
-//! ops/s phase's length, `AIRLOCK_BENCH_LARGE_GIB` (default 1; 0 skips the large-object phases)
+//! ops/s phase's length, `AIRLOCK_BENCH_SMALL_ROUNDS` (default 3) how many rounds of every
+//! server's 4 KiB phases run (in a rotated order; each ratio is the median of the rounds'), `AIRLOCK_BENCH_LARGE_GIB` (default 1; 0 skips the large-object phases)
 //! the large object's size, `AIRLOCK_BENCH_LARGE_ROUNDS` (default 3) how many times it is put
 //! and got (each next to its own baselines; the median ratio is reported),
 //! `AIRLOCK_BENCH_RSS_GIB` (default 5, 0 skips it) the size of the upload whose peak RSS is
@@ -587,12 +588,34 @@ impl Target {
     }
 }
 
-/// Operations per second of one phase, and the server's CPU time per operation (µs) if its
-/// process is known.
+/// Operations per second of one phase, the server's CPU time per operation (µs) if its
+/// process is known, and the whole machine's: CPU time per operation (client, server and
+/// kernel, µs) and how busy its cores were (0 to 1).
 #[derive(Clone, Copy)]
 struct Rate {
     ops: f64,
     cpu_us: Option<f64>,
+    machine_us: f64,
+    busy: f64,
+}
+
+/// The machine's busy and idle CPU time so far, in seconds, from `/proc/stat` (busy: user,
+/// nice, system, irq, softirq; idle: idle, iowait; time stolen by the hypervisor is neither).
+fn machine_cpu() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let at = |i: usize| f.get(i).copied().unwrap_or(0.0);
+    (
+        (at(0) + at(1) + at(2) + at(5) + at(6)) / 100.0,
+        (at(3) + at(4)) / 100.0,
+    )
 }
 
 /// Runs `op` from 16 concurrent clients for `secs`, measuring the server process `pid`.
@@ -604,6 +627,7 @@ where
     let done = Arc::new(AtomicU64::new(0));
     let stop = Instant::now() + Duration::from_secs_f64(secs);
     let cpu_before = pid.and_then(cpu_seconds);
+    let machine_before = machine_cpu();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..CONCURRENCY as u64 {
@@ -626,9 +650,14 @@ where
         (Some(a), Some(b)) if n > 0.0 => Some((b - a) * 1e6 / n),
         _ => None,
     };
+    let machine_after = machine_cpu();
+    let busy = machine_after.0 - machine_before.0;
+    let idle = machine_after.1 - machine_before.1;
     Rate {
         ops: n / start.elapsed().as_secs_f64(),
         cpu_us,
+        machine_us: busy * 1e6 / n.max(1.0),
+        busy: busy / (busy + idle).max(1e-9),
     }
 }
 
@@ -902,8 +931,11 @@ async fn run() {
             None
         };
 
-        let mut rows = Vec::new();
-        for t in [
+        // Rounds of every server, in an order rotated each round: this VM's speed drifts by a
+        // factor of two within minutes, so each ratio is taken within one round and the median
+        // of the rounds' ratios is reported.
+        let rounds: usize = env_or("AIRLOCK_BENCH_SMALL_ROUNDS", 3).max(1);
+        let targets: Vec<&Target> = [
             Some(&airlock_t),
             Some(&s3s_t),
             Some(&null_t),
@@ -912,24 +944,74 @@ async fn run() {
         ]
         .into_iter()
         .flatten()
-        {
-            let (put, get) = small_ops(t, secs).await;
-            println!(
-                "  {:<8} 4 KiB PUT {:>9.0} ops/s   GET {:>9.0} ops/s",
-                t.name, put.ops, get.ops
-            );
-            rows.push((t.name, put.ops, get.ops));
-        }
-        let find = |n: &str| rows.iter().find(|r| r.0 == n).map(|r| (r.1, r.2));
-        let ratio = |num: &str, den: &str, label: &str, note: &str| {
-            if let (Some(a), Some(b)) = (find(num), find(den)) {
+        .collect();
+        type Row<'a> = (&'a str, Rate, Rate);
+        let mut rows: Vec<Vec<Row>> = Vec::new();
+        for round in 0..rounds {
+            let mut row = Vec::new();
+            for k in 0..targets.len() {
+                let t = targets[(k + round) % targets.len()];
+                let (put, get) = small_ops(t, secs).await;
                 println!(
-                    "  {label}: PUT {:.2}x  GET {:.2}x   {note}",
-                    a.0 / b.0,
-                    a.1 / b.1
+                    "  round {}: {:<8} 4 KiB PUT {:>9.0} ops/s   GET {:>9.0} ops/s   machine CPU per op: PUT {:.0} us ({:.0}% busy), GET {:.0} us ({:.0}% busy)",
+                    round + 1,
+                    t.name,
+                    put.ops,
+                    get.ops,
+                    put.machine_us,
+                    put.busy * 100.0,
+                    get.machine_us,
+                    get.busy * 100.0
                 );
+                row.push((t.name, put, get));
             }
+            rows.push(row);
+        }
+        let median_of = |name: &str, f: fn(&Row) -> f64| {
+            median(
+                rows.iter()
+                    .filter_map(|r| r.iter().find(|x| x.0 == name).map(f))
+                    .collect(),
+            )
         };
+        for t in &targets {
+            println!(
+                "  {:<8} 4 KiB PUT {:>9.0} ops/s   GET {:>9.0} ops/s   machine CPU per op: PUT {:.0} us, GET {:.0} us   (medians of {rounds} rounds)",
+                t.name,
+                median_of(t.name, |x| x.1.ops),
+                median_of(t.name, |x| x.2.ops),
+                median_of(t.name, |x| x.1.machine_us),
+                median_of(t.name, |x| x.2.machine_us)
+            );
+        }
+        let ratio = |num: &str, den: &str, label: &str, note: &str| {
+            let per_round = |f: fn(&Row) -> f64| -> Vec<f64> {
+                rows.iter()
+                    .filter_map(|r| {
+                        let a = r.iter().find(|x| x.0 == num)?;
+                        let b = r.iter().find(|x| x.0 == den)?;
+                        Some(f(a) / f(b))
+                    })
+                    .collect()
+            };
+            let (put, get) = (per_round(|x| x.1.ops), per_round(|x| x.2.ops));
+            if put.is_empty() {
+                return;
+            }
+            let range = |v: &[f64]| {
+                let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
+                let hi = v.iter().cloned().fold(0.0, f64::max);
+                format!("{lo:.2}-{hi:.2}")
+            };
+            println!(
+                "  {label}: PUT {:.2}x ({})  GET {:.2}x ({})   {note}",
+                median(put.clone()),
+                range(&put),
+                median(get.clone()),
+                range(&get)
+            );
+        };
+        println!("  ratios, median of the rounds' ratios (range):");
         ratio("airlock", "s3s-fs", "airlock / s3s-fs", "(target >= 0.8x)");
         ratio("airlock", "moto", "airlock / moto", "(target >= 50x)");
         ratio(
@@ -951,6 +1033,22 @@ async fn run() {
             "airlock / durable null server",
             "(PUT is the comparison that counts)",
         );
+        // What 50x moto leaves per operation of this machine's CPU, against what the servers
+        // spent (client and kernel included).
+        if targets.iter().any(|t| t.name == "moto") {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+            let budget = |f: fn(&Row) -> f64| cores * 1e6 / (50.0 * median_of("moto", f));
+            println!(
+                "  machine CPU per op at 50x moto ({cores} cores): PUT {:.0} us, GET {:.0} us; spent: airlock PUT {:.0} GET {:.0}, durable null PUT {:.0}, null PUT {:.0} GET {:.0} us",
+                budget(|x| x.1.ops),
+                budget(|x| x.2.ops),
+                median_of("airlock", |x| x.1.machine_us),
+                median_of("airlock", |x| x.2.machine_us),
+                median_of("durable", |x| x.1.machine_us),
+                median_of("null", |x| x.1.machine_us),
+                median_of("null", |x| x.2.machine_us)
+            );
+        }
         drop(moto);
         drop(_durable);
         drop(_null);
