@@ -42,12 +42,8 @@ pub struct StepReport {
     /// Each change: what was created, or which resource drifted and how (then corrected).
     pub changes: Vec<String>,
     /// Wall time.
-    #[serde(serialize_with = "millis")]
+    #[serde(serialize_with = "crate::millis")]
     pub elapsed: Duration,
-}
-
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_millis() as u64)
 }
 
 /// The report of a whole apply.

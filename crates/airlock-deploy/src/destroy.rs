@@ -9,7 +9,7 @@ use airlock_blueprint::Plan;
 use airlock_blueprint::plan::RolePurpose;
 use serde::Serialize;
 
-use crate::error::{DeployError, aws, has_code};
+use crate::error::{DeployError, aws, has_code, unless_gone};
 use crate::state::State;
 use crate::target::Target;
 
@@ -26,12 +26,8 @@ pub struct Removal {
     /// What was removed (empty: already gone).
     pub removed: Vec<String>,
     /// Wall time.
-    #[serde(serialize_with = "millis")]
+    #[serde(serialize_with = "crate::millis")]
     pub elapsed: Duration,
-}
-
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_millis() as u64)
 }
 
 /// The destroy report.
@@ -89,17 +85,11 @@ pub async fn destroy(
         step!(net.account, "terminate the instance", {
             let mut out = Vec::new();
             if let Some(id) = &known.instance_id {
-                match ec2.terminate_instances().instance_ids(id).send().await {
-                    Ok(_) => {
-                        wait_terminated(ec2, id).await?;
-                        out.push(format!("instance {id}"));
-                    }
-                    Err(e) => {
-                        let e = aws("ec2", "TerminateInstances")(e);
-                        if !has_code(&e, &["InvalidInstanceID.NotFound"]) {
-                            return Err(e);
-                        }
-                    }
+                let sent = ec2.terminate_instances().instance_ids(id).send().await;
+                let sent = sent.map_err(aws("ec2", "TerminateInstances"));
+                if unless_gone(sent, &["InvalidInstanceID.NotFound"])?.is_some() {
+                    wait_terminated(ec2, id).await?;
+                    out.push(format!("instance {id}"));
                 }
             }
             out
@@ -107,18 +97,12 @@ pub async fn destroy(
         step!(net.account, "delete the VPC endpoint", {
             let mut out = Vec::new();
             if let Some(id) = &known.vpce_id {
-                match ec2.delete_vpc_endpoints().vpc_endpoint_ids(id).send().await {
-                    Ok(o) => {
-                        if o.unsuccessful().is_empty() {
-                            out.push(format!("VPC endpoint {id}"));
-                        }
-                    }
-                    Err(e) => {
-                        let e = aws("ec2", "DeleteVpcEndpoints")(e);
-                        if !has_code(&e, &["InvalidVpcEndpointId.NotFound"]) {
-                            return Err(e);
-                        }
-                    }
+                let sent = ec2.delete_vpc_endpoints().vpc_endpoint_ids(id).send().await;
+                let sent = sent.map_err(aws("ec2", "DeleteVpcEndpoints"));
+                if unless_gone(sent, &["InvalidVpcEndpointId.NotFound"])?
+                    .is_some_and(|o| o.unsuccessful().is_empty())
+                {
+                    out.push(format!("VPC endpoint {id}"));
                 }
             }
             out
@@ -152,25 +136,17 @@ pub async fn destroy(
         step!(net.account, "delete the subnet and the VPC", {
             let mut out = Vec::new();
             if let Some(id) = &known.subnet_id {
-                match ec2.delete_subnet().subnet_id(id).send().await {
-                    Ok(_) => out.push(format!("subnet {id}")),
-                    Err(e) => {
-                        let e = aws("ec2", "DeleteSubnet")(e);
-                        if !has_code(&e, &["InvalidSubnetID.NotFound"]) {
-                            return Err(e);
-                        }
-                    }
+                let sent = ec2.delete_subnet().subnet_id(id).send().await;
+                let sent = sent.map_err(aws("ec2", "DeleteSubnet"));
+                if unless_gone(sent, &["InvalidSubnetID.NotFound"])?.is_some() {
+                    out.push(format!("subnet {id}"));
                 }
             }
             if let Some(id) = &known.vpc_id {
-                match ec2.delete_vpc().vpc_id(id).send().await {
-                    Ok(_) => out.push(format!("VPC {id}")),
-                    Err(e) => {
-                        let e = aws("ec2", "DeleteVpc")(e);
-                        if !has_code(&e, &["InvalidVpcID.NotFound"]) {
-                            return Err(e);
-                        }
-                    }
+                let sent = ec2.delete_vpc().vpc_id(id).send().await;
+                let sent = sent.map_err(aws("ec2", "DeleteVpc"));
+                if unless_gone(sent, &["InvalidVpcID.NotFound"])?.is_some() {
+                    out.push(format!("VPC {id}"));
                 }
             }
             out
@@ -187,16 +163,11 @@ pub async fn destroy(
         { empty_bucket(s3, &bucket).await? }
     );
     step!(storage, format!("delete bucket {bucket}"), {
-        match s3.delete_bucket().bucket(&bucket).send().await {
-            Ok(_) => vec![format!("bucket {bucket}")],
-            Err(e) => {
-                let e = aws("s3", "DeleteBucket")(e);
-                if !has_code(&e, &["NoSuchBucket", "Http404"]) {
-                    return Err(e);
-                }
-                Vec::new()
-            }
-        }
+        let sent = s3.delete_bucket().bucket(&bucket).send().await;
+        let sent = sent.map_err(aws("s3", "DeleteBucket"));
+        unless_gone(sent, &["NoSuchBucket", "Http404"])?
+            .map(|_| vec![format!("bucket {bucket}")])
+            .unwrap_or_default()
     });
     for role in plan
         .roles
@@ -229,36 +200,29 @@ pub async fn destroy(
                     Err(_) => None,
                 },
             };
-            match kms.delete_alias().alias_name(&plan.key.alias).send().await {
-                Ok(_) => out.push(format!("alias {}", plan.key.alias)),
-                Err(e) => {
-                    let e = aws("kms", "DeleteAlias")(e);
-                    if !has_code(&e, &["NotFoundException"]) {
-                        return Err(e);
-                    }
-                }
+            let sent = kms.delete_alias().alias_name(&plan.key.alias).send().await;
+            let sent = sent.map_err(aws("kms", "DeleteAlias"));
+            if unless_gone(sent, &["NotFoundException"])?.is_some() {
+                out.push(format!("alias {}", plan.key.alias));
             }
             if let Some(id) = key_id {
-                match kms
+                let sent = kms
                     .schedule_key_deletion()
                     .key_id(&id)
                     .pending_window_in_days(KEY_DELETION_DAYS)
                     .send()
                     .await
+                    .map_err(aws("kms", "ScheduleKeyDeletion"));
+                // Already pending deletion (KMSInvalidStateException) or gone.
+                if let Some(o) =
+                    unless_gone(sent, &["NotFoundException", "KMSInvalidStateException"])?
                 {
-                    Ok(o) => out.push(format!(
+                    out.push(format!(
                         "key {id} (deletion scheduled{})",
                         o.deletion_date()
                             .map(|d| format!(" for {d}"))
                             .unwrap_or_default()
-                    )),
-                    Err(e) => {
-                        let e = aws("kms", "ScheduleKeyDeletion")(e);
-                        // Already pending deletion (KMSInvalidStateException) or gone.
-                        if !has_code(&e, &["NotFoundException", "KMSInvalidStateException"]) {
-                            return Err(e);
-                        }
-                    }
+                    ));
                 }
             }
             out
@@ -375,15 +339,10 @@ async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<Strin
     use aws_sdk_s3::types::{Delete, ObjectIdentifier};
     let mut removed = Vec::new();
     loop {
-        let listed = match s3.list_object_versions().bucket(bucket).send().await {
-            Ok(o) => o,
-            Err(e) => {
-                let e = aws("s3", "ListObjectVersions")(e);
-                if has_code(&e, &["NoSuchBucket", "Http404"]) {
-                    return Ok(removed);
-                }
-                return Err(e);
-            }
+        let sent = s3.list_object_versions().bucket(bucket).send().await;
+        let sent = sent.map_err(aws("s3", "ListObjectVersions"));
+        let Some(listed) = unless_gone(sent, &["NoSuchBucket", "Http404"])? else {
+            return Ok(removed);
         };
         let mut ids = Vec::new();
         for v in listed.versions() {
@@ -448,50 +407,33 @@ async fn delete_role(
     let iam = &target.clients(account)?.iam;
     let mut out = Vec::new();
     if let Some(p) = instance_profile {
-        match iam
+        let sent = iam
             .remove_role_from_instance_profile()
             .instance_profile_name(p)
             .role_name(name)
             .send()
             .await
-        {
-            Ok(_) => {}
-            Err(e) => {
-                let e = aws("iam", "RemoveRoleFromInstanceProfile")(e);
-                if !has_code(&e, &["NoSuchEntity"]) {
-                    return Err(e);
-                }
-            }
-        }
-        match iam
+            .map_err(aws("iam", "RemoveRoleFromInstanceProfile"));
+        unless_gone(sent, &["NoSuchEntity"])?;
+        let sent = iam
             .delete_instance_profile()
             .instance_profile_name(p)
             .send()
             .await
-        {
-            Ok(_) => out.push(format!("instance profile {p}")),
-            Err(e) => {
-                let e = aws("iam", "DeleteInstanceProfile")(e);
-                if !has_code(&e, &["NoSuchEntity"]) {
-                    return Err(e);
-                }
-            }
+            .map_err(aws("iam", "DeleteInstanceProfile"));
+        if unless_gone(sent, &["NoSuchEntity"])?.is_some() {
+            out.push(format!("instance profile {p}"));
         }
     }
-    let policies = match iam.list_role_policies().role_name(name).send().await {
-        Ok(o) => o.policy_names().to_vec(),
-        Err(e) => {
-            let e = aws("iam", "ListRolePolicies")(e);
-            if has_code(&e, &["NoSuchEntity"]) {
-                return Ok(out);
-            }
-            return Err(e);
-        }
+    let sent = iam.list_role_policies().role_name(name).send().await;
+    let sent = sent.map_err(aws("iam", "ListRolePolicies"));
+    let Some(listed) = unless_gone(sent, &["NoSuchEntity"])? else {
+        return Ok(out);
     };
-    for p in policies {
+    for p in listed.policy_names() {
         iam.delete_role_policy()
             .role_name(name)
-            .policy_name(&p)
+            .policy_name(p)
             .send()
             .await
             .map_err(aws("iam", "DeleteRolePolicy"))?;
@@ -513,14 +455,10 @@ async fn delete_role(
                 .map_err(aws("iam", "DetachRolePolicy"))?;
         }
     }
-    match iam.delete_role().role_name(name).send().await {
-        Ok(_) => out.push(format!("role {name}")),
-        Err(e) => {
-            let e = aws("iam", "DeleteRole")(e);
-            if !has_code(&e, &["NoSuchEntity"]) {
-                return Err(e);
-            }
-        }
+    let sent = iam.delete_role().role_name(name).send().await;
+    let sent = sent.map_err(aws("iam", "DeleteRole"));
+    if unless_gone(sent, &["NoSuchEntity"])?.is_some() {
+        out.push(format!("role {name}"));
     }
     Ok(out)
 }

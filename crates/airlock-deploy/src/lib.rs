@@ -24,6 +24,11 @@ pub mod state;
 pub mod target;
 pub mod verify;
 
+/// Serializes a duration as whole milliseconds (the reports' `elapsed`).
+fn millis<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
 pub use apply::{ApplyReport, Outcome, StepReport, apply};
 pub use connect::{AccountClients, ClientOptions};
 pub use destroy::{DestroyReport, destroy};

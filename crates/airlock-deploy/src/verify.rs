@@ -72,12 +72,8 @@ pub struct VerifyReport {
     /// Every check, in order.
     pub checks: Vec<Check>,
     /// Wall time.
-    #[serde(serialize_with = "millis")]
+    #[serde(serialize_with = "crate::millis")]
     pub elapsed: Duration,
-}
-
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(d.as_millis() as u64)
 }
 
 impl VerifyReport {
