@@ -867,11 +867,11 @@ impl S3Service {
         .into_iter()
         .filter_map(|(p, h)| q.get(p).map(|v| (h, v.to_string())))
         .collect();
-        let s3 = self.s3.clone();
         let service = S3Service {
             s3: self.s3.clone(),
         };
         Ok(prepared(op, vec![check], move |call| async move {
+            let s3 = &service.s3;
             let head = op == Op::HeadObject;
             let v = match found {
                 Ok(v) => v,
