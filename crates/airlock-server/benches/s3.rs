@@ -125,18 +125,26 @@ fn child(mode: &str) {
         // `AIRLOCK_BENCH_LARGE_GIB` GiB streamed). `null-durable` also makes each PUT's body
         // durable before answering, as cheaply as possible: appended to one file, group-committed
         // with one `fdatasync` per batch (the least any durable store must do).
-        "null" | "null-durable" => rt.block_on(null_server(&dir, kind == "null-durable", false)),
+        "null" | "null-durable" => {
+            rt.block_on(null_server(&dir, kind == "null-durable", false, false))
+        }
+        // The floor of a 4 KiB request that does the work the S3 issue requires of every
+        // request and nothing else: the durable null server, plus SigV4 verification (airlock's
+        // own verifier, payload hash included) and AES-256-GCM sealing of a PUT's body before
+        // the append, opening of a sealed 4 KiB for a GET. No policy, no KMS, no metadata
+        // index, no versions, no audit record.
+        "null-floor" => rt.block_on(null_server(&dir, true, false, true)),
         // The ceiling of a large transfer that does the per-byte work any airlock must do, and
         // nothing else: a PUT's body goes through CRC64NVME (the checksum S3 adds to every
         // upload that names none) and AES-256-GCM sealing (out of place, no copy), then is
         // dropped; a GET's body is AES-256-GCM opened (out of place, into recycled buffers) from
         // ciphertext held in memory. No disk, no metadata, no authorization.
-        "null-crypto" => rt.block_on(null_server(&dir, false, true)),
+        "null-crypto" => rt.block_on(null_server(&dir, false, true, false)),
         other => panic!("unknown child {other}"),
     }
 }
 
-async fn null_server(dir: &Path, durable: bool, crypto: bool) {
+async fn null_server(dir: &Path, durable: bool, crypto: bool, floor: bool) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     std::fs::write(
         dir.join("port"),
@@ -146,19 +154,22 @@ async fn null_server(dir: &Path, durable: bool, crypto: bool) {
     let large: u64 = env_or("AIRLOCK_BENCH_LARGE_GIB", 1u64) << 30;
     let object = Bytes::from(vec![0x5au8; SMALL]);
     let log = durable.then(|| group_commit_log(&dir.join("log")));
+    let floor = floor.then(|| Arc::new(Floor::new()));
     loop {
         let (socket, _) = listener.accept().await.unwrap();
         let _ = socket.set_nodelay(true);
         let object = object.clone();
         let log = log.clone();
+        let floor = floor.clone();
         let service =
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let object = object.clone();
                 let log = log.clone();
+                let floor = floor.clone();
                 async move {
                     let method = req.method().clone();
                     let is_large = req.uri().path().ends_with("/large");
-                    let mut body = req.into_body();
+                    let (parts, mut body) = req.into_parts();
                     let mut small = Vec::new();
                     // CRC64NVME here, sealing on its own thread (as airlock's writer thread).
                     let mut crc = (crypto && is_large).then(|| {
@@ -197,9 +208,19 @@ async fn null_server(dir: &Path, durable: bool, crypto: bool) {
                             .await
                             .unwrap();
                     }
+                    let mut small = Bytes::from(small);
+                    let mut object = object;
+                    if let Some(f) = &floor {
+                        f.verify(&parts, &small);
+                        match method {
+                            http::Method::PUT => small = f.seal(&small),
+                            http::Method::GET => object = f.open(),
+                            _ => {}
+                        }
+                    }
                     if let (Some(log), true) = (&log, method == http::Method::PUT) {
                         let (tx, rx) = tokio::sync::oneshot::channel();
-                        log.send((Bytes::from(small), tx)).unwrap();
+                        log.send((small, tx)).unwrap();
                         rx.await.unwrap();
                     }
                     let body: Body = match (&method, is_large) {
@@ -228,6 +249,67 @@ async fn null_server(dir: &Path, durable: bool, crypto: bool) {
 }
 
 const CRYPTO_CHUNK: usize = 64 * 1024;
+
+/// The per-request work of the floor server (`null-floor`): SigV4 verification with
+/// airlock's verifier, and AES-256-GCM of the 4 KiB body.
+struct Floor {
+    key: aws_lc_rs::aead::LessSafeKey,
+    count: std::sync::atomic::AtomicU64,
+    sealed: Vec<u8>,
+}
+
+impl Floor {
+    fn new() -> Floor {
+        let key = bench_key();
+        let mut sealed = vec![0x5au8; SMALL];
+        key.seal_in_place_append_tag(bench_nonce(0), aws_lc_rs::aead::Aad::empty(), &mut sealed)
+            .unwrap();
+        Floor {
+            key,
+            count: std::sync::atomic::AtomicU64::new(1),
+            sealed,
+        }
+    }
+
+    /// Panics unless the request carries a valid signature by the bench's null-server key.
+    fn verify(&self, parts: &http::request::Parts, body: &[u8]) {
+        let signed = airlock_server::sigv4::parse(&parts.headers, &[])
+            .expect("signature parses")
+            .expect("request is signed");
+        let request = airlock_server::sigv4::RequestParts {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            raw_query: parts.uri.query(),
+            headers: &parts.headers,
+            body: Some(body),
+        };
+        airlock_server::sigv4::verify(&signed, &request, "secret", true)
+            .expect("signature verifies");
+    }
+
+    fn seal(&self, data: &[u8]) -> Bytes {
+        let n = self
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut out = Vec::with_capacity(data.len() + 16);
+        out.extend_from_slice(data);
+        self.key
+            .seal_in_place_append_tag(bench_nonce(n), aws_lc_rs::aead::Aad::empty(), &mut out)
+            .unwrap();
+        Bytes::from(out)
+    }
+
+    fn open(&self) -> Bytes {
+        let mut data = self.sealed.clone();
+        let n = self
+            .key
+            .open_in_place(bench_nonce(0), aws_lc_rs::aead::Aad::empty(), &mut data)
+            .unwrap()
+            .len();
+        data.truncate(n);
+        Bytes::from(data)
+    }
+}
 
 fn bench_key() -> aws_lc_rs::aead::LessSafeKey {
     use aws_lc_rs::aead::{AES_256_GCM, LessSafeKey, UnboundKey};
@@ -897,6 +979,8 @@ async fn run() {
             "durable",
             signed(),
         );
+        let (_floor, floor_t) =
+            start_child("null-floor", &work.join("null-floor"), "floor", signed());
 
         // moto
         let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/moto_server");
@@ -940,6 +1024,7 @@ async fn run() {
             Some(&s3s_t),
             Some(&null_t),
             Some(&durable_t),
+            Some(&floor_t),
             moto.as_ref().map(|(_, t)| t),
         ]
         .into_iter()
@@ -1026,6 +1111,12 @@ async fn run() {
             "durable null server (PUT = append + group fdatasync) / moto",
             "(its PUT: the ceiling of any durable PUT here)",
         );
+        ratio(
+            "floor",
+            "moto",
+            "floor server (durable null + SigV4 + AES-256-GCM) / moto",
+            "(the least work the issue requires of a request)",
+        );
         ratio("airlock", "null", "airlock / null server", "");
         ratio(
             "airlock",
@@ -1050,6 +1141,7 @@ async fn run() {
             );
         }
         drop(moto);
+        drop(_floor);
         drop(_durable);
         drop(_null);
         drop(_s3s);
