@@ -35,7 +35,7 @@ pub use event::{
     parse_event_time,
 };
 pub use history::{
-    Cursor, EncodedEvent, History, HistoryError, LookupAttribute, LookupAttributeKey, LookupPage,
+    Cursor, EncodedBatch, History, HistoryError, LookupAttribute, LookupAttributeKey, LookupPage,
     LookupQuery, StoredEvent,
 };
 pub use writer::HistoryWriter;

@@ -1,23 +1,26 @@
-//! The background writer: the request path hands events to a bounded queue and returns; one
-//! thread commits them to the [`History`] in batches (one durable transaction per batch).
+//! The background writer: the request path serializes its events into one pending batch and
+//! returns; one thread takes the batch and commits it to the [`History`] in one durable
+//! transaction.
 //!
 //! Durability trade-off: an event is durable once its batch commits, about
 //! [`COMMIT_INTERVAL`] after the call was answered (AWS delivers within about 5 minutes, best
-//! effort). A crash between the answer and the commit loses the events of that window; a clean shutdown ([`HistoryWriter::close`])
-//! loses nothing. When the queue is full (the disk is far behind), `submit` waits for room
-//! rather than drop events.
+//! effort). A crash between the answer and the commit loses the events of that window; a
+//! clean shutdown ([`HistoryWriter::close`]) loses nothing. When [`MAX_PENDING`] events wait
+//! (the disk is far behind), `submit` waits for room rather than drop events.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::history::{Cursor, EncodedEvent, History, StoredEvent};
+use crate::history::{Cursor, EncodedBatch, History, StoredEvent};
 
-/// Capacity of the queue, in batches handed over by `submit`.
-pub const QUEUE_CAPACITY: usize = 65_536;
-/// Largest number of events committed in one transaction.
+/// Most events waiting for the writer thread before `submit` waits for room.
+pub const MAX_PENDING: usize = 65_536;
+/// Pending events that end the gathering interval early (and so, while the writer keeps up,
+/// the usual largest transaction).
 pub const MAX_BATCH: usize = 4_096;
 /// How long the writer gathers events after the first one before it commits them together.
 /// One durable commit per interval instead of one per burst keeps the audit trail's disk and
@@ -25,19 +28,43 @@ pub const MAX_BATCH: usize = 4_096;
 /// shutdown flush at once, so nobody reading waits for it).
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
 
-enum Msg {
-    Events(Vec<EncodedEvent>),
-    Flush(SyncSender<Cursor>),
+/// What the request path and the writer thread share.
+#[derive(Default)]
+struct Pending {
+    /// Events submitted and not yet taken by the writer, in submission order.
+    batch: EncodedBatch,
+    /// Flushes waiting for everything submitted before them.
+    flushes: Vec<SyncSender<Cursor>>,
+    /// Set by `close`: commit what is pending and stop.
+    closed: bool,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    /// Wakes the writer thread: the first event of a batch, a flush, a full batch, a close.
+    work: Condvar,
+    /// Wakes submitters waiting for room.
+    room: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+thread_local! {
+    /// Each request thread's encoding buffer: events are serialized here, outside the lock,
+    /// and copied into the pending batch under it.
+    static SCRATCH: RefCell<EncodedBatch> = RefCell::new(EncodedBatch::new());
 }
 
 /// Hands events to the history without waiting for the disk.
 pub struct HistoryWriter {
     history: Arc<History>,
-    tx: Option<SyncSender<Msg>>,
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     waited: AtomicU64,
-    /// Set (and the thread unparked) by a flush, so the thread commits before its interval ends.
-    flush_requested: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for HistoryWriter {
@@ -58,19 +85,20 @@ impl HistoryWriter {
         history: Arc<History>,
         interval: Duration,
     ) -> std::io::Result<HistoryWriter> {
-        let (tx, rx) = sync_channel(QUEUE_CAPACITY);
-        let h = history.clone();
-        let flush_requested = Arc::new(AtomicBool::new(false));
-        let flag = flush_requested.clone();
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Pending::default()),
+            work: Condvar::new(),
+            room: Condvar::new(),
+        });
+        let (h, sh) = (history.clone(), shared.clone());
         let thread = std::thread::Builder::new()
             .name("airlock-cloudtrail-writer".into())
-            .spawn(move || run(h, rx, interval, flag))?;
+            .spawn(move || run(&h, &sh, interval))?;
         Ok(HistoryWriter {
             history,
-            tx: Some(tx),
+            shared,
             thread: Some(thread),
             waited: AtomicU64::new(0),
-            flush_requested,
         })
     }
 
@@ -79,51 +107,60 @@ impl HistoryWriter {
         &self.history
     }
 
-    /// Queues the copies of one call. Returns at once unless the queue is full. The events are
-    /// serialized here, on the caller's thread, while they are still in its cache: the writer
-    /// thread only copies bytes.
+    /// Queues the copies of one call. Returns at once unless [`MAX_PENDING`] events wait. The
+    /// events are serialized here, on the caller's thread, while they are still in its cache:
+    /// the writer thread only copies bytes.
     pub fn submit(&self, events: Vec<StoredEvent>) {
         if events.is_empty() {
             return;
         }
-        let Some(tx) = &self.tx else { return };
-        let encoded = events
-            .iter()
-            .filter_map(|e| {
-                EncodedEvent::encode(e)
-                    .inspect_err(|err| {
-                        tracing::error!(target: "airlock::cloudtrail", error = %err, event_id = %e.record.event_id, "an event could not be serialized and was not recorded");
-                    })
-                    .ok()
-            })
-            .collect();
-        match tx.try_send(Msg::Events(encoded)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(m)) => {
-                self.waited.fetch_add(1, Ordering::Relaxed);
-                let _ = tx.send(m);
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            for e in &events {
+                if let Err(err) = scratch.push(e) {
+                    tracing::error!(target: "airlock::cloudtrail", error = %err, event_id = %e.record.event_id, "an event could not be serialized and was not recorded");
+                }
             }
-            Err(TrySendError::Disconnected(_)) => {
+            if scratch.is_empty() {
+                return;
+            }
+            let mut p = self.shared.lock();
+            if p.closed {
                 tracing::error!(target: "airlock::cloudtrail", "the event writer has stopped; an event was not recorded");
+                return;
             }
-        }
+            if p.batch.len() >= MAX_PENDING {
+                self.waited.fetch_add(1, Ordering::Relaxed);
+                self.shared.work.notify_one();
+                while p.batch.len() >= MAX_PENDING && !p.closed {
+                    p = self.shared.room.wait(p).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+            let first = p.batch.is_empty();
+            p.batch.append(scratch);
+            drop(p);
+            if first {
+                self.shared.work.notify_one();
+            }
+        });
     }
 
     /// Waits until every event submitted before this call is committed; returns the latest
     /// cursor.
     pub fn flush(&self) -> Cursor {
-        let Some(tx) = &self.tx else {
-            return self.history.latest();
-        };
         let (done_tx, done_rx) = sync_channel(1);
-        if tx.send(Msg::Flush(done_tx)).is_err() {
-            return self.history.latest();
+        {
+            let mut p = self.shared.lock();
+            if p.closed {
+                return self.history.latest();
+            }
+            p.flushes.push(done_tx);
         }
-        self.wake();
+        self.shared.work.notify_one();
         done_rx.recv().unwrap_or_else(|_| self.history.latest())
     }
 
-    /// How many times `submit` had to wait for room in the queue.
+    /// How many times `submit` had to wait for room.
     pub fn waits(&self) -> u64 {
         self.waited.load(Ordering::Relaxed)
     }
@@ -133,17 +170,10 @@ impl HistoryWriter {
         self.stop();
     }
 
-    /// Ends the writer's gathering interval now.
-    fn wake(&self) {
-        self.flush_requested.store(true, Ordering::Release);
-        if let Some(t) = &self.thread {
-            t.thread().unpark();
-        }
-    }
-
     fn stop(&mut self) {
-        self.tx.take();
-        self.wake();
+        self.shared.lock().closed = true;
+        self.shared.work.notify_one();
+        self.shared.room.notify_all();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -156,42 +186,61 @@ impl Drop for HistoryWriter {
     }
 }
 
-fn run(history: Arc<History>, rx: Receiver<Msg>, interval: Duration, flush: Arc<AtomicBool>) {
-    let mut batch: Vec<EncodedEvent> = Vec::new();
-    let mut waiting: Vec<SyncSender<Cursor>> = Vec::new();
-    let take =
-        |m: Msg, batch: &mut Vec<EncodedEvent>, waiting: &mut Vec<SyncSender<Cursor>>| match m {
-            Msg::Events(e) => batch.extend(e),
-            Msg::Flush(done) => waiting.push(done),
-        };
-    while let Ok(first) = rx.recv() {
-        take(first, &mut batch, &mut waiting);
-        // Sleep out the interval without waiting on the queue, so that submitting an event
-        // never has to wake this thread; a flush request unparks it early.
+/// Should the writer thread panic, stops accepting events and releases every waiting flush
+/// and submitter (their senders dropped), rather than leave them blocked forever.
+struct ReleaseOnPanic<'a>(&'a Shared);
+
+impl Drop for ReleaseOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut p = self.0.lock();
+            p.closed = true;
+            p.flushes.clear();
+            drop(p);
+            self.0.room.notify_all();
+        }
+    }
+}
+
+fn run(history: &History, shared: &Shared, interval: Duration) {
+    let _release = ReleaseOnPanic(shared);
+    // The batch being committed; swapped with the pending one, so both keep their buffers.
+    let mut taken = EncodedBatch::new();
+    loop {
+        let mut p = shared.lock();
+        while p.batch.is_empty() && p.flushes.is_empty() && !p.closed {
+            p = shared.work.wait(p).unwrap_or_else(|e| e.into_inner());
+        }
+        // Gather for the interval after the first event, unless a flush, a close or a full
+        // batch ends it early. Submitting an event never has to wake this thread meanwhile.
         let deadline = Instant::now() + interval;
-        while waiting.is_empty() && !flush.swap(false, Ordering::AcqRel) {
+        while p.flushes.is_empty() && !p.closed && p.batch.len() < MAX_BATCH {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            std::thread::park_timeout(left);
+            p = shared
+                .work
+                .wait_timeout(p, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
-        // Everything queued by now, committed in transactions of at most MAX_BATCH events.
-        while let Ok(m) = rx.try_recv() {
-            take(m, &mut batch, &mut waiting);
-            if batch.len() >= MAX_BATCH {
-                commit(&history, &mut batch);
-            }
+        std::mem::swap(&mut p.batch, &mut taken);
+        let flushes = std::mem::take(&mut p.flushes);
+        let closed = p.closed;
+        drop(p);
+        shared.room.notify_all();
+        commit(history, &mut taken);
+        for f in flushes {
+            let _ = f.send(history.latest());
         }
-        commit(&history, &mut batch);
-        for w in waiting.drain(..) {
-            let _ = w.send(history.latest());
+        if closed && shared.lock().batch.is_empty() {
+            return;
         }
     }
-    commit(&history, &mut batch);
 }
 
-fn commit(history: &History, batch: &mut Vec<EncodedEvent>) {
+fn commit(history: &History, batch: &mut EncodedBatch) {
     if batch.is_empty() {
         return;
     }
@@ -208,9 +257,10 @@ fn commit(history: &History, batch: &mut Vec<EncodedEvent>) {
             }
         }
     }
-    for e in batch.drain(..) {
-        tracing::error!(target: "airlock::cloudtrail", record = %String::from_utf8_lossy(&e.json), "event not stored");
+    for (json, _) in batch.iter() {
+        tracing::error!(target: "airlock::cloudtrail", record = %String::from_utf8_lossy(json), "event not stored");
     }
+    batch.clear();
 }
 
 #[cfg(test)]
@@ -296,5 +346,46 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert_eq!(history.read_after(Cursor(0), 100).unwrap().len(), 10);
+    }
+
+    #[test]
+    fn concurrent_submitters_lose_nothing_and_keep_their_own_order() {
+        let history = Arc::new(History::open(Arc::new(RedbStore::in_memory().unwrap())).unwrap());
+        let w = Arc::new(
+            HistoryWriter::start_with_interval(
+                history.clone(),
+                std::time::Duration::from_millis(5),
+            )
+            .unwrap(),
+        );
+        let threads: Vec<_> = (0..4i64)
+            .map(|t| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    for i in 0..500 {
+                        w.submit(vec![ev(t * 1000 + i)]);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(w.flush(), Cursor(2000));
+        let got = history.read_after(Cursor(0), 4000).unwrap();
+        assert_eq!(got.len(), 2000);
+        for t in 0..4 {
+            let mine: Vec<String> = got
+                .iter()
+                .map(|(_, e)| e.record.event_id.clone())
+                .filter(|id| id[1..].parse::<i64>().unwrap() / 1000 == t)
+                .collect();
+            let want: Vec<String> = (0..500).map(|i| format!("e{}", t * 1000 + i)).collect();
+            assert_eq!(mine, want, "thread {t}'s events in its order");
+        }
+        // After close nothing is accepted, and nothing panics.
+        let w = Arc::into_inner(w).unwrap();
+        w.close();
+        assert_eq!(history.latest(), Cursor(2000));
     }
 }

@@ -957,7 +957,7 @@ async fn run() {
         return;
     }
     if std::env::var_os("AIRLOCK_BENCH_TRAIL_ONLY").is_some() {
-        trail_phase(&airlock_t, &work, secs).await;
+        trail_phase(&work, secs).await;
         drop(airlock);
         let _ = std::fs::remove_dir_all(&work);
         return;
@@ -1145,7 +1145,7 @@ async fn run() {
         drop(_durable);
         drop(_null);
         drop(_s3s);
-        trail_phase(&airlock_t, &work, secs).await;
+        trail_phase(&work, secs).await;
     }
 
     // Large object through a fresh airlock process (so its peak RSS is the upload's).
@@ -1396,10 +1396,13 @@ async fn start_airlock(kind: &str, airlock_dir: &Path) -> (Proc, Target) {
 /// 4 KiB PUT/GET with data events recorded in the audit trail versus not: each operation
 /// measured on the two servers back to back, in alternating order, `AIRLOCK_BENCH_TRAIL_ROUNDS`
 /// times (default 5), so drift on a shared machine hits both. Reports the mean rates and the median of the
-/// per-round ratios.
-async fn trail_phase(on: &Target, work: &Path, secs: f64) {
+/// per-round ratios. Both servers start empty here, so neither carries the other phases' data
+/// and history.
+async fn trail_phase(work: &Path, secs: f64) {
     let rounds: usize = env_or("AIRLOCK_BENCH_TRAIL_ROUNDS", 5).max(1);
-    let (_off_proc, off) = start_airlock("airlock-nodata", &work.join("airlock-nodata")).await;
+    let (_on_proc, on) = start_airlock("airlock", &work.join("airlock-trail-on")).await;
+    let (_off_proc, off) = start_airlock("airlock-nodata", &work.join("airlock-trail-off")).await;
+    let on = &on;
     let mut on_runs: Vec<(Rate, Rate)> = Vec::new();
     let mut off_runs: Vec<(Rate, Rate)> = Vec::new();
     // Each operation is measured on the two servers back to back, the order swapped every
