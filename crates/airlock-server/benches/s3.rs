@@ -145,13 +145,21 @@ fn child(mode: &str) {
 }
 
 async fn null_server(dir: &Path, durable: bool, crypto: bool, floor: bool) {
+    let large: u64 = env_or("AIRLOCK_BENCH_LARGE_GIB", 1u64) << 30;
+    // The floor's large object: a PUT seals into `large`; a GET opens `large-sealed`, written
+    // here once (before the port is announced) in the layout of sealed 64 KiB chunks
+    // (ciphertext, then tag).
+    let large_path = Arc::new(dir.join("large"));
+    let sealed_path = Arc::new(dir.join("large-sealed"));
+    if floor && large > 0 {
+        write_sealed_chunks(&sealed_path, large);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     std::fs::write(
         dir.join("port"),
         listener.local_addr().unwrap().port().to_string(),
     )
     .unwrap();
-    let large: u64 = env_or("AIRLOCK_BENCH_LARGE_GIB", 1u64) << 30;
     let object = Bytes::from(vec![0x5au8; SMALL]);
     let log = durable.then(|| group_commit_log(&dir.join("log")));
     let floor = floor.then(|| Arc::new(Floor::new()));
@@ -161,26 +169,31 @@ async fn null_server(dir: &Path, durable: bool, crypto: bool, floor: bool) {
         let object = object.clone();
         let log = log.clone();
         let floor = floor.clone();
+        let (large_path, sealed_path) = (large_path.clone(), sealed_path.clone());
         let service =
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let object = object.clone();
                 let log = log.clone();
                 let floor = floor.clone();
+                let (large_path, sealed_path) = (large_path.clone(), sealed_path.clone());
                 async move {
                     let method = req.method().clone();
                     let is_large = req.uri().path().ends_with("/large");
                     let (parts, mut body) = req.into_parts();
                     let mut small = Vec::new();
                     // CRC64NVME here, sealing on its own thread (as airlock's writer thread).
-                    let mut crc = (crypto && is_large).then(|| {
+                    let large_work = (crypto || floor.is_some()) && is_large;
+                    let mut crc = large_work.then(|| {
                         airlock_s3::checksum::Hasher::new(
                             airlock_s3::checksum::ChecksumAlgorithm::Crc64Nvme,
                         )
                     });
-                    let sealer = (crypto && is_large).then(|| {
+                    let durable_out = (floor.is_some() && method == http::Method::PUT)
+                        .then(|| DurableFile::create(&large_path));
+                    let sealer = (large_work && method == http::Method::PUT).then(|| {
                         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
                         let thread = std::thread::spawn(move || {
-                            let mut s = Sealer::new();
+                            let mut s = Sealer::new(durable_out);
                             let mut rx = rx;
                             while let Some(d) = rx.blocking_recv() {
                                 s.seal(&d);
@@ -211,20 +224,25 @@ async fn null_server(dir: &Path, durable: bool, crypto: bool, floor: bool) {
                     let mut small = Bytes::from(small);
                     let mut object = object;
                     if let Some(f) = &floor {
-                        f.verify(&parts, &small);
-                        match method {
-                            http::Method::PUT => small = f.seal(&small),
-                            http::Method::GET => object = f.open(),
+                        f.verify(&parts, (!is_large).then_some(&small[..]));
+                        match (&method, is_large) {
+                            (&http::Method::PUT, false) => small = f.seal(&small),
+                            (&http::Method::GET, false) => object = f.open(),
                             _ => {}
                         }
                     }
-                    if let (Some(log), true) = (&log, method == http::Method::PUT) {
+                    if let (Some(log), true) = (&log, method == http::Method::PUT && !is_large) {
                         let (tx, rx) = tokio::sync::oneshot::channel();
                         log.send((small, tx)).unwrap();
                         rx.await.unwrap();
                     }
                     let body: Body = match (&method, is_large) {
-                        (&http::Method::GET, true) if crypto => Opening::new(large).boxed_unsync(),
+                        (&http::Method::GET, true) if crypto => {
+                            Opening::new(large, None).boxed_unsync()
+                        }
+                        (&http::Method::GET, true) if floor.is_some() => {
+                            Opening::new(large, Some(sealed_path.to_path_buf())).boxed_unsync()
+                        }
                         (&http::Method::GET, true) => Repeat {
                             block: Bytes::from(vec![0x5au8; 1 << 20]),
                             left: large,
@@ -272,7 +290,7 @@ impl Floor {
     }
 
     /// Panics unless the request carries a valid signature by the bench's null-server key.
-    fn verify(&self, parts: &http::request::Parts, body: &[u8]) {
+    fn verify(&self, parts: &http::request::Parts, body: Option<&[u8]>) {
         let signed = airlock_server::sigv4::parse(&parts.headers, &[])
             .expect("signature parses")
             .expect("request is signed");
@@ -281,7 +299,7 @@ impl Floor {
             path: parts.uri.path(),
             raw_query: parts.uri.query(),
             headers: &parts.headers,
-            body: Some(body),
+            body,
         };
         airlock_server::sigv4::verify(&signed, &request, "secret", true)
             .expect("signature verifies");
@@ -328,14 +346,17 @@ struct Sealer {
     key: aws_lc_rs::aead::LessSafeKey,
     out: Vec<u8>,
     count: u64,
+    /// The floor server's: where the sealed output goes, durably.
+    file: Option<DurableFile>,
 }
 
 impl Sealer {
-    fn new() -> Sealer {
+    fn new(file: Option<DurableFile>) -> Sealer {
         Sealer {
             key: bench_key(),
             out: vec![0u8; (1 << 20) + 16],
             count: 0,
+            file,
         }
     }
 
@@ -352,10 +373,16 @@ impl Sealer {
                 )
                 .unwrap();
             self.count += 1;
+            if let Some(f) = &mut self.file {
+                f.write(out);
+            }
         }
     }
 
-    fn finish(self) -> u8 {
+    fn finish(mut self) -> u8 {
+        if let Some(f) = self.file.take() {
+            f.finish();
+        }
         self.out[0]
     }
 }
@@ -363,7 +390,8 @@ impl Sealer {
 /// A GET body of `left` bytes produced as a decrypting GET must: 1 MiB blocks, each sixteen
 /// 64 KiB AES-256-GCM chunks opened out of place from ciphertext held in memory into a buffer
 /// recycled once the response has sent it. One thread per core opens every n-th block and the
-/// body takes them round robin (as airlock's striped read).
+/// body takes them round robin (as airlock's striped read). With `source` (the floor server),
+/// the ciphertext is read from that file (written by [`write_sealed_chunks`]) instead.
 struct Opening {
     blocks: Vec<tokio::sync::mpsc::Receiver<Bytes>>,
     next: usize,
@@ -371,7 +399,7 @@ struct Opening {
 }
 
 impl Opening {
-    fn new(left: u64) -> Opening {
+    fn new(left: u64, source: Option<PathBuf>) -> Opening {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(4);
@@ -379,8 +407,11 @@ impl Opening {
         let receivers = (0..threads)
             .map(|phase| {
                 let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+                let source = source.clone();
                 std::thread::spawn(move || {
                     let key = bench_key();
+                    let file = source.map(|p| std::fs::File::open(p).unwrap());
+                    let mut read = vec![0u8; 16 * (CRYPTO_CHUNK + 16)];
                     let sealed: Vec<(Vec<u8>, [u8; 16])> = (0..16u64)
                         .map(|i| {
                             let mut chunk = vec![0x5au8; CRYPTO_CHUNK];
@@ -399,7 +430,19 @@ impl Opening {
                     while block < blocks {
                         let n = (1u64 << 20).min(left - (block << 20)) as usize;
                         let mut buf = pool.take(1 << 20);
+                        if let Some(f) = &file {
+                            use std::os::unix::fs::FileExt as _;
+                            let at = block * read.len() as u64;
+                            f.read_exact_at(&mut read, at).unwrap();
+                        }
                         for (i, (chunk, tag)) in sealed.iter().enumerate() {
+                            let (chunk, tag): (&[u8], &[u8]) = match &file {
+                                Some(_) => {
+                                    let at = i * (CRYPTO_CHUNK + 16);
+                                    read[at..at + CRYPTO_CHUNK + 16].split_at(CRYPTO_CHUNK)
+                                }
+                                None => (chunk, tag),
+                            };
                             key.open_separate_gather(
                                 bench_nonce(i as u64),
                                 aws_lc_rs::aead::Aad::from(&(i as u64).to_be_bytes()),
@@ -452,6 +495,31 @@ impl http_body::Body for Opening {
     fn size_hint(&self) -> http_body::SizeHint {
         http_body::SizeHint::with_exact(self.left)
     }
+}
+
+/// Writes `len` bytes' worth of sealed 64 KiB chunks (each ciphertext then tag; chunk `i` of
+/// every MiB sealed with nonce `i`, as [`Opening`] opens them) to `path`.
+fn write_sealed_chunks(path: &Path, len: u64) {
+    use std::io::Write as _;
+    let key = bench_key();
+    let mut block = Vec::with_capacity(16 * (CRYPTO_CHUNK + 16));
+    for i in 0..16u64 {
+        let mut chunk = vec![0x5au8; CRYPTO_CHUNK];
+        let tag = key
+            .seal_in_place_separate_tag(
+                bench_nonce(i),
+                aws_lc_rs::aead::Aad::from(&i.to_be_bytes()),
+                &mut chunk,
+            )
+            .unwrap();
+        block.extend_from_slice(&chunk);
+        block.extend_from_slice(tag.as_ref());
+    }
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for _ in 0..len.div_ceil(1 << 20) {
+        f.write_all(&block).unwrap();
+    }
+    f.flush().unwrap();
 }
 
 type LogEntry = (Bytes, tokio::sync::oneshot::Sender<()>);
@@ -877,34 +945,68 @@ impl http_body::Body for Repeat {
 /// thread `fdatasync`s every 32 MiB (the writes go on meanwhile), then a final `fdatasync`.
 /// What a durable PUT must at least do.
 fn durable_write_mib_s(dir: &Path, total: u64) -> f64 {
-    use std::io::Write as _;
     let path = dir.join("durable-write-probe");
     let block = vec![0x3cu8; 1 << 20];
     let start = Instant::now();
-    let mut f = std::fs::File::create(&path).unwrap();
-    let clone = f.try_clone().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let syncer = std::thread::spawn(move || {
-        while rx.recv().is_ok() {
-            while rx.try_recv().is_ok() {}
-            clone.sync_data().unwrap();
-        }
-    });
+    let mut f = DurableFile::create(&path);
     let mut done = 0u64;
     while done < total {
-        f.write_all(&block).unwrap();
+        f.write(&block);
         done += block.len() as u64;
-        if done.is_multiple_of(32 << 20) {
-            tx.send(()).unwrap();
-        }
     }
-    drop(tx);
-    syncer.join().unwrap();
-    f.sync_data().unwrap();
+    f.finish();
     let secs = start.elapsed().as_secs_f64();
-    drop(f);
     let _ = std::fs::remove_file(&path);
     done as f64 / (1 << 20) as f64 / secs
+}
+
+/// A file written as airlock writes object data: sequential writes, an `fdatasync` every
+/// 32 MiB in a helper thread behind them, and a last one at the end.
+struct DurableFile {
+    file: std::fs::File,
+    written: u64,
+    tx: Option<std::sync::mpsc::Sender<()>>,
+    syncer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DurableFile {
+    fn create(path: &Path) -> DurableFile {
+        let file = std::fs::File::create(path).unwrap();
+        let clone = file.try_clone().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let syncer = std::thread::spawn(move || {
+            while rx.recv().is_ok() {
+                while rx.try_recv().is_ok() {}
+                clone.sync_data().unwrap();
+            }
+        });
+        DurableFile {
+            file,
+            written: 0,
+            tx: Some(tx),
+            syncer: Some(syncer),
+        }
+    }
+
+    fn write(&mut self, data: &[u8]) {
+        use std::io::Write as _;
+        self.file.write_all(data).unwrap();
+        let before = self.written >> 25;
+        self.written += data.len() as u64;
+        if self.written >> 25 != before
+            && let Some(tx) = &self.tx
+        {
+            let _ = tx.send(());
+        }
+    }
+
+    fn finish(mut self) {
+        drop(self.tx.take());
+        if let Some(s) = self.syncer.take() {
+            s.join().unwrap();
+        }
+        self.file.sync_data().unwrap();
+    }
 }
 
 fn aes_gcm_single_core_mib_s() -> f64 {
@@ -1164,6 +1266,14 @@ async fn run() {
     let (_null, null_t) = start_child("null", &work.join("null-large"), "null", None);
     // The crypto null server: the per-byte work of an encrypted transfer, nothing else.
     let (_crypto, crypto_t) = start_child("null-crypto", &work.join("null-crypto"), "crypto", None);
+    // The floor server: the crypto null server's work plus SigV4 and the disk (the sealed PUT
+    // written as airlock writes it, the GET read from a file).
+    let (_floor, floor_t) = start_child(
+        "null-floor",
+        &work.join("null-floor-large"),
+        "floor",
+        Some(("AKIDNULLSERVER".to_string(), "secret".to_string())),
+    );
     let total = large_gib << 30;
     let rss_before = peak_rss_kib(airlock_pid).unwrap_or(0);
     let mut put_vs_aes = Vec::new();
@@ -1174,17 +1284,21 @@ async fn run() {
     let mut disk_vs_aes = Vec::new();
     let mut crypto_put_vs_aes = Vec::new();
     let mut crypto_get_vs_aes = Vec::new();
+    let mut floor_put_vs_aes = Vec::new();
+    let mut floor_get_vs_aes = Vec::new();
     for round in 1..=rounds {
         let aes_put = aes_gcm_single_core_mib_s();
         let disk = durable_write_mib_s(&work, total);
         let null_put = put_streamed(&null_t, "large", total, 0xa5).await;
         let crypto_put = put_streamed(&crypto_t, "large", total, 0xa5).await;
+        let floor_put = put_streamed(&floor_t, "large", total, 0xa5).await;
         let cpu0 = cpu_seconds(airlock_pid);
         let put = put_streamed(&airlock_t, "large", total, 0xa5).await;
         let cpu1 = cpu_seconds(airlock_pid);
         let aes_get = aes_gcm_single_core_mib_s();
         let null_get = get_streamed(&null_t, "large", total).await;
         let crypto_get = get_streamed(&crypto_t, "large", total).await;
+        let floor_get = get_streamed(&floor_t, "large", total).await;
         let cpu2 = cpu_seconds(airlock_pid);
         let get = get_streamed(&airlock_t, "large", total).await;
         let cpu3 = cpu_seconds(airlock_pid);
@@ -1198,8 +1312,15 @@ async fn run() {
             crypto_put / aes_put,
             crypto_get / aes_get
         );
+        println!(
+            "  round {round}: floor server (crypto null + SigV4 + durable write / file read) PUT {floor_put:.0} MiB/s ({:.2}x AES) GET {floor_get:.0} MiB/s ({:.2}x AES)",
+            floor_put / aes_put,
+            floor_get / aes_get
+        );
         crypto_put_vs_aes.push(crypto_put / aes_put);
         crypto_get_vs_aes.push(crypto_get / aes_get);
+        floor_put_vs_aes.push(floor_put / aes_put);
+        floor_get_vs_aes.push(floor_get / aes_get);
         println!(
             "  round {round}: {large_gib} GiB PUT {put:.0} MiB/s ({:.2}x AES, {:.2}x the disk)   GET {get:.0} MiB/s ({:.2}x AES)   airlock CPU per GiB: PUT {:.2} s, GET {:.2} s",
             put / aes_put,
@@ -1217,13 +1338,16 @@ async fn run() {
     }
     drop(_null);
     drop(_crypto);
+    drop(_floor);
     println!(
-        "  ceilings, median of {rounds} rounds: the disk {:.2}x AES; null server PUT {:.2}x AES, GET {:.2}x AES; crypto null server PUT {:.2}x AES, GET {:.2}x AES",
+        "  ceilings, median of {rounds} rounds: the disk {:.2}x AES; null server PUT {:.2}x AES, GET {:.2}x AES; crypto null server PUT {:.2}x AES, GET {:.2}x AES; floor server PUT {:.2}x AES, GET {:.2}x AES",
         median(disk_vs_aes),
         median(null_put_vs_aes),
         median(null_get_vs_aes),
         median(crypto_put_vs_aes),
-        median(crypto_get_vs_aes)
+        median(crypto_get_vs_aes),
+        median(floor_put_vs_aes),
+        median(floor_get_vs_aes)
     );
     let rss_after = peak_rss_kib(airlock_pid).unwrap_or(0);
     println!(
