@@ -133,7 +133,16 @@ fn child(mode: &str) {
         // own verifier, payload hash included) and AES-256-GCM sealing of a PUT's body before
         // the append, opening of a sealed 4 KiB for a GET. No policy, no KMS, no metadata
         // index, no versions, no audit record.
-        "null-floor" => rt.block_on(null_server(&dir, true, false, true)),
+        // `null-floor-large` first writes the sealed large object its GETs read (1 GiB by
+        // default); the 4 KiB phases' floor does not, so no gigabyte of writeback runs under
+        // them.
+        "null-floor" | "null-floor-large" => {
+            if kind == "null-floor-large" {
+                let large: u64 = env_or("AIRLOCK_BENCH_LARGE_GIB", 1u64) << 30;
+                write_sealed_chunks(&dir.join("large-sealed"), large);
+            }
+            rt.block_on(null_server(&dir, true, false, true))
+        }
         // The ceiling of a large transfer that does the per-byte work any airlock must do, and
         // nothing else: a PUT's body goes through CRC64NVME (the checksum S3 adds to every
         // upload that names none) and AES-256-GCM sealing (out of place, no copy), then is
@@ -146,14 +155,10 @@ fn child(mode: &str) {
 
 async fn null_server(dir: &Path, durable: bool, crypto: bool, floor: bool) {
     let large: u64 = env_or("AIRLOCK_BENCH_LARGE_GIB", 1u64) << 30;
-    // The floor's large object: a PUT seals into `large`; a GET opens `large-sealed`, written
-    // here once (before the port is announced) in the layout of sealed 64 KiB chunks
-    // (ciphertext, then tag).
+    // The floor's large object: a PUT seals into `large`; a GET opens `large-sealed` (written
+    // by `null-floor-large` before it starts, in the layout of sealed 64 KiB chunks).
     let large_path = Arc::new(dir.join("large"));
     let sealed_path = Arc::new(dir.join("large-sealed"));
-    if floor && large > 0 {
-        write_sealed_chunks(&sealed_path, large);
-    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     std::fs::write(
         dir.join("port"),
@@ -188,9 +193,10 @@ async fn null_server(dir: &Path, durable: bool, crypto: bool, floor: bool) {
                             airlock_s3::checksum::ChecksumAlgorithm::Crc64Nvme,
                         )
                     });
-                    let durable_out = (floor.is_some() && method == http::Method::PUT)
-                        .then(|| DurableFile::create(&large_path));
-                    let sealer = (large_work && method == http::Method::PUT).then(|| {
+                    let large_put = large_work && method == http::Method::PUT;
+                    let durable_out =
+                        (floor.is_some() && large_put).then(|| DurableFile::create(&large_path));
+                    let sealer = large_put.then(|| {
                         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
                         let thread = std::thread::spawn(move || {
                             let mut s = Sealer::new(durable_out);
@@ -1269,7 +1275,7 @@ async fn run() {
     // The floor server: the crypto null server's work plus SigV4 and the disk (the sealed PUT
     // written as airlock writes it, the GET read from a file).
     let (_floor, floor_t) = start_child(
-        "null-floor",
+        "null-floor-large",
         &work.join("null-floor-large"),
         "floor",
         Some(("AKIDNULLSERVER".to_string(), "secret".to_string())),
