@@ -533,11 +533,18 @@ const QUERY_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANU
 /// requests with one credential on one day.
 fn signing_key(secret: &str, time: SystemTime, region: &str, service: &str) -> [u8; 32] {
     use std::cell::RefCell;
-    type Entry = (String, String, String, String, [u8; 32]);
+    type Entry = (String, u64, String, String, [u8; 32]);
     thread_local! {
         static CACHE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
     }
-    let date = format_amz_date(time)[..8].to_string();
+    // The scope's day (UTC), as days since the epoch: the key depends on the date only.
+    // Times before the epoch (rejected as skewed anyway) are never cached.
+    let Ok(since) = time.duration_since(std::time::UNIX_EPOCH) else {
+        let mut key = [0u8; 32];
+        key.copy_from_slice(v4::generate_signing_key(secret, time, region, service).as_ref());
+        return key;
+    };
+    let date = since.as_secs() / 86_400;
     let hit = CACHE.with(|c| {
         c.borrow()
             .iter()
@@ -605,7 +612,9 @@ fn canonical_s3_signature(
     if names.len() != listed || !names.contains(&"host") || !names.contains(&"x-amz-date") {
         return Err(AuthError::SignatureMismatch);
     }
-    let amz_date = format_amz_date(req.time);
+    // The header's own text, as AWS signs it (`parse` admits only the canonical form, so it is
+    // exactly `format_amz_date(req.time)`).
+    let amz_date = req.amz_date.as_str();
 
     let mut creq = String::with_capacity(512);
     creq.push_str(parts.method);
@@ -640,7 +649,7 @@ fn canonical_s3_signature(
         creq.push_str(name);
         creq.push(':');
         match *name {
-            "x-amz-date" => creq.push_str(&amz_date),
+            "x-amz-date" => creq.push_str(amz_date),
             "x-amz-content-sha256" => creq.push_str(payload),
             // Inserted as parsed, untrimmed, as aws-sigv4 does.
             "x-amz-security-token" => creq.push_str(
