@@ -146,7 +146,11 @@ impl EncodedBatch {
             self.json.truncate(start);
             return Err(err);
         }
-        self.push_end(e);
+        let lookup = e
+            .record
+            .management_event
+            .then(|| e.recipient_account.clone());
+        self.events.push((self.json.len(), lookup));
         Ok(())
     }
 
@@ -160,14 +164,6 @@ impl EncodedBatch {
                 .iter()
                 .map(|(end, lookup)| (base + end, lookup.clone())),
         );
-    }
-
-    fn push_end(&mut self, e: &StoredEvent) {
-        let lookup = e
-            .record
-            .management_event
-            .then(|| e.recipient_account.clone());
-        self.events.push((self.json.len(), lookup));
     }
 
     /// The number of events.

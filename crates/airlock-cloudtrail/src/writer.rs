@@ -125,21 +125,24 @@ impl HistoryWriter {
                 return;
             }
             let mut p = self.shared.lock();
-            if p.closed {
-                tracing::error!(target: "airlock::cloudtrail", "the event writer has stopped; an event was not recorded");
-                return;
-            }
-            if p.batch.len() >= MAX_PENDING {
+            if p.batch.len() >= MAX_PENDING && !p.closed {
                 self.waited.fetch_add(1, Ordering::Relaxed);
                 self.shared.work.notify_one();
                 while p.batch.len() >= MAX_PENDING && !p.closed {
                     p = self.shared.room.wait(p).unwrap_or_else(|e| e.into_inner());
                 }
             }
-            let first = p.batch.is_empty();
+            if p.closed {
+                tracing::error!(target: "airlock::cloudtrail", "the event writer has stopped; an event was not recorded");
+                return;
+            }
+            let before = p.batch.len();
             p.batch.append(scratch);
+            let after = p.batch.len();
             drop(p);
-            if first {
+            // The writer sleeps out its interval: wake it for a batch's first event, and when
+            // the batch reaches MAX_BATCH (which ends the interval early).
+            if before == 0 || (before < MAX_BATCH && after >= MAX_BATCH) {
                 self.shared.work.notify_one();
             }
         });
@@ -387,5 +390,26 @@ mod tests {
         let w = Arc::into_inner(w).unwrap();
         w.close();
         assert_eq!(history.latest(), Cursor(2000));
+    }
+
+    #[test]
+    fn a_full_batch_commits_before_the_interval_ends() {
+        let history = Arc::new(History::open(Arc::new(RedbStore::in_memory().unwrap())).unwrap());
+        // An interval far longer than the test may take: only reaching MAX_BATCH commits.
+        let w = HistoryWriter::start_with_interval(
+            history.clone(),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+        for i in 0..MAX_BATCH as i64 {
+            w.submit(vec![ev(i)]);
+        }
+        let mut polls = 0;
+        while history.latest() < Cursor(MAX_BATCH as u64) {
+            polls += 1;
+            assert!(polls < 6_000, "a full batch waited for the interval");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        w.close();
     }
 }

@@ -128,18 +128,14 @@ fn child(mode: &str) {
         "null" | "null-durable" => {
             rt.block_on(null_server(&dir, kind == "null-durable", false, false))
         }
-        // The floor of a 4 KiB request that does the work the S3 issue requires of every
-        // request and nothing else: the durable null server, plus SigV4 verification (airlock's
-        // own verifier, payload hash included) and AES-256-GCM sealing of a PUT's body before
-        // the append, opening of a sealed 4 KiB for a GET. No policy, no KMS, no metadata
-        // index, no versions, no audit record.
-        // `null-floor-large` first writes the sealed large object its GETs read (1 GiB by
-        // default); the 4 KiB phases' floor does not, so no gigabyte of writeback runs under
-        // them.
+        // The floor: the work the S3 issue requires of every request and nothing else (see
+        // [`Floor`]). `null-floor-large` first writes the sealed large object its GETs read
+        // (1 GiB by default); the 4 KiB phases' floor does not, so no gigabyte of writeback
+        // runs under them.
         "null-floor" | "null-floor-large" => {
             if kind == "null-floor-large" {
                 let large: u64 = env_or("AIRLOCK_BENCH_LARGE_GIB", 1u64) << 30;
-                write_sealed_chunks(&dir.join("large-sealed"), large);
+                write_sealed_chunks(&dir.join(Floor::SEALED), large);
             }
             rt.block_on(null_server(&dir, true, false, true))
         }
@@ -155,10 +151,6 @@ fn child(mode: &str) {
 
 async fn null_server(dir: &Path, durable: bool, crypto: bool, floor: bool) {
     let large: u64 = env_or("AIRLOCK_BENCH_LARGE_GIB", 1u64) << 30;
-    // The floor's large object: a PUT seals into `large`; a GET opens `large-sealed` (written
-    // by `null-floor-large` before it starts, in the layout of sealed 64 KiB chunks).
-    let large_path = Arc::new(dir.join("large"));
-    let sealed_path = Arc::new(dir.join("large-sealed"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     std::fs::write(
         dir.join("port"),
@@ -167,20 +159,18 @@ async fn null_server(dir: &Path, durable: bool, crypto: bool, floor: bool) {
     .unwrap();
     let object = Bytes::from(vec![0x5au8; SMALL]);
     let log = durable.then(|| group_commit_log(&dir.join("log")));
-    let floor = floor.then(|| Arc::new(Floor::new()));
+    let floor = floor.then(|| Arc::new(Floor::new(dir)));
     loop {
         let (socket, _) = listener.accept().await.unwrap();
         let _ = socket.set_nodelay(true);
         let object = object.clone();
         let log = log.clone();
         let floor = floor.clone();
-        let (large_path, sealed_path) = (large_path.clone(), sealed_path.clone());
         let service =
             hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let object = object.clone();
                 let log = log.clone();
                 let floor = floor.clone();
-                let (large_path, sealed_path) = (large_path.clone(), sealed_path.clone());
                 async move {
                     let method = req.method().clone();
                     let is_large = req.uri().path().ends_with("/large");
@@ -194,8 +184,10 @@ async fn null_server(dir: &Path, durable: bool, crypto: bool, floor: bool) {
                         )
                     });
                     let large_put = large_work && method == http::Method::PUT;
-                    let durable_out =
-                        (floor.is_some() && large_put).then(|| DurableFile::create(&large_path));
+                    let durable_out = floor
+                        .as_ref()
+                        .filter(|_| large_put)
+                        .map(|f| DurableFile::create(&f.large_out));
                     let sealer = large_put.then(|| {
                         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
                         let thread = std::thread::spawn(move || {
@@ -246,8 +238,8 @@ async fn null_server(dir: &Path, durable: bool, crypto: bool, floor: bool) {
                         (&http::Method::GET, true) if crypto => {
                             Opening::new(large, None).boxed_unsync()
                         }
-                        (&http::Method::GET, true) if floor.is_some() => {
-                            Opening::new(large, Some(sealed_path.to_path_buf())).boxed_unsync()
+                        (&http::Method::GET, true) if let Some(f) = &floor => {
+                            Opening::new(large, Some(f.large_sealed.clone())).boxed_unsync()
                         }
                         (&http::Method::GET, true) => Repeat {
                             block: Bytes::from(vec![0x5au8; 1 << 20]),
@@ -274,16 +266,27 @@ async fn null_server(dir: &Path, durable: bool, crypto: bool, floor: bool) {
 
 const CRYPTO_CHUNK: usize = 64 * 1024;
 
-/// The per-request work of the floor server (`null-floor`): SigV4 verification with
-/// airlock's verifier, and AES-256-GCM of the 4 KiB body.
+/// The floor server's work (`null-floor`): the durable null server's, plus on every request
+/// SigV4 verification with airlock's verifier (payload hash included); for 4 KiB, AES-256-GCM
+/// sealing of a PUT's body before the append and opening of a sealed 4 KiB for a GET; for the
+/// large object, the crypto null server's work with the sealed upload written durably to
+/// [`Floor::large_out`] and GETs read from [`Floor::large_sealed`]. No policy, no KMS, no
+/// metadata index, no versions, no audit record.
 struct Floor {
     key: aws_lc_rs::aead::LessSafeKey,
     count: std::sync::atomic::AtomicU64,
     sealed: Vec<u8>,
+    /// Where a large PUT's sealed body goes.
+    large_out: PathBuf,
+    /// The sealed large object GETs read (written by [`write_sealed_chunks`]).
+    large_sealed: PathBuf,
 }
 
 impl Floor {
-    fn new() -> Floor {
+    /// File name of the sealed large object in the server's directory.
+    const SEALED: &str = "large-sealed";
+
+    fn new(dir: &Path) -> Floor {
         let key = bench_key();
         let mut sealed = vec![0x5au8; SMALL];
         key.seal_in_place_append_tag(bench_nonce(0), aws_lc_rs::aead::Aad::empty(), &mut sealed)
@@ -292,6 +295,8 @@ impl Floor {
             key,
             count: std::sync::atomic::AtomicU64::new(1),
             sealed,
+            large_out: dir.join("large"),
+            large_sealed: dir.join(Self::SEALED),
         }
     }
 
@@ -417,20 +422,8 @@ impl Opening {
                 std::thread::spawn(move || {
                     let key = bench_key();
                     let file = source.map(|p| std::fs::File::open(p).unwrap());
-                    let mut read = vec![0u8; 16 * (CRYPTO_CHUNK + 16)];
-                    let sealed: Vec<(Vec<u8>, [u8; 16])> = (0..16u64)
-                        .map(|i| {
-                            let mut chunk = vec![0x5au8; CRYPTO_CHUNK];
-                            let tag = key
-                                .seal_in_place_separate_tag(
-                                    bench_nonce(i),
-                                    aws_lc_rs::aead::Aad::from(&i.to_be_bytes()),
-                                    &mut chunk,
-                                )
-                                .unwrap();
-                            (chunk, tag.as_ref().try_into().unwrap())
-                        })
-                        .collect();
+                    // The ciphertext of one MiB: held in memory, or read into it from the file.
+                    let mut sealed = sealed_block(&key);
                     let pool = airlock_s3::pool::BufferPool::default();
                     let mut block = phase as u64;
                     while block < blocks {
@@ -438,17 +431,11 @@ impl Opening {
                         let mut buf = pool.take(1 << 20);
                         if let Some(f) = &file {
                             use std::os::unix::fs::FileExt as _;
-                            let at = block * read.len() as u64;
-                            f.read_exact_at(&mut read, at).unwrap();
+                            let at = block * sealed.len() as u64;
+                            f.read_exact_at(&mut sealed, at).unwrap();
                         }
-                        for (i, (chunk, tag)) in sealed.iter().enumerate() {
-                            let (chunk, tag): (&[u8], &[u8]) = match &file {
-                                Some(_) => {
-                                    let at = i * (CRYPTO_CHUNK + 16);
-                                    read[at..at + CRYPTO_CHUNK + 16].split_at(CRYPTO_CHUNK)
-                                }
-                                None => (chunk, tag),
-                            };
+                        for (i, unit) in sealed.chunks(CRYPTO_CHUNK + 16).enumerate() {
+                            let (chunk, tag) = unit.split_at(CRYPTO_CHUNK);
                             key.open_separate_gather(
                                 bench_nonce(i as u64),
                                 aws_lc_rs::aead::Aad::from(&(i as u64).to_be_bytes()),
@@ -503,11 +490,9 @@ impl http_body::Body for Opening {
     }
 }
 
-/// Writes `len` bytes' worth of sealed 64 KiB chunks (each ciphertext then tag; chunk `i` of
-/// every MiB sealed with nonce `i`, as [`Opening`] opens them) to `path`.
-fn write_sealed_chunks(path: &Path, len: u64) {
-    use std::io::Write as _;
-    let key = bench_key();
+/// One MiB of plaintext as [`Opening`] reads it: sixteen 64 KiB chunks, each ciphertext then
+/// tag, chunk `i` sealed with nonce `i`.
+fn sealed_block(key: &aws_lc_rs::aead::LessSafeKey) -> Vec<u8> {
     let mut block = Vec::with_capacity(16 * (CRYPTO_CHUNK + 16));
     for i in 0..16u64 {
         let mut chunk = vec![0x5au8; CRYPTO_CHUNK];
@@ -521,6 +506,13 @@ fn write_sealed_chunks(path: &Path, len: u64) {
         block.extend_from_slice(&chunk);
         block.extend_from_slice(tag.as_ref());
     }
+    block
+}
+
+/// Writes `len` bytes' worth of [`sealed_block`]s to `path`.
+fn write_sealed_chunks(path: &Path, len: u64) {
+    use std::io::Write as _;
+    let block = sealed_block(&bench_key());
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     for _ in 0..len.div_ceil(1 << 20) {
         f.write_all(&block).unwrap();

@@ -537,19 +537,19 @@ fn signing_key(secret: &str, time: SystemTime, region: &str, service: &str) -> [
     thread_local! {
         static CACHE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
     }
-    // The scope's day (UTC), as days since the epoch: the key depends on the date only.
-    // Times before the epoch (rejected as skewed anyway) are never cached.
-    let Ok(since) = time.duration_since(std::time::UNIX_EPOCH) else {
-        let mut key = [0u8; 32];
-        key.copy_from_slice(v4::generate_signing_key(secret, time, region, service).as_ref());
-        return key;
-    };
-    let date = since.as_secs() / 86_400;
-    let hit = CACHE.with(|c| {
-        c.borrow()
-            .iter()
-            .find(|e| e.0 == secret && e.1 == date && e.2 == region && e.3 == service)
-            .map(|e| e.4)
+    // The scope's day (UTC), as days since the epoch: the key depends on the date only. Times
+    // before the epoch (rejected as skewed anyway) are never cached.
+    let day = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs() / 86_400);
+    let hit = day.and_then(|day| {
+        CACHE.with(|c| {
+            c.borrow()
+                .iter()
+                .find(|e| e.0 == secret && e.1 == day && e.2 == region && e.3 == service)
+                .map(|e| e.4)
+        })
     });
     if let Some(k) = hit {
         return k;
@@ -557,19 +557,21 @@ fn signing_key(secret: &str, time: SystemTime, region: &str, service: &str) -> [
     let derived = v4::generate_signing_key(secret, time, region, service);
     let mut key = [0u8; 32];
     key.copy_from_slice(derived.as_ref());
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= 8 {
-            c.remove(0);
-        }
-        c.push((
-            secret.to_string(),
-            date,
-            region.to_string(),
-            service.to_string(),
-            key,
-        ));
-    });
+    if let Some(day) = day {
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= 8 {
+                c.remove(0);
+            }
+            c.push((
+                secret.to_string(),
+                day,
+                region.to_string(),
+                service.to_string(),
+                key,
+            ));
+        });
+    }
     key
 }
 
