@@ -11,7 +11,7 @@
 //!
 //! Beside it, [`InlineCache`] keeps the stored bytes of recently read small segments (those
 //! kept inline in the store): ciphertext, authenticated on every read as if it came from the
-//! store. A segment's bytes never change (segment ids are random and never reused), so an
+//! store. A segment's bytes never change (segment ids are unique: random, or time-ordered with 8 random bytes), so an
 //! entry is right for as long as any version refers to the segment; which version a read
 //! serves is decided by the version lookup alone.
 

@@ -36,7 +36,8 @@ pub const TAG_LEN: usize = 16;
 const MAGIC: &[u8; 8] = b"ALS3SEG1";
 const HKDF_INFO: &[u8] = b"airlock-s3 segment key v1";
 
-/// A segment id: 16 random bytes, shown as 32 hex digits.
+/// A segment id: 16 bytes, unique (random, or time-ordered with a random half), shown as 32 hex
+/// digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SegmentId(pub [u8; 16]);
 
@@ -45,6 +46,27 @@ impl SegmentId {
     pub fn random() -> SegmentId {
         let mut b = [0u8; 16];
         fill_random(&mut b);
+        SegmentId(b)
+    }
+
+    /// A fresh id whose first 8 bytes grow over time (clock at first use, then a counter) and
+    /// whose last 8 are random. Ids stay unique across restarts by those random bytes even if
+    /// the clock goes back; within a process they are strictly increasing, so a B-tree keyed by
+    /// them takes each new id at its right edge instead of at a random leaf.
+    pub fn sequential() -> SegmentId {
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static START: OnceLock<u64> = OnceLock::new();
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let start = *START.get_or_init(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        });
+        let n = start.wrapping_add(COUNT.fetch_add(1, Ordering::Relaxed));
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&n.to_be_bytes());
+        fill_random(&mut b[8..]);
         SegmentId(b)
     }
 
@@ -629,6 +651,31 @@ pub fn seal_segment(key: &DataKey, id: SegmentId, plain: &[u8]) -> Result<Vec<u8
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn sequential_ids_increase_and_differ_across_threads() {
+        let ids: Vec<SegmentId> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..1000)
+                            .map(|_| SegmentId::sequential())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        // Each thread's ids increase; all 4000 are distinct, in both halves.
+        for run in ids.chunks(1000) {
+            assert!(run.windows(2).all(|w| w[0] < w[1]));
+        }
+        let prefixes: std::collections::HashSet<_> =
+            ids.iter().map(|i| i.0[..8].to_vec()).collect();
+        assert_eq!(prefixes.len(), ids.len());
+        let tails: std::collections::HashSet<_> = ids.iter().map(|i| i.0[8..].to_vec()).collect();
+        assert_eq!(tails.len(), ids.len());
+    }
 
     fn roundtrip(len: usize) {
         let key = DataKey::random();

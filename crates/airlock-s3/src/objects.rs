@@ -176,8 +176,16 @@ impl ObjectWriter {
         size: u64,
         md5: bool,
     ) -> Result<ObjectWriter, S3Error> {
-        let id = SegmentId::random();
-        let sink = if size <= INLINE_MAX {
+        let inline = size <= INLINE_MAX;
+        // Inline data is keyed by its id in the data table: time-ordered ids keep each commit's
+        // inserts at one edge of it. Files keep random ids, whose first byte spreads them over
+        // the fan-out directories.
+        let id = if inline {
+            SegmentId::sequential()
+        } else {
+            SegmentId::random()
+        };
+        let sink = if inline {
             Sink::Inline(SegmentWriter::new(key, id, size, Vec::new()).map_err(S3Error::internal)?)
         } else {
             let TempFile { path, file } = disk.temp().map_err(S3Error::internal)?;
