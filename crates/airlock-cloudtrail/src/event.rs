@@ -259,8 +259,23 @@ pub fn format_event_time(t: SystemTime) -> String {
     format_epoch(secs)
 }
 
-/// Formats epoch seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+/// Formats epoch seconds as `YYYY-MM-DDTHH:MM:SSZ`. Events come many to a second, so each
+/// thread keeps the last second it formatted.
 pub fn format_epoch(secs: i64) -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != secs || last.1.is_empty() {
+            *last = (secs, format_epoch_uncached(secs));
+        }
+        last.1.clone()
+    })
+}
+
+fn format_epoch_uncached(secs: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(secs) {
         Ok(d) => format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
@@ -314,6 +329,23 @@ impl CloudTrailEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The per-thread cache answers exactly what formatting does, whatever the order.
+        #[test]
+        fn cached_event_times_match_formatting(secs in proptest::collection::vec(
+            proptest::prop_oneof![0i64..4_000_000_000, 1_800_000_000i64..1_800_000_003, proptest::num::i64::ANY],
+            1..20,
+        )) {
+            for s in secs {
+                proptest::prop_assert_eq!(format_epoch(s), format_epoch_uncached(s));
+                // Up to the year 9999 the text parses back to the same second.
+                if (0..253_402_300_800).contains(&s) {
+                    proptest::prop_assert_eq!(parse_event_time(&format_epoch(s)), Some(s));
+                }
+            }
+        }
+    }
 
     fn sample() -> CloudTrailEvent {
         CloudTrailEvent {
