@@ -11,9 +11,9 @@
 //!
 //! Beside it, [`InlineCache`] keeps the stored bytes of recently read small segments (those
 //! kept inline in the store): ciphertext, authenticated on every read as if it came from the
-//! store. A segment's bytes never change (segment ids are unique: random, or time-ordered with 8 random bytes), so an
-//! entry is right for as long as any version refers to the segment; which version a read
-//! serves is decided by the version lookup alone.
+//! store. A segment's bytes never change (segment ids are unique: random, or time-ordered with
+//! 8 random bytes), so an entry is right for as long as any version refers to the segment;
+//! which version a read serves is decided by the version lookup alone.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
