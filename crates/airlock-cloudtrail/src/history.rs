@@ -154,16 +154,18 @@ impl EncodedBatch {
         Ok(())
     }
 
-    /// Appends the events of `other` (encoded the same way) to this batch.
-    pub fn append(&mut self, other: &EncodedBatch) {
+    /// Moves the events of `other` to the end of this batch, leaving `other` empty with its
+    /// buffers (a submitter's scratch batch keeps its capacity).
+    pub fn append(&mut self, other: &mut EncodedBatch) {
         let base = self.json.len();
         self.json.extend_from_slice(&other.json);
         self.events.extend(
             other
                 .events
-                .iter()
-                .map(|(end, lookup)| (base + end, lookup.clone())),
+                .drain(..)
+                .map(|(end, lookup)| (base + end, lookup)),
         );
+        other.json.clear();
     }
 
     /// The number of events.
@@ -843,7 +845,9 @@ mod tests {
             [None]
         );
         let mut encoded = one.clone();
-        encoded.append(&one);
+        let mut moved = one.clone();
+        encoded.append(&mut moved);
+        assert!(moved.is_empty(), "append empties its source");
         let m = event("222222222222", "CreateBucket", NOW, true);
         encoded.push(&m).unwrap();
         assert_eq!(encoded.len(), 3);

@@ -311,10 +311,27 @@ mod tests {
         })
     }
 
+    /// A writer over a fresh history in memory, gathering for `interval`.
+    fn writer(interval: Duration) -> (Arc<History>, HistoryWriter) {
+        let history = Arc::new(History::open(Arc::new(RedbStore::in_memory().unwrap())).unwrap());
+        let w = HistoryWriter::start_with_interval(history.clone(), interval).unwrap();
+        (history, w)
+    }
+
+    /// Liveness, not speed: waits (up to a minute) until `n` events are committed without a
+    /// flush.
+    fn wait_for_commit(history: &History, n: u64, what: &str) {
+        let mut polls = 0;
+        while history.latest() < Cursor(n) {
+            polls += 1;
+            assert!(polls < 6_000, "{what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     #[test]
     fn flush_sees_everything_submitted_and_close_commits_the_rest() {
-        let history = Arc::new(History::open(Arc::new(RedbStore::in_memory().unwrap())).unwrap());
-        let w = HistoryWriter::start(history.clone()).unwrap();
+        let (history, w) = writer(COMMIT_INTERVAL);
         for i in 0..1000 {
             w.submit(vec![ev(i)]);
         }
@@ -332,35 +349,19 @@ mod tests {
 
     #[test]
     fn gathered_events_commit_without_a_flush() {
-        let history = Arc::new(History::open(Arc::new(RedbStore::in_memory().unwrap())).unwrap());
-        let w = HistoryWriter::start_with_interval(
-            history.clone(),
-            std::time::Duration::from_millis(20),
-        )
-        .unwrap();
+        let (history, w) = writer(Duration::from_millis(20));
         for i in 0..10 {
             w.submit(vec![ev(i)]);
         }
-        // Liveness, not speed: the interval ends and the batch commits on its own.
-        let mut polls = 0;
-        while history.latest() < Cursor(10) {
-            polls += 1;
-            assert!(polls < 6_000, "the gathered events were never committed");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        // The interval ends and the batch commits on its own.
+        wait_for_commit(&history, 10, "the gathered events were never committed");
         assert_eq!(history.read_after(Cursor(0), 100).unwrap().len(), 10);
     }
 
     #[test]
     fn concurrent_submitters_lose_nothing_and_keep_their_own_order() {
-        let history = Arc::new(History::open(Arc::new(RedbStore::in_memory().unwrap())).unwrap());
-        let w = Arc::new(
-            HistoryWriter::start_with_interval(
-                history.clone(),
-                std::time::Duration::from_millis(5),
-            )
-            .unwrap(),
-        );
+        let (history, w) = writer(Duration::from_millis(5));
+        let w = Arc::new(w);
         let threads: Vec<_> = (0..4i64)
             .map(|t| {
                 let w = w.clone();
@@ -386,7 +387,7 @@ mod tests {
             let want: Vec<String> = (0..500).map(|i| format!("e{}", t * 1000 + i)).collect();
             assert_eq!(mine, want, "thread {t}'s events in its order");
         }
-        // After close nothing is accepted, and nothing panics.
+        // Closing with nothing pending commits nothing more.
         let w = Arc::into_inner(w).unwrap();
         w.close();
         assert_eq!(history.latest(), Cursor(2000));
@@ -394,22 +395,16 @@ mod tests {
 
     #[test]
     fn a_full_batch_commits_before_the_interval_ends() {
-        let history = Arc::new(History::open(Arc::new(RedbStore::in_memory().unwrap())).unwrap());
         // An interval far longer than the test may take: only reaching MAX_BATCH commits.
-        let w = HistoryWriter::start_with_interval(
-            history.clone(),
-            std::time::Duration::from_secs(3600),
-        )
-        .unwrap();
+        let (history, w) = writer(Duration::from_secs(3600));
         for i in 0..MAX_BATCH as i64 {
             w.submit(vec![ev(i)]);
         }
-        let mut polls = 0;
-        while history.latest() < Cursor(MAX_BATCH as u64) {
-            polls += 1;
-            assert!(polls < 6_000, "a full batch waited for the interval");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        wait_for_commit(
+            &history,
+            MAX_BATCH as u64,
+            "a full batch waited for the interval",
+        );
         w.close();
     }
 }
