@@ -312,7 +312,7 @@ impl Floor {
             headers: &parts.headers,
             body,
         };
-        airlock_server::sigv4::verify(&signed, &request, "secret", true)
+        airlock_server::sigv4::verify(&signed, &request, NULL_SECRET, true)
             .expect("signature verifies");
     }
 
@@ -338,6 +338,14 @@ impl Floor {
         data.truncate(n);
         Bytes::from(data)
     }
+}
+
+/// The secret key the bench signs requests to its null servers with.
+const NULL_SECRET: &str = "secret";
+
+/// The credentials the bench signs requests to its null servers with.
+fn null_credentials() -> Option<(String, String)> {
+    Some(("AKIDNULLSERVER".to_string(), NULL_SECRET.to_string()))
 }
 
 fn bench_key() -> aws_lc_rs::aead::LessSafeKey {
@@ -1040,6 +1048,13 @@ async fn run() {
         "S3 benchmark: {CONCURRENCY} concurrent clients, {SMALL}-byte objects, {secs} s per phase"
     );
 
+    if std::env::var_os("AIRLOCK_BENCH_TRAIL_ONLY").is_some() {
+        // The trail phase starts its own two servers.
+        trail_phase(&work, secs).await;
+        let _ = std::fs::remove_dir_all(&work);
+        return;
+    }
+
     // airlock (recording data events in the audit trail, as by default)
     let (airlock, airlock_t) = start_airlock("airlock", &work.join("airlock")).await;
     if std::env::var_os("AIRLOCK_BENCH_AIRLOCK_SMALL_ONLY").is_some() {
@@ -1056,13 +1071,6 @@ async fn run() {
         let _ = std::fs::remove_dir_all(&work);
         return;
     }
-    if std::env::var_os("AIRLOCK_BENCH_TRAIL_ONLY").is_some() {
-        trail_phase(&work, secs).await;
-        drop(airlock);
-        let _ = std::fs::remove_dir_all(&work);
-        return;
-    }
-
     if std::env::var_os("AIRLOCK_BENCH_LARGE_ONLY").is_none() {
         let (_s3s, s3s_t) = start_child("s3s-fs", &work.join("s3s"), "s3s-fs", None);
         s3s_t
@@ -1071,16 +1079,19 @@ async fn run() {
         // The ceilings, sent requests signed like airlock's (the servers ignore the signature),
         // so the client's work is the same: the null server (this machine's ceiling under this
         // load generator) and the durable null server (the ceiling of a durable PUT).
-        let signed = || Some(("AKIDNULLSERVER".to_string(), "secret".to_string()));
-        let (_null, null_t) = start_child("null", &work.join("null"), "null", signed());
+        let (_null, null_t) = start_child("null", &work.join("null"), "null", null_credentials());
         let (_durable, durable_t) = start_child(
             "null-durable",
             &work.join("null-durable"),
             "durable",
-            signed(),
+            null_credentials(),
         );
-        let (_floor, floor_t) =
-            start_child("null-floor", &work.join("null-floor"), "floor", signed());
+        let (_floor, floor_t) = start_child(
+            "null-floor",
+            &work.join("null-floor"),
+            "floor",
+            null_credentials(),
+        );
 
         // moto
         let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/venv/bin/moto_server");
@@ -1270,7 +1281,7 @@ async fn run() {
         "null-floor-large",
         &work.join("null-floor-large"),
         "floor",
-        Some(("AKIDNULLSERVER".to_string(), "secret".to_string())),
+        null_credentials(),
     );
     let total = large_gib << 30;
     let rss_before = peak_rss_kib(airlock_pid).unwrap_or(0);
