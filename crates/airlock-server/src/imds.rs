@@ -5,7 +5,6 @@
 //! policy lets `ec2.amazonaws.com` assume it, and replaced before they expire.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use airlock_policy::{
@@ -16,10 +15,8 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming as HyperBody;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use crate::network::{Network, plain};
 use crate::xml::iso8601;
@@ -64,31 +61,18 @@ pub(crate) async fn serve(
     net: Arc<Network>,
     instance: String,
     listener: TcpListener,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _peer)) = accepted else { continue };
-                let (net, instance) = (net.clone(), instance.clone());
-                conns.spawn(async move {
-                    let service = hyper::service::service_fn(move |req: http::Request<HyperBody>| {
-                        let (net, instance) = (net.clone(), instance.clone());
-                        async move {
-                            Ok::<_, Infallible>(tokio::task::block_in_place(|| handle(&net, &instance, &req)))
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+    let conns = net.connections().clone();
+    let handler = move |req: http::Request<HyperBody>, _peer: crate::listener::Peer| {
+        let (net, instance) = (net.clone(), instance.clone());
+        async move {
+            crate::network::boxed(tokio::task::block_in_place(|| {
+                handle(&net, &instance, &req)
+            }))
         }
-    }
-    conns.shutdown().await;
+    };
+    crate::listener::serve(listener, None, conns, stop, handler).await;
 }
 
 fn text(status: u16, body: String, content_type: &str) -> http::Response<Full<Bytes>> {

@@ -28,6 +28,7 @@ pub mod body;
 pub mod client;
 pub mod error;
 pub mod imds;
+pub mod listener;
 pub mod network;
 pub mod pipeline;
 pub mod record;
@@ -40,6 +41,7 @@ pub mod trail;
 pub mod xml;
 
 pub use error::AwsError;
+pub use listener::Limits;
 pub use server::{
     AccountInfo, DataDir, ServeConfig, ServeError, Server, ServerInfo, default_data_dir,
 };

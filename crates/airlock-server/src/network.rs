@@ -17,12 +17,11 @@ use airlock_iam::Iam;
 use airlock_policy::PolicyKind;
 use airlock_sts::Sts;
 use hyper::body::Incoming as HyperBody;
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
+use crate::listener::{Connections, Peer};
 use crate::pipeline::Pipeline;
 use crate::server::DataDir;
 use crate::service::{NetworkOrigin, Origin};
@@ -95,6 +94,7 @@ pub struct Network {
     host: String,
     tls: tokio_rustls::TlsAcceptor,
     data: DataDir,
+    connections: Arc<Connections>,
     pipeline: OnceLock<Weak<Pipeline>>,
     listeners: Mutex<HashMap<String, Handle>>,
     pub(crate) imds: crate::imds::ImdsState,
@@ -106,31 +106,47 @@ impl std::fmt::Debug for Network {
     }
 }
 
+/// What the network's listeners are built from.
+pub struct Wiring {
+    /// EC2's state: endpoints, instances, routes.
+    pub ec2: Arc<Ec2>,
+    /// IAM (endpoint policies, instance profiles).
+    pub iam: Arc<Iam>,
+    /// STS (instance-profile sessions).
+    pub sts: Arc<Sts>,
+    /// The address listeners bind (loopback unless `--network-bind` says otherwise).
+    pub bind: IpAddr,
+    /// How clients reach `bind`.
+    pub host: String,
+    /// The TLS configuration of endpoint listeners.
+    pub tls: Arc<rustls::ServerConfig>,
+    /// The data directory (`network.json`).
+    pub data: DataDir,
+    /// The server's connection caps and timeouts, shared with the main listeners.
+    pub connections: Arc<Connections>,
+}
+
 impl Network {
-    /// The network over EC2's state; listeners bind to `bind`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        ec2: Arc<Ec2>,
-        iam: Arc<Iam>,
-        sts: Arc<Sts>,
-        bind: IpAddr,
-        host: String,
-        tls: Arc<rustls::ServerConfig>,
-        data: DataDir,
-        imds_credential_seconds: i64,
-    ) -> Arc<Self> {
+    /// The network over EC2's state.
+    pub fn new(w: Wiring, imds_credential_seconds: i64) -> Arc<Self> {
         Arc::new(Network {
-            ec2,
-            iam,
-            sts,
-            bind,
-            host,
-            tls: tokio_rustls::TlsAcceptor::from(tls),
-            data,
+            ec2: w.ec2,
+            iam: w.iam,
+            sts: w.sts,
+            bind: w.bind,
+            host: w.host,
+            tls: tokio_rustls::TlsAcceptor::from(w.tls),
+            data: w.data,
+            connections: w.connections,
             pipeline: OnceLock::new(),
             listeners: Mutex::new(HashMap::new()),
             imds: crate::imds::ImdsState::new(imds_credential_seconds),
         })
+    }
+
+    /// The connection caps and timeouts every listener applies.
+    pub(crate) fn connections(&self) -> &Arc<Connections> {
+        &self.connections
     }
 
     /// Connects the request pipeline (after it is built, since it contains EC2).
@@ -381,38 +397,22 @@ impl Network {
     }
 }
 
+/// Serves one of an endpoint's listeners (`tls`: its HTTPS one).
 async fn endpoint_loop(
     net: Arc<Network>,
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     account: String,
     id: String,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let (net, tls, account, id) = (net.clone(), tls.clone(), account.clone(), id.clone());
-                conns.spawn(async move {
-                    match tls {
-                        Some(acceptor) => {
-                            if let Ok(s) = acceptor.accept(stream).await {
-                                let version = crate::tls::session_details(s.get_ref().1);
-                                serve_endpoint_connection(s, peer, Some(version), net, account, id).await;
-                            }
-                        }
-                        None => serve_endpoint_connection(stream, peer, None, net, account, id).await,
-                    }
-                });
-            }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-    conns.shutdown().await;
+    let conns = net.connections.clone();
+    let timeout = conns.limits().body_read_timeout;
+    let handler = move |req: http::Request<HyperBody>, peer: Peer| {
+        let (net, account, id) = (net.clone(), account.clone(), id.clone());
+        async move { endpoint_request(&net, &account, &id, req, peer, timeout).await }
+    };
+    crate::listener::serve(listener, tls, conns, stop, handler).await;
 }
 
 /// The signing service named in a request's credential scope, if it is signed.
@@ -434,51 +434,37 @@ fn scope_service(req: &http::Request<HyperBody>) -> Option<String> {
     cred.split('/').nth(3).map(str::to_string)
 }
 
-async fn serve_endpoint_connection<S>(
-    stream: S,
-    peer: SocketAddr,
-    tls: Option<(Option<&'static str>, Option<&'static str>)>,
-    net: Arc<Network>,
-    account: String,
-    id: String,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |req: http::Request<HyperBody>| {
-        let (net, account, id) = (net.clone(), account.clone(), id.clone());
-        async move {
-            let pipeline = net.pipeline.get().and_then(Weak::upgrade);
-            let origin = net.endpoint_origin(&account, &id);
-            let (Some(pipeline), Some((network, service))) = (pipeline, origin) else {
-                return Ok::<_, Infallible>(boxed(plain(
-                    503,
-                    "this VPC endpoint no longer exists",
-                )));
-            };
-            if let Some(s) = scope_service(&req)
-                && s != service
-            {
-                return Ok(boxed(plain(
-                    421,
-                    &format!(
-                        "VPC endpoint {id} serves the '{service}' service only; this request is signed for '{s}'"
-                    ),
-                )));
-            }
-            let origin = Origin {
-                peer,
-                tls: tls.is_some(),
-                tls_version: tls.and_then(|t| t.0),
-                tls_cipher: tls.and_then(|t| t.1),
-                network: Some(network),
-            };
-            Ok(crate::server::respond(&pipeline, req, origin).await)
-        }
-    });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
+async fn endpoint_request(
+    net: &Network,
+    account: &str,
+    id: &str,
+    req: http::Request<HyperBody>,
+    peer: Peer,
+    body_read_timeout: std::time::Duration,
+) -> crate::listener::Response {
+    let pipeline = net.pipeline.get().and_then(Weak::upgrade);
+    let origin = net.endpoint_origin(account, id);
+    let (Some(pipeline), Some((network, service))) = (pipeline, origin) else {
+        return boxed(plain(503, "this VPC endpoint no longer exists"));
+    };
+    if let Some(s) = scope_service(&req)
+        && s != service
+    {
+        return boxed(plain(
+            421,
+            &format!(
+                "VPC endpoint {id} serves the '{service}' service only; this request is signed for '{s}'"
+            ),
+        ));
+    }
+    let origin = Origin {
+        peer: peer.addr,
+        tls: peer.tls.is_some(),
+        tls_version: peer.tls.and_then(|t| t.0),
+        tls_cipher: peer.tls.and_then(|t| t.1),
+        network: Some(network),
+    };
+    crate::server::respond(&pipeline, req, origin, body_read_timeout).await
 }
 
 pub(crate) fn plain(status: u16, text: &str) -> http::Response<http_body_util::Full<bytes::Bytes>> {
@@ -490,7 +476,7 @@ pub(crate) fn plain(status: u16, text: &str) -> http::Response<http_body_util::F
     r
 }
 
-fn boxed(
+pub(crate) fn boxed(
     r: http::Response<http_body_util::Full<bytes::Bytes>>,
 ) -> http::Response<http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, crate::body::BoxError>>
 {

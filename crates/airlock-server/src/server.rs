@@ -1,7 +1,6 @@
 //! Starting and stopping the endpoint: data directory, state, accounts, TLS, listeners,
 //! `server.json` and the AWS CLI files.
 
-use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,14 +12,13 @@ use airlock_sts::Sts;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming as HyperBody;
-use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 use crate::auth::Authenticator;
 use crate::body::{BoxError, RequestBody};
+use crate::listener::{self, Connections, Limits, Peer};
 use crate::pipeline::{Incoming, Pipeline};
 use crate::record::{LogRecorder, Recorder};
 use crate::service::{Origin, Service};
@@ -60,6 +58,12 @@ pub struct ServeConfig {
     /// The digest period of trails with log file validation (AWS: one hour; default one hour,
     /// `AIRLOCK_TRAIL_DIGEST_SECONDS`; at least one second).
     pub trail_digest_period: std::time::Duration,
+    /// Connection caps and timeouts of every listener.
+    pub limits: Limits,
+    /// Address of the VPC endpoint and instance metadata listeners: loopback unless asked
+    /// otherwise, whatever `bind` is, since a metadata service hands out role credentials to
+    /// whoever reaches it.
+    pub network_bind: IpAddr,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -76,6 +80,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("cloudtrail_data_events", &self.cloudtrail_data_events)
             .field("trail_delivery_interval", &self.trail_delivery_interval)
             .field("trail_digest_period", &self.trail_digest_period)
+            .field("limits", &self.limits)
+            .field("network_bind", &self.network_bind)
             .finish()
     }
 }
@@ -95,6 +101,8 @@ impl ServeConfig {
             cloudtrail_data_events: true,
             trail_delivery_interval: seconds_from_env("AIRLOCK_TRAIL_DELIVERY_SECONDS", 5.0),
             trail_digest_period: seconds_from_env("AIRLOCK_TRAIL_DIGEST_SECONDS", 3600.0),
+            limits: Limits::default(),
+            network_bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         }
     }
 }
@@ -332,15 +340,22 @@ impl Server {
             admin_keys.push((acct, key));
         }
 
+        // Every listener shares one set of connection caps.
+        let connections = Connections::new(effective_limits(&config.limits));
+        let body_read_timeout = config.limits.body_read_timeout;
+        warn_if_exposed(&config);
         // EC2 (network origin): endpoint listeners and metadata services, wired below.
         let network = crate::network::Network::new(
-            ec2.clone(),
-            iam.clone(),
-            sts.clone(),
-            config.bind,
-            host_of(config.bind),
-            tls_config.clone(),
-            data.clone(),
+            crate::network::Wiring {
+                ec2: ec2.clone(),
+                iam: iam.clone(),
+                sts: sts.clone(),
+                bind: config.network_bind,
+                host: host_of(config.network_bind),
+                tls: tls_config.clone(),
+                data: data.clone(),
+                connections: connections.clone(),
+            },
             config.imds_credential_seconds,
         );
         // S3, with the home region's KMS for SSE-KMS data keys and the SSE-S3 root key (0600).
@@ -405,6 +420,23 @@ impl Server {
         network.restore().map_err(|e| {
             ServeError::Config(format!("re-opening VPC endpoints and instances: {e}"))
         })?;
+        // The main listeners: every request goes down the pipeline "from the internet".
+        let main_handler = {
+            let pipeline = pipeline.clone();
+            move |req: http::Request<HyperBody>, peer: Peer| {
+                let pipeline = pipeline.clone();
+                async move {
+                    let origin = Origin {
+                        peer: peer.addr,
+                        tls: peer.tls.is_some(),
+                        tls_version: peer.tls.and_then(|t| t.0),
+                        tls_cipher: peer.tls.and_then(|t| t.1),
+                        network: None,
+                    };
+                    respond(&pipeline, req, origin, body_read_timeout).await
+                }
+            }
+        };
         let tasks = vec![
             tokio::spawn(crate::services::cloudtrail_trails::delivery_loop(
                 delivery,
@@ -412,8 +444,20 @@ impl Server {
                 stop_rx.clone(),
             )),
             tokio::spawn(kms_maintenance(kms, stop_rx.clone())),
-            tokio::spawn(accept_loop(http, pipeline.clone(), None, stop_rx.clone())),
-            tokio::spawn(accept_loop(https, pipeline, Some(acceptor), stop_rx)),
+            tokio::spawn(listener::serve(
+                http,
+                None,
+                connections.clone(),
+                stop_rx.clone(),
+                main_handler.clone(),
+            )),
+            tokio::spawn(listener::serve(
+                https,
+                Some(acceptor),
+                connections.clone(),
+                stop_rx,
+                main_handler,
+            )),
         ];
 
         let host = host_of(config.bind);
@@ -487,6 +531,54 @@ impl Server {
     }
 }
 
+/// The limits, with the connection cap lowered to what the process's file-descriptor limit
+/// allows (each connection holds one; 256 are kept for the store, segments and listeners).
+fn effective_limits(wanted: &Limits) -> Limits {
+    let mut limits = wanted.clone();
+    if let Some(nofile) = open_files_limit() {
+        let room = nofile.saturating_sub(256).max(16) as usize;
+        if limits.max_connections > room {
+            tracing::warn!(
+                wanted = limits.max_connections,
+                allowed = room,
+                open_files_limit = nofile,
+                "the connection limit is lowered to fit the open-files limit; raise it with `ulimit -n` to allow more"
+            );
+            limits.max_connections = room;
+        }
+    }
+    limits.max_connections_per_client = limits
+        .max_connections_per_client
+        .min(limits.max_connections);
+    limits
+}
+
+/// The soft limit on open files (Linux: `/proc/self/limits`).
+fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Says loudly what leaves the machine when a listener is bound beyond loopback.
+fn warn_if_exposed(config: &ServeConfig) {
+    if !config.bind.is_loopback() {
+        tracing::warn!(
+            bind = %config.bind,
+            "the main listeners accept connections from the network (--bind): anyone who can reach \
+             them can call the endpoint, and anonymous requests are decided by the policies"
+        );
+    }
+    if !config.network_bind.is_loopback() {
+        tracing::warn!(
+            bind = %config.network_bind,
+            "VPC endpoint and instance metadata listeners accept connections from the network \
+             (--network-bind): every running instance's metadata service hands its role's \
+             credentials to anyone who can reach it"
+        );
+    }
+}
+
 /// How clients reach an address the server binds.
 fn host_of(bind: IpAddr) -> String {
     match bind {
@@ -556,66 +648,29 @@ fn write_aws_files(
     Ok(())
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    pipeline: Arc<Pipeline>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let pipeline = pipeline.clone();
-                let tls = tls.clone();
-                conns.spawn(async move {
-                    match tls {
-                        Some(acceptor) => {
-                            if let Ok(s) = acceptor.accept(stream).await {
-                                let (tls_version, tls_cipher) = crate::tls::session_details(s.get_ref().1);
-                                serve_connection(s, Origin { peer, tls: true, tls_version, tls_cipher, network: None }, pipeline).await;
-                            }
-                        }
-                        None => serve_connection(stream, Origin::plain(peer), pipeline).await,
-                    }
-                });
-            }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-    conns.shutdown().await;
-}
-
-async fn serve_connection<S>(stream: S, origin: Origin, pipeline: Arc<Pipeline>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let service = hyper::service::service_fn(move |req: http::Request<HyperBody>| {
-        let pipeline = pipeline.clone();
-        let origin = origin.clone();
-        async move { Ok::<_, Infallible>(respond(&pipeline, req, origin).await) }
-    });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
-}
-
 pub(crate) async fn respond(
     pipeline: &Pipeline,
     req: http::Request<HyperBody>,
     origin: Origin,
+    body_read_timeout: std::time::Duration,
 ) -> http::Response<UnsyncBoxBody<Bytes, BoxError>> {
     let (parts, body) = req.into_parts();
+    // A client that waits for `100 Continue` sends no body until the server reads it: if the
+    // request is refused unread, hyper must not be made to ask for it (see `RequestBody`).
+    let expects_continue = parts
+        .headers
+        .get(http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    let body = RequestBody::new(body)
+        .with_read_timeout(body_read_timeout)
+        .expecting_continue(expects_continue);
     let out = pipeline
         .handle(Incoming {
             method: parts.method,
             uri: parts.uri,
             headers: parts.headers,
-            body: RequestBody::new(body),
+            body,
             origin,
         })
         .await;

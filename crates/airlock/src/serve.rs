@@ -28,6 +28,34 @@ pub struct ServeArgs {
     /// Default region written to the AWS CLI config.
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
+    /// Address of the VPC endpoint and instance metadata listeners. Loopback by default,
+    /// whatever --bind says: a metadata service hands its instance role's credentials to
+    /// anyone who reaches it.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub network_bind: IpAddr,
+    /// Open connections over all listeners; more are closed at accept (lowered to fit the
+    /// open-files limit).
+    #[arg(long, default_value_t = airlock_server::Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// Open connections from one client address over all listeners.
+    #[arg(long, default_value_t = airlock_server::Limits::default().max_connections_per_client)]
+    pub max_connections_per_client: usize,
+    /// Seconds a client has to send a request's head; also how long an idle connection is
+    /// kept open.
+    #[arg(long, default_value_t = airlock_server::Limits::default().header_read_timeout.as_secs_f64(), value_parser = parse_seconds)]
+    pub header_read_timeout: f64,
+    /// Seconds of silence allowed within a request body (then `RequestTimeout`).
+    #[arg(long, default_value_t = airlock_server::Limits::default().body_read_timeout.as_secs_f64(), value_parser = parse_seconds)]
+    pub body_read_timeout: f64,
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0 and 86400"
+        )),
+    }
 }
 
 fn parse_account(s: &str) -> Result<(String, String), String> {
@@ -68,6 +96,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
     config.tls_port = args.tls_port;
     config.accounts = args.accounts;
     config.region = args.region;
+    config.network_bind = args.network_bind;
+    config.limits = airlock_server::Limits {
+        max_connections: args.max_connections.max(1),
+        max_connections_per_client: args.max_connections_per_client.max(1),
+        header_read_timeout: std::time::Duration::from_secs_f64(args.header_read_timeout),
+        body_read_timeout: std::time::Duration::from_secs_f64(args.body_read_timeout),
+        ..airlock_server::Limits::default()
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
