@@ -78,6 +78,8 @@ codes! {
     NoSuchKey = 404, "NoSuchKey";
     NoSuchPublicAccessBlockConfiguration = 404, "NoSuchPublicAccessBlockConfiguration";
     NoSuchTagSet = 404, "NoSuchTagSet";
+    RequestTimeout = 400, "RequestTimeout";
+    SlowDown = 503, "SlowDown";
     NoSuchUpload = 404, "NoSuchUpload";
     NoSuchVersion = 404, "NoSuchVersion";
     NotImplemented = 501, "NotImplemented";

@@ -25,11 +25,47 @@ pub enum BodyError {
     /// The connection failed while the body was read (client went away, bad framing).
     #[error("the request body could not be read: {0}")]
     Read(String),
+    /// The client sent nothing for longer than the body-read timeout.
+    #[error(
+        "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed."
+    )]
+    Timeout,
+    /// The server's budget for buffered bodies stayed full for the whole body-read patience.
+    #[error("Please reduce your request rate.")]
+    Busy,
+}
+
+/// How much memory the buffered bodies being read at once may hold, in units of
+/// [`BodyBudget::UNIT`] bytes.
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl BodyBudget {
+    /// The unit of accounting.
+    pub const UNIT: usize = 64 * 1024;
+    /// How long a read waits for room before it fails with [`BodyError::Busy`].
+    pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> Self {
+        BodyBudget {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new((bytes / Self::UNIT).max(1))),
+        }
+    }
 }
 
 /// A request body as it arrives on the connection, not yet read.
 pub struct RequestBody {
     inner: UnsyncBoxBody<Bytes, BoxError>,
+    /// Longest wait for the next piece of the body.
+    read_timeout: Option<std::time::Duration>,
+    /// The client sent `Expect: 100-continue`: it sends the body only once the server starts
+    /// reading it.
+    expects_continue: bool,
+    /// Whether reading started (hyper has then sent `100 Continue`).
+    started: bool,
 }
 
 impl std::fmt::Debug for RequestBody {
@@ -51,9 +87,17 @@ const DISCARD_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 /// the error answer on a connection that stays open, instead of having its upload reset
 /// (which SDKs retry, so the call would be made and recorded again). A larger or slower body is
 /// let go; hyper then closes the connection after the answer.
+///
+/// A client that sent `Expect: 100-continue` and was answered before the body was read never
+/// sends that body: reading it would make hyper send `100 Continue` after the final answer, and
+/// the client's next request on the connection would be read as this body. Such a body is
+/// left alone, and hyper closes the connection after the answer.
 impl Drop for RequestBody {
     fn drop(&mut self) {
         if self.inner.is_end_stream() || self.inner.size_hint().lower() > DISCARD_LIMIT {
+            return;
+        }
+        if self.expects_continue && !self.started {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -89,7 +133,22 @@ impl RequestBody {
     {
         RequestBody {
             inner: body.map_err(Into::into).boxed_unsync(),
+            read_timeout: None,
+            expects_continue: false,
+            started: false,
         }
+    }
+
+    /// Fails a read that waits longer than `timeout` for the next piece of the body.
+    pub fn with_read_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.read_timeout = Some(timeout);
+        self
+    }
+
+    /// Marks a body whose client waits for `100 Continue` before sending it.
+    pub fn expecting_continue(mut self, expects: bool) -> Self {
+        self.expects_continue = expects;
+        self
     }
 
     /// A body that is already in memory.
@@ -99,8 +158,16 @@ impl RequestBody {
 
     /// The next piece of data, `None` at the end. Trailers are skipped.
     pub async fn data(&mut self) -> Option<Result<Bytes, BodyError>> {
+        self.started = true;
         loop {
-            match self.inner.frame().await? {
+            let frame = match self.read_timeout {
+                Some(t) => match tokio::time::timeout(t, self.inner.frame()).await {
+                    Ok(f) => f,
+                    Err(_) => return Some(Err(BodyError::Timeout)),
+                },
+                None => self.inner.frame().await,
+            };
+            match frame? {
                 Ok(frame) => {
                     if let Ok(data) = frame.into_data() {
                         return Some(Ok(data));
@@ -109,6 +176,57 @@ impl RequestBody {
                 Err(e) => return Some(Err(BodyError::Read(e.to_string()))),
             }
         }
+    }
+
+    /// Reads the whole body, failing once it exceeds `limit` bytes, holding room in `budget`
+    /// for what it has read until it returns.
+    pub async fn collect_within(
+        mut self,
+        limit: usize,
+        budget: &BodyBudget,
+    ) -> Result<Bytes, BodyError> {
+        if self.inner.size_hint().lower() > limit as u64 {
+            return Err(BodyError::TooLarge { limit });
+        }
+        let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+        let mut held_units = 0usize;
+        let mut parts: Vec<Bytes> = Vec::new();
+        let mut len = 0usize;
+        while let Some(chunk) = self.data().await {
+            let chunk = chunk?;
+            len += chunk.len();
+            if len > limit {
+                return Err(BodyError::TooLarge { limit });
+            }
+            let units = len.div_ceil(BodyBudget::UNIT);
+            if units > held_units {
+                let more = u32::try_from(units - held_units).map_err(|_| BodyError::Busy)?;
+                let permit = tokio::time::timeout(
+                    BodyBudget::PATIENCE,
+                    budget.permits.clone().acquire_many_owned(more),
+                )
+                .await
+                .map_err(|_| BodyError::Busy)?
+                .map_err(|_| BodyError::Busy)?;
+                match &mut held {
+                    Some(h) => h.merge(permit),
+                    None => held = Some(permit),
+                }
+                held_units = units;
+            }
+            parts.push(chunk);
+        }
+        Ok(match parts.len() {
+            0 => Bytes::new(),
+            1 => parts.pop().unwrap_or_default(),
+            _ => {
+                let mut buf = Vec::with_capacity(len);
+                for p in &parts {
+                    buf.extend_from_slice(p);
+                }
+                Bytes::from(buf)
+            }
+        })
     }
 
     /// Reads the whole body, failing once it exceeds `limit` bytes.

@@ -17,6 +17,17 @@ use crate::sigv4::{self, AuthError, RequestParts, SignedRequest};
 /// Largest body a buffered (non-streaming) request may have.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// Largest form body read from a request that names no known credential: enough for the
+/// parameters that decide which service's error format answers it.
+pub const UNAUTHENTICATED_FORM_LIMIT: usize = 64 * 1024;
+
+/// Largest buffered body of an anonymous request (S3 configuration documents are far smaller).
+pub const ANONYMOUS_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Memory all buffered bodies being read at once may hold; a read waits for room, and fails
+/// with `SlowDown` when none comes within the body-read patience.
+pub const BODY_BUDGET: usize = 128 * 1024 * 1024;
+
 /// The request pipeline shared by all listeners.
 pub struct Pipeline {
     services: Vec<Arc<dyn Service>>,
@@ -24,6 +35,7 @@ pub struct Pipeline {
     recorders: Vec<Arc<dyn Recorder>>,
     default_region: String,
     details: bool,
+    body_budget: crate::body::BodyBudget,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -98,6 +110,8 @@ pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsEr
                 AwsError::new(403, "SignatureDoesNotMatch", skew_message(request_time))
             }
             AuthError::PresignExpired => AwsError::new(403, "AccessDenied", "Request has expired"),
+            AuthError::QueryParameters(m) => AwsError::new(400, "IncompleteSignature", m.clone()),
+            AuthError::UnsignedHeaders(h) => unsigned_headers_error(403, "AccessDenied", h),
         },
         Protocol::Json => match err {
             AuthError::Missing => AwsError::new(
@@ -124,6 +138,12 @@ pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsEr
             }
             AuthError::PresignExpired => {
                 AwsError::new(400, "AccessDeniedException", "Request has expired")
+            }
+            AuthError::QueryParameters(m) => {
+                AwsError::new(400, "IncompleteSignatureException", m.clone())
+            }
+            AuthError::UnsignedHeaders(h) => {
+                unsigned_headers_error(400, "AccessDeniedException", h)
             }
         },
         Protocol::RestXml => match err {
@@ -156,8 +176,24 @@ pub fn auth_error(protocol: Protocol, err: &AuthError, now: SystemTime) -> AwsEr
                 "The difference between the request time and the current time is too large.",
             ),
             AuthError::PresignExpired => AwsError::new(403, "AccessDenied", "Request has expired"),
+            AuthError::QueryParameters(m) => {
+                AwsError::new(400, "AuthorizationQueryParametersError", m.clone())
+            }
+            AuthError::UnsignedHeaders(h) => unsigned_headers_error(403, "AccessDenied", h),
         },
     }
+}
+
+/// S3's answer to `x-amz-*` headers outside the signature, naming them in `HeadersNotSigned`.
+fn unsigned_headers_error(status: u16, code: &str, headers: &[String]) -> AwsError {
+    let mut e = AwsError::new(
+        status,
+        code,
+        "There were headers present in the request which were not signed",
+    );
+    e.fields
+        .push(("HeadersNotSigned".to_string(), headers.join(", ")));
+    e
 }
 
 /// A request as received by a listener, body not yet read.
@@ -207,6 +243,7 @@ impl Pipeline {
             recorders,
             default_region,
             details,
+            body_budget: crate::body::BodyBudget::new(BODY_BUDGET),
         }
     }
 
@@ -252,20 +289,32 @@ impl Pipeline {
                     .starts_with("application/x-www-form-urlencoded")
             });
         let signed = sigv4::parse(&req.headers, &query);
+        // Whose credential this is, and whether its time is right, is decided before any body
+        // is read: a request that names no known credential never has its body buffered, so
+        // unauthenticated clients cannot pin memory with held uploads.
+        let pre = self.pre_authenticate(&signed, time);
+        let known = matches!(pre, Ok(Some(_)));
         let mut pairs = query.clone();
         // Query-protocol form bodies are POSTs; S3 bodies (object data of any content type) are
         // never forms.
         let signed_s3 = matches!(&signed, Ok(Some(s)) if s.service == "s3");
         let is_form = is_form && req.method == http::Method::POST && !signed_s3;
-        // A form body carries query-protocol parameters, which routing may need: read it now.
+        // A form body carries query-protocol parameters, which routing may need: read it now
+        // (for a request without a known credential, only a small one, for the error's format).
         // Other bodies stay unread until the service is known (S3 streams object bodies).
         let mut unread = Some(req.body);
         let mut body = Bytes::new();
         let mut body_error = None;
         if is_form && let Some(b) = unread.take() {
-            match b.collect(MAX_BODY).await {
+            let limit = if known {
+                MAX_BODY
+            } else {
+                UNAUTHENTICATED_FORM_LIMIT
+            };
+            match self.collect(b, limit).await {
                 Ok(b) => body = b,
-                Err(e) => body_error = Some(e),
+                Err(e) if known => body_error = Some(e),
+                Err(_) => {}
             }
             pairs.extend(form_urlencoded::parse(&body).into_owned());
         }
@@ -351,13 +400,20 @@ impl Pipeline {
         trace.record.operation = service.operation_name(&params, &req.headers);
         trace.service = Some(service.clone());
 
-        // Buffer the body unless the service streams it.
+        // Buffer the body unless the service streams it, and only for a known credential (or
+        // an anonymous request the service decides), within the server's budget.
         let mut body_stream = None;
+        let anonymous_allowed = service.allows_anonymous();
         if let Some(b) = unread.take() {
             if service.streams_body(&req.method, &req.uri, &req.headers) {
                 body_stream = Some(b);
-            } else {
-                match b.collect(MAX_BODY).await {
+            } else if known || (matches!(pre, Ok(None)) && anonymous_allowed) {
+                let limit = if known {
+                    MAX_BODY
+                } else {
+                    ANONYMOUS_BODY_LIMIT
+                };
+                match self.collect(b, limit).await {
                     Ok(b) => body = b,
                     Err(e) => body_error = Some(e),
                 }
@@ -371,6 +427,8 @@ impl Pipeline {
                     format!("Request body is larger than the {limit} bytes this operation accepts"),
                 ),
                 BodyError::Read(m) => AwsError::new(400, "IncompleteBody", m),
+                e @ BodyError::Timeout => AwsError::new(400, "RequestTimeout", e.to_string()),
+                e @ BodyError::Busy => AwsError::new(503, "SlowDown", e.to_string()),
             };
             trace.record.outcome = Outcome::Rejected;
             return self.finish(trace, protocol, Err(err), started);
@@ -390,10 +448,22 @@ impl Pipeline {
         };
         let s3 = service.signing_name() == "s3";
         let (caller, signature) =
-            match self.authenticate(&signed, &parts, s3, service.allows_anonymous(), time) {
+            match self.authenticate(&signed, pre, &parts, s3, anonymous_allowed) {
                 Ok(c) => c,
                 Err(e) => {
                     let err = auth_error(protocol, &e, time);
+                    if self.details {
+                        let (op, resources) = service.unauthenticated_details(
+                            &req.method,
+                            req.uri.path(),
+                            raw_query.as_deref(),
+                            &req.headers,
+                        );
+                        if trace.record.operation.is_none() {
+                            trace.record.operation = op;
+                        }
+                        trace.record.resources = resources;
+                    }
                     return self.finish(trace, protocol, Err(err), started);
                 }
             };
@@ -510,18 +580,16 @@ impl Pipeline {
         }
     }
 
-    fn authenticate(
+    /// The credential of a signed request, resolved and its time checked, before any body
+    /// is read: `Ok(None)` for an unsigned request.
+    fn pre_authenticate(
         &self,
         signed: &Result<Option<SignedRequest>, AuthError>,
-        parts: &RequestParts<'_>,
-        s3: bool,
-        anonymous: bool,
         now: SystemTime,
-    ) -> Result<(Arc<Caller>, Option<Signature>), AuthError> {
+    ) -> Result<Option<(String, Arc<Caller>)>, AuthError> {
         let signed = match signed {
             Ok(Some(s)) => s,
-            Ok(None) if anonymous => return Ok((Arc::new(Caller::anonymous()), None)),
-            Ok(None) => return Err(AuthError::Missing),
+            Ok(None) => return Ok(None),
             Err(e) => return Err(e.clone()),
         };
         let unix = now
@@ -530,7 +598,37 @@ impl Pipeline {
             .unwrap_or(0);
         let (secret, caller) = self.auth.authenticate(signed, unix)?;
         sigv4::check_time(signed, now)?;
+        Ok(Some((secret, caller)))
+    }
+
+    /// Reads a whole buffered body within `limit` and the server's budget for buffered bodies.
+    async fn collect(&self, body: RequestBody, limit: usize) -> Result<Bytes, BodyError> {
+        body.collect_within(limit, &self.body_budget).await
+    }
+
+    /// Finishes authentication once the body is known: the signature, the payload hash and
+    /// the signed headers.
+    fn authenticate(
+        &self,
+        signed: &Result<Option<SignedRequest>, AuthError>,
+        pre: Result<Option<(String, Arc<Caller>)>, AuthError>,
+        parts: &RequestParts<'_>,
+        s3: bool,
+        anonymous: bool,
+    ) -> Result<(Arc<Caller>, Option<Signature>), AuthError> {
+        let (secret, caller) = match pre? {
+            Some(known) => known,
+            None if anonymous => return Ok((Arc::new(Caller::anonymous()), None)),
+            None => return Err(AuthError::Missing),
+        };
+        let Ok(Some(signed)) = signed else {
+            return Err(AuthError::Missing);
+        };
         let verified = sigv4::verify(signed, parts, &secret, s3)?;
+        let unsigned = sigv4::unsigned_amz_headers(signed, parts.headers);
+        if !unsigned.is_empty() {
+            return Err(AuthError::UnsignedHeaders(unsigned));
+        }
         let signature = Signature {
             location: signed.location,
             content_sha256: parts

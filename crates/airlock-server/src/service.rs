@@ -526,6 +526,19 @@ pub trait Service: Send + Sync + 'static {
         crate::audit::response_elements(self.protocol(), body)
     }
 
+    /// The operation and the resources a request names, read without a caller: for the audit
+    /// record of a request that failed authentication, so that the resource's owner receives
+    /// it (an unknown access key id on someone's bucket is worth seeing).
+    fn unauthenticated_details(
+        &self,
+        _method: &http::Method,
+        _path: &str,
+        _raw_query: Option<&str>,
+        _headers: &http::HeaderMap,
+    ) -> (Option<String>, Vec<crate::record::RecordResource>) {
+        (None, Vec::new())
+    }
+
     /// Resources of the record beyond those the authorization checks name (KMS authorizes
     /// inside the operation: its key comes from the parameters or the reply).
     fn audit_resources(

@@ -99,7 +99,16 @@ pub enum AuthError {
     PayloadHashMismatch,
     /// The access key is inactive.
     InactiveKey,
+    /// A presigned URL's parameters are out of range (S3:
+    /// `AuthorizationQueryParametersError`).
+    QueryParameters(String),
+    /// `x-amz-*` headers the client did not sign (lower case, in request order).
+    UnsignedHeaders(Vec<String>),
 }
+
+/// The longest validity of a presigned URL: 7 days (SigV4's limit; S3 refuses more with
+/// `AuthorizationQueryParametersError`).
+pub const MAX_PRESIGN_EXPIRES: u64 = 604_800;
 
 /// The result of a successful verification.
 #[derive(Debug, Clone)]
@@ -232,10 +241,7 @@ pub fn parse(
     let time = parse_amz_date(&amz_date)
         .ok_or_else(|| AuthError::Incomplete(format!("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\", got '{amz_date}'")))?;
     let expires = match get("X-Amz-Expires") {
-        Some(e) => Some(
-            e.parse::<u64>()
-                .map_err(|_| AuthError::Incomplete("X-Amz-Expires should be a number".into()))?,
-        ),
+        Some(e) => Some(parse_expires(&e)?),
         None => return Err(AuthError::Incomplete("X-Amz-Expires is missing".into())),
     };
     let signed = get("X-Amz-SignedHeaders")
@@ -253,6 +259,50 @@ pub fn parse(
         expires,
         security_token: get("X-Amz-Security-Token"),
     }))
+}
+
+/// `X-Amz-Expires`: whole seconds from 0 to [`MAX_PRESIGN_EXPIRES`], worded as S3 words its
+/// refusals.
+fn parse_expires(text: &str) -> Result<u64, AuthError> {
+    let bad = |m: &str| AuthError::QueryParameters(m.to_string());
+    let n: i128 = text
+        .parse()
+        .map_err(|_| bad("X-Amz-Expires should be a number"))?;
+    if n < 0 {
+        return Err(bad("X-Amz-Expires must be non-negative"));
+    }
+    if n > i128::from(MAX_PRESIGN_EXPIRES) {
+        return Err(bad(
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+        ));
+    }
+    Ok(n as u64)
+}
+
+/// The `x-amz-*` headers of a request that its signature does not cover. Every one of them
+/// must be signed (S3: "There were headers present in the request which were not signed"),
+/// so that whoever holds a signed request, such as a presigned upload URL, cannot add
+/// metadata, tags, storage class, encryption or a redirect its signer did not choose. Exempt,
+/// as in S3: `x-amz-content-sha256` (the payload hash, checked against the body on its own);
+/// for presigned URLs also the headers SDKs leave out of a presigned signature by design
+/// (`x-amz-user-agent`, `x-amz-checksum-mode`).
+pub fn unsigned_amz_headers(req: &SignedRequest, headers: &http::HeaderMap) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in headers.keys() {
+        let n = name.as_str();
+        if !n.starts_with("x-amz-") || n == "x-amz-content-sha256" {
+            continue;
+        }
+        if req.location == AuthLocation::Query
+            && matches!(n, "x-amz-user-agent" | "x-amz-checksum-mode")
+        {
+            continue;
+        }
+        if !req.signed_headers.iter().any(|h| h == n) && !out.iter().any(|o| o == n) {
+            out.push(n.to_string());
+        }
+    }
+    out
 }
 
 /// Checks the request time against `now`: 15 minutes of skew for header signatures; for
@@ -805,6 +855,93 @@ mod tests {
             now,
         );
         assert!(check(&req, "secret").is_ok());
+    }
+
+    #[test]
+    fn presigned_validity_is_at_most_a_week() {
+        assert_eq!(parse_expires("0"), Ok(0));
+        assert_eq!(parse_expires("604800"), Ok(MAX_PRESIGN_EXPIRES));
+        for bad in [
+            "604801",
+            "1000000000",
+            "-1",
+            "1e3",
+            "",
+            "99999999999999999999999999",
+        ] {
+            assert!(
+                matches!(parse_expires(bad), Err(AuthError::QueryParameters(_))),
+                "{bad}"
+            );
+        }
+        let q = |expires: &str| -> Vec<(String, String)> {
+            [
+                ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
+                (
+                    "X-Amz-Credential",
+                    "AKIDEXAMPLE/20261130/us-east-1/s3/aws4_request",
+                ),
+                ("X-Amz-Date", "20261130T000000Z"),
+                ("X-Amz-Expires", expires),
+                ("X-Amz-SignedHeaders", "host"),
+                ("X-Amz-Signature", "00"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+        };
+        let headers = http::HeaderMap::new();
+        assert!(parse(&headers, &q("604800")).is_ok());
+        assert_eq!(
+            parse(&headers, &q("777600")).unwrap_err(),
+            AuthError::QueryParameters(
+                "X-Amz-Expires must be less than a week (in seconds) that is 604800".into()
+            )
+        );
+    }
+
+    #[test]
+    fn every_amz_header_must_be_signed() {
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in [
+            ("host", "b.localhost"),
+            ("x-amz-date", "20261130T000000Z"),
+            ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+            ("x-amz-meta-a", "1"),
+            ("x-amz-storage-class", "GLACIER"),
+            ("x-amz-user-agent", "sdk"),
+            ("x-amzn-trace-id", "t"),
+            ("content-type", "text/plain"),
+        ] {
+            headers.insert(k, http::HeaderValue::from_static(v));
+        }
+        let mut req = SignedRequest {
+            location: AuthLocation::Header,
+            access_key_id: "AKIDEXAMPLE".into(),
+            scope_date: "20261130".into(),
+            region: "us-east-1".into(),
+            service: "s3".into(),
+            signed_headers: vec!["host".into(), "x-amz-date".into(), "x-amz-meta-a".into()],
+            signature: String::new(),
+            time: SystemTime::UNIX_EPOCH,
+            amz_date: "20261130T000000Z".into(),
+            expires: None,
+            security_token: None,
+        };
+        // Header-signed: the storage class and the SDK's user agent must be signed too; the
+        // payload hash, `x-amzn-*` and other headers need not be.
+        assert_eq!(
+            unsigned_amz_headers(&req, &headers),
+            ["x-amz-storage-class", "x-amz-user-agent"]
+        );
+        // Presigned: SDKs leave `x-amz-user-agent` out of the signature by design.
+        req.location = AuthLocation::Query;
+        assert_eq!(
+            unsigned_amz_headers(&req, &headers),
+            ["x-amz-storage-class"]
+        );
+        req.signed_headers.push("x-amz-storage-class".into());
+        assert!(unsigned_amz_headers(&req, &headers).is_empty());
     }
 
     #[test]

@@ -70,6 +70,14 @@ impl TestServer {
     }
 
     pub fn start_with(accounts: &[(&str, &str)]) -> Self {
+        Self::start_configured(accounts, |_| {})
+    }
+
+    /// Starts a server with `accounts`, after `adjust` changed its configuration.
+    pub fn start_configured(
+        accounts: &[(&str, &str)],
+        adjust: impl FnOnce(&mut ServeConfig),
+    ) -> Self {
         let dir = TempDir::new("srv");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -81,6 +89,7 @@ impl TestServer {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
+        adjust(&mut config);
         let server = runtime
             .block_on(Server::start(config))
             .expect("server starts");

@@ -522,6 +522,30 @@ impl Service for S3Service {
         "s3"
     }
 
+    fn unauthenticated_details(
+        &self,
+        method: &http::Method,
+        path: &str,
+        raw_query: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> (Option<String>, Vec<crate::record::RecordResource>) {
+        let Ok(t) = request::target(path, headers) else {
+            return (None, Vec::new());
+        };
+        let op = request::operation(method, &t, &request::Query::parse(raw_query), headers)
+            .ok()
+            .map(|op| op.name().to_string());
+        let Some(bucket) = t.bucket.as_deref().and_then(|b| self.s3.bucket(b)) else {
+            return (op, Vec::new());
+        };
+        let name = t.bucket.as_deref().unwrap_or_default();
+        let arn = match &t.key {
+            Some(k) => format!("arn:aws:s3:::{name}/{k}"),
+            None => format!("arn:aws:s3:::{name}"),
+        };
+        (op, crate::audit::resources_of(&arn, Some(bucket.owner())))
+    }
+
     fn protocol(&self) -> Protocol {
         Protocol::RestXml
     }

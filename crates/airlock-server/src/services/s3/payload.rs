@@ -362,10 +362,7 @@ impl PayloadReader {
                 self.buf.extend_from_slice(&b);
                 Ok(true)
             }
-            Some(Err(e)) => Err(S3Error::new(
-                Code::IncompleteBody,
-                format!("The request body could not be read: {e}"),
-            )),
+            Some(Err(e)) => Err(body_error(e)),
             None => {
                 self.body_done = true;
                 Ok(false)
@@ -440,12 +437,7 @@ impl PayloadReader {
                                 }
                                 b
                             }
-                            Some(Err(e)) => {
-                                return Err(S3Error::new(
-                                    Code::IncompleteBody,
-                                    format!("The request body could not be read: {e}"),
-                                ));
-                            }
+                            Some(Err(e)) => return Err(body_error(e)),
                             None => {
                                 self.body_done = true;
                                 return Err(incomplete());
@@ -652,6 +644,18 @@ impl PayloadReader {
             summary.checksum = Some((alg, computed));
         }
         Ok(summary)
+    }
+}
+
+/// S3's answer to a body that could not be read.
+fn body_error(e: crate::body::BodyError) -> S3Error {
+    match e {
+        crate::body::BodyError::Timeout => S3Error::new(Code::RequestTimeout, e.to_string()),
+        crate::body::BodyError::Busy => S3Error::new(Code::SlowDown, e.to_string()),
+        e => S3Error::new(
+            Code::IncompleteBody,
+            format!("The request body could not be read: {e}"),
+        ),
     }
 }
 
