@@ -12,8 +12,9 @@
 //!   fail at once for as long as it lasts, and a loop that retries at once spins a core while
 //!   the queued connections wait.
 //!
-//! The limits are [`Limits`], configurable through `airlock serve`'s flags and documented in
-//! `docs/serve.md`.
+//! The limits are [`Limits`], configurable through `airlock serve`'s flags (`--max-connections`,
+//! `--max-connections-per-client`, `--header-read-timeout`, `--body-read-timeout`) and
+//! documented in `docs/differences.md`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
