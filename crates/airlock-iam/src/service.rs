@@ -1207,9 +1207,35 @@ impl Iam {
         account: &str,
         name: &str,
     ) -> Result<Option<PrincipalPolicies>, IamError> {
+        self.entity_policies(kind, account, name, None)
+    }
+
+    /// The identity policies and boundary of the role a session was issued for, read in one
+    /// snapshot with the check that the role still is that role: `None` if no role `name`
+    /// exists, or if the role of that name has another unique id than `role_id` (it was deleted
+    /// and created again). Sessions are bound to the role's unique id, as AWS's `AROA...` ids
+    /// bind policies: a session of a deleted role never gains the permissions of a new role of
+    /// the same name.
+    pub fn session_role_policies(
+        &self,
+        account: &str,
+        name: &str,
+        role_id: &str,
+    ) -> Result<Option<PrincipalPolicies>, IamError> {
+        self.entity_policies(EntityKind::Role, account, name, Some(role_id))
+    }
+
+    fn entity_policies(
+        &self,
+        kind: EntityKind,
+        account: &str,
+        name: &str,
+        role_id: Option<&str>,
+    ) -> Result<Option<PrincipalPolicies>, IamError> {
         self.read(|r| {
             let (label, inline, attached, boundary) = match kind {
                 EntityKind::Role => match r.get_json::<Role>(ROLES, &key(account, name))? {
+                    Some(x) if role_id.is_some_and(|id| id != x.id) => return Ok(None),
                     Some(x) => (
                         format!("role/{}", x.name),
                         x.inline_policies,
@@ -1552,6 +1578,45 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(p.identity.len(), 1);
+    }
+
+    #[test]
+    fn session_policies_are_bound_to_the_role_unique_id() {
+        let iam = iam();
+        let a = "111111111111";
+        let old = iam.create_role(a, CreateRole::new("R", TRUST)).unwrap();
+        iam.put_inline_policy(EntityKind::Role, a, "R", "P", ALLOW)
+            .unwrap();
+        let p = iam.session_role_policies(a, "r", &old.id).unwrap().unwrap();
+        assert_eq!(p.identity.len(), 1);
+        assert!(
+            iam.session_role_policies(a, "R", "AROAOTHER")
+                .unwrap()
+                .is_none()
+        );
+        iam.delete_inline_policy(EntityKind::Role, a, "R", "P")
+            .unwrap();
+        iam.delete_role(a, "R").unwrap();
+        assert!(
+            iam.session_role_policies(a, "R", &old.id)
+                .unwrap()
+                .is_none()
+        );
+        // The same name, trust and permissions again: a new role, with a new unique id.
+        let new = iam.create_role(a, CreateRole::new("R", TRUST)).unwrap();
+        iam.put_inline_policy(EntityKind::Role, a, "R", "P", ALLOW)
+            .unwrap();
+        assert_ne!(new.id, old.id);
+        assert!(
+            iam.session_role_policies(a, "R", &old.id)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            iam.session_role_policies(a, "R", &new.id)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
