@@ -31,6 +31,7 @@ pub mod imds;
 pub mod network;
 pub mod pipeline;
 pub mod record;
+pub mod sealing;
 pub mod server;
 pub mod service;
 pub mod services;

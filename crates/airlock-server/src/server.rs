@@ -23,6 +23,7 @@ use crate::auth::Authenticator;
 use crate::body::{BoxError, RequestBody};
 use crate::pipeline::{Incoming, Pipeline};
 use crate::record::{LogRecorder, Recorder};
+use crate::sealing::MasterKeySealer;
 use crate::service::{Origin, Service};
 use crate::services::{
     cloudtrail::CloudTrailService, iam::IamService, kms::KmsService, s3::S3Service, sts::StsService,
@@ -296,17 +297,30 @@ impl Server {
     pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
         let data = DataDir::new(&config.data_dir);
         create_private_dir(data.root())?;
-        let store = Arc::new(RedbStore::open(&data.state())?);
+        let store = RedbStore::open(&data.state())?;
         let key = load_or_create_key(&data.session_key())?;
         tls::ensure(&data.tls())?;
         let tls_config = tls::server_config(&data.tls())?;
 
-        let iam = Arc::new(Iam::new(store.clone()));
-        let home_kms = open_kms(store.clone(), &data, &config.region)?;
+        // One root secret: the KMS master key seals IAM's secret access keys too. It is checked
+        // against the store before anything is sealed under it.
+        let master = load_master_key(&data, &store)?;
+        let sealer = Arc::new(MasterKeySealer(master.clone()));
+        let map_iam = |e: airlock_iam::IamError| ServeError::Config(e.to_string());
+        let sealed = airlock_iam::seal_stored_secrets(&store, &*sealer).map_err(|e| {
+            ServeError::Config(format!("sealing the stored secret access keys: {e}"))
+        })?;
+        if sealed > 0 {
+            tracing::info!(target: "airlock::iam", sealed, "sealed secret access keys stored in clear by an older airlock");
+        }
+        // After that upgrade the store file is rewritten, so no page keeps a secret in clear.
+        let store = Arc::new(store.rewrite_if_requested()?);
+
+        let iam = Arc::new(Iam::new(store.clone(), sealer));
+        let home_kms = open_kms(store.clone(), master.clone(), &config.region)?;
         let kms = Arc::new(KmsService::new(home_kms.clone()));
         let sts = Arc::new(Sts::new(key));
         let ec2 = Arc::new(airlock_ec2::Ec2::new(store.clone()));
-        let map_iam = |e: airlock_iam::IamError| ServeError::Config(e.to_string());
         let mut wanted = config.accounts.clone();
         if wanted.is_empty() && iam.accounts().map_err(map_iam)?.is_empty() {
             wanted.push((DEFAULT_ACCOUNT.0.to_string(), DEFAULT_ACCOUNT.1.to_string()));
@@ -351,7 +365,6 @@ impl Server {
         let trail = Arc::new(
             HistoryWriter::start(history).map_err(io("starting the CloudTrail event writer"))?,
         );
-        let master = home_kms.master_key();
         let s3 = Arc::new(
             airlock_s3::S3::open(store.clone(), &data.s3(), home_kms, &sse_s3_key)
                 .map_err(|e| ServeError::Config(e.to_string()))?,
@@ -633,18 +646,28 @@ pub(crate) async fn respond(
     resp
 }
 
-/// Opens KMS over the store, with the master key from the environment or `DATA_DIR/kms-master.key`
-/// (created with mode 0600 on first start).
-fn open_kms(
-    store: Arc<RedbStore>,
+/// The KMS master key from the environment or `DATA_DIR/kms-master.key` (created on first
+/// start), checked against the data directory's check value.
+fn load_master_key(
     data: &DataDir,
-    region: &str,
-) -> Result<Arc<airlock_kms::Kms>, ServeError> {
+    store: &RedbStore,
+) -> Result<Arc<airlock_kms::MasterKey>, ServeError> {
     let master = airlock_kms::MasterKey::load_or_create(data.root())
         .map_err(|e| ServeError::Config(e.to_string()))?;
     if let airlock_kms::MasterKeySource::Created(path) = master.source() {
         tracing::info!(target: "airlock::kms", path = %path.display(), "created the KMS master key");
     }
+    airlock_kms::Kms::check_master_key(store, &master)
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    Ok(Arc::new(master))
+}
+
+/// Opens KMS over the store with the master key.
+fn open_kms(
+    store: Arc<RedbStore>,
+    master: Arc<airlock_kms::MasterKey>,
+    region: &str,
+) -> Result<Arc<airlock_kms::Kms>, ServeError> {
     let kms = airlock_kms::Kms::open(store, master, region, Arc::new(airlock_kms::SystemClock))
         .map_err(|e| ServeError::Config(e.to_string()))?;
     Ok(Arc::new(kms))

@@ -35,7 +35,10 @@ use serde::de::DeserializeOwned;
 ///
 /// History:
 /// - 1: the first schema.
-pub const SCHEMA_VERSION: u32 = 1;
+/// - 2: IAM's secret access keys are stored sealed, not in clear. `airlock_iam` upgrades a
+///   version-1 store (`airlock_iam::seal_stored_secrets`, one durable transaction that also
+///   writes the new version and asks for a [rewrite](RedbStore::rewrite_if_requested)).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The oldest schema version this build opens: such a store is upgraded to
 /// [`SCHEMA_VERSION`] by the crates that own the changed records, each in one transaction
