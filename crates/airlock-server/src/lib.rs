@@ -28,6 +28,7 @@ pub mod body;
 pub mod client;
 pub mod error;
 pub mod imds;
+pub mod keyfile;
 pub mod network;
 pub mod pipeline;
 pub mod record;

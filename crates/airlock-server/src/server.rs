@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::auth::Authenticator;
 use crate::body::{BoxError, RequestBody};
+use crate::keyfile::{KeyFileError, read_private};
 use crate::pipeline::{Incoming, Pipeline};
 use crate::record::{LogRecorder, Recorder};
 use crate::sealing::MasterKeySealer;
@@ -122,6 +123,9 @@ pub enum ServeError {
     /// TLS material could not be created or read.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// A key file of the data directory could not be used (unreadable, or readable by others).
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
     /// A file or socket operation failed.
     #[error("{what}: {source}")]
     Io {
@@ -250,24 +254,24 @@ pub fn default_data_dir() -> PathBuf {
     }
 }
 
-fn load_or_create_key(path: &Path) -> Result<[u8; 32], ServeError> {
-    match std::fs::read(path) {
-        Ok(bytes) => bytes.try_into().map_err(|_| {
+/// A 32-byte key file of the data directory (`what` names it in errors), created with mode 0600
+/// on first start. A file group or others may read or write is refused, as is one of another
+/// size (it is never replaced: what it sealed would be lost).
+fn load_or_create_key(path: &Path, what: &'static str) -> Result<[u8; 32], ServeError> {
+    match read_private(path, what)? {
+        Some(bytes) => bytes.try_into().map_err(|_| {
             ServeError::Config(format!(
-                "{} is not a 32-byte key; refusing to replace it (sessions sealed with it would be lost)",
+                "{what} {} is not a 32-byte key; refusing to replace it (what it sealed would be lost)",
                 path.display()
             ))
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        None => {
             let mut key = [0u8; 32];
-            aws_lc_rs::rand::fill(&mut key).map_err(|_| ServeError::Config("system random generator failed".into()))?;
+            aws_lc_rs::rand::fill(&mut key)
+                .map_err(|_| ServeError::Config("system random generator failed".into()))?;
             write_private(path, &key, true).map_err(io(format!("writing {}", path.display())))?;
             Ok(key)
         }
-        Err(e) => Err(ServeError::Io {
-            what: format!("reading {}", path.display()),
-            source: e,
-        }),
     }
 }
 
@@ -298,7 +302,7 @@ impl Server {
         let data = DataDir::new(&config.data_dir);
         create_private_dir(data.root())?;
         let store = RedbStore::open(&data.state())?;
-        let key = load_or_create_key(&data.session_key())?;
+        let key = load_or_create_key(&data.session_key(), "STS session key")?;
         tls::ensure(&data.tls())?;
         let tls_config = tls::server_config(&data.tls())?;
 
@@ -358,7 +362,7 @@ impl Server {
             config.imds_credential_seconds,
         );
         // S3, with the home region's KMS for SSE-KMS data keys and the SSE-S3 root key (0600).
-        let sse_s3_key = load_or_create_key(&data.s3_sse_key())?;
+        let sse_s3_key = load_or_create_key(&data.s3_sse_key(), "SSE-S3 root key")?;
         // The audit trail: the event history in the store, written in the background.
         let history =
             Arc::new(History::open(store.clone()).map_err(|e| ServeError::Config(e.to_string()))?);

@@ -1,6 +1,6 @@
 //! Secrets at rest in the data directory (issue #24): IAM secret access keys are stored only
-//! sealed, and a data directory that holds them in clear is upgraded on open without leaving
-//! them in `state.redb`.
+//! sealed, a data directory that holds them in clear is upgraded on open without leaving them
+//! in `state.redb`, and private key files that group or others may read are refused.
 
 mod common;
 
@@ -219,4 +219,38 @@ fn a_data_directory_with_secrets_in_clear_is_upgraded_on_open() {
         srv.whoami(&id, &secret),
         format!("arn:aws:iam::{A}:user/alice")
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn key_files_readable_by_others_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut srv = Restartable::start("modes");
+    srv.stop();
+    let data = srv.data();
+    for (file, what) in [
+        ("sts-session.key", "STS session key"),
+        ("s3-sse.key", "SSE-S3 root key"),
+        ("tls/ca-key.pem", "TLS CA key"),
+        ("tls/server-key.pem", "TLS server key"),
+        ("kms-master.key", "KMS master key"),
+    ] {
+        let path = data.join(file);
+        for mode in [0o644, 0o640, 0o604] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = srv
+                .try_start()
+                .expect_err("an insecure key file must be refused");
+            let message = err.to_string();
+            assert!(
+                message.contains(what)
+                    && message.contains(&format!("has mode {mode:o}"))
+                    && message.contains(&format!("run `chmod 600 {}`", path.display())),
+                "{file}: {message}"
+            );
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        srv.try_start().unwrap();
+        srv.stop();
+    }
 }
