@@ -7,14 +7,16 @@
 //!
 //! No HTTP here: the server maps the query protocol onto [`Iam`]. State lives in an
 //! [`airlock_store::Store`]; every mutating method is one durable transaction, so a method that
-//! returns `Ok` has committed, and one that returns `Err` changed nothing.
+//! returns `Ok` has committed, and one that returns `Err` changed nothing. Secret access keys
+//! are stored only sealed, by the [`SecretSealer`] the embedding program passes in ([`seal`]).
 //!
 //! ```
 //! use std::sync::Arc;
-//! use airlock_iam::{CreateRole, Iam};
+//! use airlock_iam::{AesGcmSealer, CreateRole, Iam};
 //! use airlock_store::RedbStore;
 //!
-//! let iam = Iam::new(Arc::new(RedbStore::in_memory().unwrap()));
+//! let sealer = Arc::new(AesGcmSealer::new(&[7u8; 32]));
+//! let iam = Iam::new(Arc::new(RedbStore::in_memory().unwrap()), sealer);
 //! iam.ensure_account("111111111111", "account-a").unwrap();
 //! let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
 //!     "Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
@@ -27,6 +29,7 @@ pub mod aws_managed;
 pub mod ids;
 pub mod model;
 pub mod policy;
+pub mod seal;
 mod service;
 pub mod validate;
 
@@ -34,7 +37,10 @@ pub use model::{
     AccessKey, AccessKeyStatus, Account, InstanceProfile, ManagedPolicy, PolicyVersion, Role, Tag,
     User,
 };
-pub use service::{CreateRole, CreateUser, EntityKind, Iam, PolicyScope, PrincipalPolicies};
+pub use seal::{AesGcmSealer, SecretSealer};
+pub use service::{
+    CreateRole, CreateUser, EntityKind, Iam, PolicyScope, PrincipalPolicies, seal_stored_secrets,
+};
 
 use airlock_store::StoreError;
 

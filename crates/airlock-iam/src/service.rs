@@ -4,12 +4,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use airlock_policy::{NamedPolicy, PolicyKind};
-use airlock_store::{ReadTxn, Store, StoreExt, WriteExt, WriteTxn};
-use serde::Serialize;
+use airlock_store::{ReadTxn, Store, StoreError, StoreExt, WriteExt, WriteTxn};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::model::*;
 use crate::policy::{PolicyCache, quota_size};
+use crate::seal::{SecretSealer, access_key_label};
 use crate::{IamError, aws_managed, ids, now, validate};
 
 const ACCOUNTS: &str = "iam_accounts";
@@ -127,6 +130,7 @@ pub struct PrincipalPolicies {
 /// The IAM service over a store.
 pub struct Iam {
     store: Arc<dyn Store>,
+    sealer: Arc<dyn SecretSealer>,
     cache: PolicyCache,
     generation: std::sync::atomic::AtomicU64,
 }
@@ -191,10 +195,14 @@ fn policy_not_attachable(arn: &str) -> IamError {
 }
 
 impl Iam {
-    /// The IAM service over `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// The IAM service over `store`, sealing secret access keys at rest with `sealer`.
+    ///
+    /// A store written before secrets were sealed (schema version 1) must be upgraded first
+    /// with [`seal_stored_secrets`]; until then its access keys are refused as corrupt.
+    pub fn new(store: Arc<dyn Store>, sealer: Arc<dyn SecretSealer>) -> Self {
         Iam {
             store,
+            sealer,
             cache: PolicyCache::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
         }
@@ -277,8 +285,8 @@ impl Iam {
                 .into_iter()
                 .find(|k| k.status == AccessKeyStatus::Active)
             {
-                Some(k) => k,
-                None => create_access_key_in(txn, id, Some("admin"))?,
+                Some(k) => k.open(&*self.sealer)?,
+                None => create_access_key_in(txn, &*self.sealer, id, Some("admin"))?,
             };
             Ok((account, key))
         })
@@ -501,7 +509,7 @@ impl Iam {
                 }
                 None => None,
             };
-            create_access_key_in(txn, account, user_name.as_deref())
+            create_access_key_in(txn, &*self.sealer, account, user_name.as_deref())
         })
     }
 
@@ -516,7 +524,10 @@ impl Iam {
                 Some(u) => Some(get_entity::<User>(r, EntityKind::User, account, u)?.name),
                 None => None,
             };
-            access_keys_of(r, account, user_name.as_deref())
+            access_keys_of(r, account, user_name.as_deref())?
+                .into_iter()
+                .map(|k| k.open(&*self.sealer))
+                .collect()
         })
     }
 
@@ -525,12 +536,12 @@ impl Iam {
         account: &str,
         user: Option<&str>,
         id: &str,
-    ) -> Result<AccessKey, IamError> {
+    ) -> Result<StoredAccessKey, IamError> {
         let user_name = match user {
             Some(u) => Some(get_entity::<User>(r, EntityKind::User, account, u)?.name),
             None => None,
         };
-        match r.get_json::<AccessKey>(ACCESS_KEYS, id)? {
+        match r.get_json::<StoredAccessKey>(ACCESS_KEYS, id)? {
             Some(k)
                 if k.account == account
                     && k.user_name.as_deref().map(str::to_ascii_lowercase)
@@ -574,9 +585,13 @@ impl Iam {
         })
     }
 
-    /// The access key with this id, whoever owns it (authentication).
+    /// The access key with this id, whoever owns it (authentication), its secret unsealed.
     pub fn access_key(&self, id: &str) -> Result<Option<AccessKey>, IamError> {
-        self.read(|r| Ok(r.get_json(ACCESS_KEYS, id)?))
+        self.read(|r| {
+            r.get_json::<StoredAccessKey>(ACCESS_KEYS, id)?
+                .map(|k| k.open(&*self.sealer))
+                .transpose()
+        })
     }
 
     // ----- inline policies ------------------------------------------------------------------
@@ -1207,9 +1222,35 @@ impl Iam {
         account: &str,
         name: &str,
     ) -> Result<Option<PrincipalPolicies>, IamError> {
+        self.entity_policies(kind, account, name, None)
+    }
+
+    /// The identity policies and boundary of the role a session was issued for, read in one
+    /// snapshot with the check that the role still is that role: `None` if no role `name`
+    /// exists, or if the role of that name has another unique id than `role_id` (it was deleted
+    /// and created again). Sessions are bound to the role's unique id, as AWS's `AROA...` ids
+    /// bind policies: a session of a deleted role never gains the permissions of a new role of
+    /// the same name.
+    pub fn session_role_policies(
+        &self,
+        account: &str,
+        name: &str,
+        role_id: &str,
+    ) -> Result<Option<PrincipalPolicies>, IamError> {
+        self.entity_policies(EntityKind::Role, account, name, Some(role_id))
+    }
+
+    fn entity_policies(
+        &self,
+        kind: EntityKind,
+        account: &str,
+        name: &str,
+        role_id: Option<&str>,
+    ) -> Result<Option<PrincipalPolicies>, IamError> {
         self.read(|r| {
             let (label, inline, attached, boundary) = match kind {
                 EntityKind::Role => match r.get_json::<Role>(ROLES, &key(account, name))? {
+                    Some(x) if role_id.is_some_and(|id| id != x.id) => return Ok(None),
                     Some(x) => (
                         format!("role/{}", x.name),
                         x.inline_policies,
@@ -1385,12 +1426,131 @@ fn create_user_in(
     Ok(txn.get_json(USERS, &k)?.unwrap_or(user))
 }
 
+/// An access key as stored: its secret only sealed (see [`crate::seal`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredAccessKey {
+    access_key_id: String,
+    /// The secret in clear: only in stores of schema version 1, until
+    /// [`seal_stored_secrets`] seals it. Never written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret_access_key: Option<String>,
+    /// The secret sealed under the label [`access_key_label`], in base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_secret_access_key: Option<String>,
+    account: String,
+    user_name: Option<String>,
+    status: AccessKeyStatus,
+    create_date: i64,
+}
+
+impl StoredAccessKey {
+    fn seal(key: &AccessKey, sealer: &dyn SecretSealer) -> StoredAccessKey {
+        let sealed = sealer.seal(
+            &access_key_label(&key.access_key_id),
+            key.secret_access_key.as_bytes(),
+        );
+        StoredAccessKey {
+            access_key_id: key.access_key_id.clone(),
+            secret_access_key: None,
+            sealed_secret_access_key: Some(STANDARD.encode(sealed)),
+            account: key.account.clone(),
+            user_name: key.user_name.clone(),
+            status: key.status,
+            create_date: key.create_date,
+        }
+    }
+
+    /// The key with its secret unsealed. A secret that does not open, or one in clear (a store
+    /// not upgraded), is a corrupt record: never served.
+    fn open(self, sealer: &dyn SecretSealer) -> Result<AccessKey, IamError> {
+        let corrupt = |reason: &str| {
+            IamError::Store(StoreError::Corrupt {
+                table: ACCESS_KEYS.to_string(),
+                key: self.access_key_id.clone(),
+                reason: reason.to_string(),
+            })
+        };
+        let Some(sealed) = &self.sealed_secret_access_key else {
+            return Err(corrupt(
+                "the secret access key is stored in clear (a store of schema version 1 that \
+                 was not upgraded)",
+            ));
+        };
+        let secret = STANDARD
+            .decode(sealed)
+            .ok()
+            .and_then(|b| sealer.open(&access_key_label(&self.access_key_id), &b))
+            .and_then(|p| String::from_utf8(p).ok())
+            .ok_or_else(|| {
+                corrupt("the sealed secret access key does not open with this server's key")
+            })?;
+        Ok(AccessKey {
+            access_key_id: self.access_key_id,
+            secret_access_key: secret,
+            account: self.account,
+            user_name: self.user_name,
+            status: self.status,
+            create_date: self.create_date,
+        })
+    }
+}
+
+/// Upgrades a store written before secret access keys were sealed (schema version 1): seals
+/// every secret stored in clear with `sealer`, records [`airlock_store::SCHEMA_VERSION`] and
+/// asks for the store file to be rewritten (the pages that held the clear secrets are only
+/// freed by the backend, not erased), all in one durable transaction. Returns how many secrets
+/// were sealed now (0 for a store already upgraded, which is left unchanged).
+///
+/// The sealer must be the one the server keeps using (checked first: the server verifies the
+/// KMS master key against the store before it calls this).
+pub fn seal_stored_secrets(
+    store: &dyn Store,
+    sealer: &dyn SecretSealer,
+) -> Result<usize, IamError> {
+    let mut txn = store.write()?;
+    let version = airlock_store::schema_version(txn.as_read())?;
+    let mut sealed = 0;
+    for (id, bytes) in txn.scan_prefix(ACCESS_KEYS, "")? {
+        let mut k: StoredAccessKey =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                table: ACCESS_KEYS.to_string(),
+                key: id.clone(),
+                reason: e.to_string(),
+            })?;
+        let Some(secret) = k.secret_access_key.take() else {
+            continue;
+        };
+        let clear = AccessKey {
+            access_key_id: k.access_key_id.clone(),
+            secret_access_key: secret,
+            account: k.account.clone(),
+            user_name: k.user_name.clone(),
+            status: k.status,
+            create_date: k.create_date,
+        };
+        txn.put_json(ACCESS_KEYS, &id, &StoredAccessKey::seal(&clear, sealer))?;
+        sealed += 1;
+    }
+    let old_version = version.is_some_and(|v| v < airlock_store::SCHEMA_VERSION);
+    if sealed == 0 && !old_version {
+        return Ok(0);
+    }
+    if old_version {
+        airlock_store::set_schema_version(&mut *txn, airlock_store::SCHEMA_VERSION)?;
+    }
+    if sealed > 0 {
+        airlock_store::request_rewrite(&mut *txn)?;
+    }
+    txn.commit()?;
+    Ok(sealed)
+}
+
 fn access_keys_of(
     r: &dyn ReadTxn,
     account: &str,
     user: Option<&str>,
-) -> Result<Vec<AccessKey>, IamError> {
-    let all: Vec<AccessKey> = r.scan_json(ACCESS_KEYS, "")?;
+) -> Result<Vec<StoredAccessKey>, IamError> {
+    let all: Vec<StoredAccessKey> = r.scan_json(ACCESS_KEYS, "")?;
     Ok(all
         .into_iter()
         .filter(|k| {
@@ -1403,6 +1563,7 @@ fn access_keys_of(
 
 fn create_access_key_in(
     txn: &mut dyn WriteTxn,
+    sealer: &dyn SecretSealer,
     account: &str,
     user: Option<&str>,
 ) -> Result<AccessKey, IamError> {
@@ -1419,7 +1580,11 @@ fn create_access_key_in(
         status: AccessKeyStatus::Active,
         create_date: now(),
     };
-    txn.put_json(ACCESS_KEYS, &k.access_key_id, &k)?;
+    txn.put_json(
+        ACCESS_KEYS,
+        &k.access_key_id,
+        &StoredAccessKey::seal(&k, sealer),
+    )?;
     Ok(k)
 }
 
@@ -1528,7 +1693,10 @@ mod tests {
     use airlock_store::RedbStore;
 
     fn iam() -> Iam {
-        let iam = Iam::new(Arc::new(RedbStore::in_memory().unwrap()));
+        let iam = Iam::new(
+            Arc::new(RedbStore::in_memory().unwrap()),
+            Arc::new(crate::AesGcmSealer::new(&[9u8; 32])),
+        );
         iam.ensure_account("111111111111", "account-a").unwrap();
         iam
     }
@@ -1552,6 +1720,130 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(p.identity.len(), 1);
+    }
+
+    #[test]
+    fn secret_access_keys_are_stored_only_sealed() {
+        let store: Arc<dyn Store> = Arc::new(RedbStore::in_memory().unwrap());
+        let iam = Iam::new(
+            store.clone(),
+            Arc::new(crate::AesGcmSealer::new(&[9u8; 32])),
+        );
+        let (_, admin) = iam.ensure_account("111111111111", "account-a").unwrap();
+        let k = iam.create_access_key("111111111111", None).unwrap();
+        for key in [&admin, &k] {
+            let raw = store
+                .read()
+                .unwrap()
+                .get(ACCESS_KEYS, &key.access_key_id)
+                .unwrap()
+                .unwrap();
+            let raw = String::from_utf8(raw).unwrap();
+            assert!(!raw.contains(&key.secret_access_key), "{raw}");
+            assert!(raw.contains("sealed_secret_access_key"), "{raw}");
+            assert_eq!(
+                iam.access_key(&key.access_key_id).unwrap().as_ref(),
+                Some(key)
+            );
+        }
+        let listed = iam.list_access_keys("111111111111", Some("admin")).unwrap();
+        assert_eq!(listed, vec![admin.clone()]);
+        iam.update_access_key(
+            "111111111111",
+            None,
+            &k.access_key_id,
+            AccessKeyStatus::Inactive,
+        )
+        .unwrap();
+        let k2 = iam.access_key(&k.access_key_id).unwrap().unwrap();
+        assert_eq!(k2.secret_access_key, k.secret_access_key);
+        assert_eq!(k2.status, AccessKeyStatus::Inactive);
+        // Under another key the secrets do not open: refused, never served.
+        let other = Iam::new(store, Arc::new(crate::AesGcmSealer::new(&[1u8; 32])));
+        assert!(matches!(
+            other.access_key(&admin.access_key_id),
+            Err(IamError::Store(StoreError::Corrupt { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_store_with_secrets_in_clear_is_upgraded_in_one_transaction() {
+        let store: Arc<dyn Store> = Arc::new(RedbStore::in_memory().unwrap());
+        let sealer = Arc::new(crate::AesGcmSealer::new(&[9u8; 32]));
+        // What airlock of schema version 1 wrote.
+        let legacy = r#"{"access_key_id":"AKIAOLDOLDOLDOLDOLD1","secret_access_key":"0ld/s3cret/In/Clear/0123456789abcdefghij","account":"111111111111","user_name":"admin","status":"Active","create_date":1700000000}"#;
+        {
+            let mut w = store.write().unwrap();
+            w.put(ACCESS_KEYS, "AKIAOLDOLDOLDOLDOLD1", legacy.as_bytes())
+                .unwrap();
+            airlock_store::set_schema_version(&mut *w, 1).unwrap();
+            w.commit().unwrap();
+        }
+        let iam = Iam::new(store.clone(), sealer.clone());
+        // Not upgraded: the key is refused rather than served from clear text.
+        assert!(iam.access_key("AKIAOLDOLDOLDOLDOLD1").is_err());
+        assert_eq!(seal_stored_secrets(&*store, &*sealer).unwrap(), 1);
+        let r = store.read().unwrap();
+        let raw = String::from_utf8(r.get(ACCESS_KEYS, "AKIAOLDOLDOLDOLDOLD1").unwrap().unwrap())
+            .unwrap();
+        assert!(!raw.contains("0ld/s3cret"), "{raw}");
+        assert_eq!(
+            airlock_store::schema_version(&*r).unwrap(),
+            Some(airlock_store::SCHEMA_VERSION)
+        );
+        assert!(
+            r.get(airlock_store::META_TABLE, "rewrite_requested")
+                .unwrap()
+                .is_some()
+        );
+        drop(r);
+        let k = iam.access_key("AKIAOLDOLDOLDOLDOLD1").unwrap().unwrap();
+        assert_eq!(
+            k.secret_access_key,
+            "0ld/s3cret/In/Clear/0123456789abcdefghij"
+        );
+        assert_eq!(k.user_name.as_deref(), Some("admin"));
+        // Once upgraded, nothing more to do.
+        assert_eq!(seal_stored_secrets(&*store, &*sealer).unwrap(), 0);
+    }
+
+    #[test]
+    fn session_policies_are_bound_to_the_role_unique_id() {
+        let iam = iam();
+        let a = "111111111111";
+        let old = iam.create_role(a, CreateRole::new("R", TRUST)).unwrap();
+        iam.put_inline_policy(EntityKind::Role, a, "R", "P", ALLOW)
+            .unwrap();
+        let p = iam.session_role_policies(a, "r", &old.id).unwrap().unwrap();
+        assert_eq!(p.identity.len(), 1);
+        assert!(
+            iam.session_role_policies(a, "R", "AROAOTHER")
+                .unwrap()
+                .is_none()
+        );
+        iam.delete_inline_policy(EntityKind::Role, a, "R", "P")
+            .unwrap();
+        iam.delete_role(a, "R").unwrap();
+        assert!(
+            iam.session_role_policies(a, "R", &old.id)
+                .unwrap()
+                .is_none()
+        );
+        // The same name, trust and permissions again: a new role, with a new unique id.
+        let new = iam.create_role(a, CreateRole::new("R", TRUST)).unwrap();
+        iam.put_inline_policy(EntityKind::Role, a, "R", "P", ALLOW)
+            .unwrap();
+        assert_ne!(new.id, old.id);
+        assert!(
+            iam.session_role_policies(a, "R", &old.id)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            iam.session_role_policies(a, "R", &new.id)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

@@ -404,30 +404,16 @@ impl Kms {
     /// refuse a different master key with [`MasterKeyError::Mismatch`] (and change nothing).
     pub fn open(
         store: Arc<dyn Store>,
-        master: MasterKey,
+        master: impl Into<Arc<MasterKey>>,
         region: impl Into<String>,
         clock: Arc<dyn Clock>,
     ) -> Result<Kms, OpenError> {
         let region = region.into();
-        let check = store.read()?.get(META, MASTER_CHECK)?;
-        match check {
-            Some(check) => {
-                if !master.verify_check_value(&check) {
-                    return Err(MasterKeyError::Mismatch {
-                        origin: master.source().to_string(),
-                    }
-                    .into());
-                }
-            }
-            None => {
-                let mut txn = store.write()?;
-                txn.put(META, MASTER_CHECK, &master.check_value())?;
-                txn.commit()?;
-            }
-        }
+        let master = master.into();
+        Kms::check_master_key(&*store, &master)?;
         let kms = Kms {
             store,
-            master: Arc::new(master),
+            master,
             region,
             clock,
             state: RwLock::new(State::default()),
@@ -435,6 +421,28 @@ impl Kms {
         };
         kms.load()?;
         Ok(kms)
+    }
+
+    /// Checks that `master` is the master key of the data in `store`, before anything is sealed
+    /// under it: a store without a check value (first start) records the key's, a store with
+    /// another key's check value is refused with [`MasterKeyError::Mismatch`] (nothing changed).
+    /// [`Kms::open`] does the same; a component that seals its secrets under the master key
+    /// before KMS opens (IAM's upgrade of an old data directory) calls this first.
+    pub fn check_master_key(store: &dyn Store, master: &MasterKey) -> Result<(), OpenError> {
+        let check = store.read()?.get(META, MASTER_CHECK)?;
+        match check {
+            Some(check) if master.verify_check_value(&check) => Ok(()),
+            Some(_) => Err(MasterKeyError::Mismatch {
+                origin: master.source().to_string(),
+            }
+            .into()),
+            None => {
+                let mut txn = store.write()?;
+                txn.put(META, MASTER_CHECK, &master.check_value())?;
+                txn.commit()?;
+                Ok(())
+            }
+        }
     }
 
     /// The server master key, for other components that seal secrets at rest under it

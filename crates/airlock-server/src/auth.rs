@@ -204,12 +204,13 @@ impl Authenticator {
                 })
             }
             Resolved::Session(session) => {
-                // A deleted role leaves its sessions without permissions, as in AWS.
+                // The session is bound to its role's unique id: once that role is deleted the
+                // session is refused, even after a role of the same name is created again.
                 let policies = self
                     .iam
-                    .principal_policies(EntityKind::Role, &session.account, &session.role_name)
+                    .session_role_policies(&session.account, &session.role_name, &session.role_id)
                     .map_err(internal)?
-                    .unwrap_or_default();
+                    .ok_or(AuthError::InvalidToken)?;
                 let mut session_policies = Vec::new();
                 let cache = self.iam.policy_cache();
                 if let Some(doc) = &session.policy {

@@ -25,7 +25,9 @@ use crate::xml::iso8601;
 pub const MAX_TOKEN_TTL: i64 = 21_600;
 
 struct Cached {
-    role: String,
+    /// The unique id (`AROA...`) of the role the credentials are a session of: a role deleted
+    /// and created again under the same name is another role, whose sessions are new.
+    role_id: String,
     creds: Credentials,
     issued: i64,
 }
@@ -247,31 +249,32 @@ struct Issued {
     issued: i64,
 }
 
-/// The instance's current credentials: cached ones while more than the refresh margin (half
-/// their lifetime, at most 15 minutes) remains, else a new session of the role. Old
-/// credentials stay valid until their own expiry, as on EC2.
+/// The instance's current credentials: cached ones of the profile's current role while more
+/// than the refresh margin (half their lifetime, at most 15 minutes) remains, else a new
+/// session of the role. Old credentials stay valid until their own expiry (or until their
+/// role is deleted), as on EC2.
 fn credentials(
     net: &Network,
     inst: &airlock_ec2::Instance,
     role_name: &str,
     now: i64,
 ) -> Result<Issued, String> {
+    let role = net
+        .iam
+        .get_role(&inst.account, role_name)
+        .map_err(|e| e.to_string())?;
     if let Ok(c) = net.imds.creds.lock()
         && let Some(c) = c.get(&inst.id)
     {
         let life = c.creds.expiration - c.issued;
         let margin = (life / 2).min(900);
-        if c.role == role_name && now < c.creds.expiration - margin {
+        if c.role_id == role.id && now < c.creds.expiration - margin {
             return Ok(Issued {
                 creds: c.creds.clone(),
                 issued: c.issued,
             });
         }
     }
-    let role = net
-        .iam
-        .get_role(&inst.account, role_name)
-        .map_err(|e| e.to_string())?;
     // EC2 assumes the role as the service principal: the trust policy must allow it.
     let trust: NamedPolicy = net
         .iam
@@ -318,7 +321,7 @@ fn credentials(
         c.insert(
             inst.id.clone(),
             Cached {
-                role: role_name.to_string(),
+                role_id: role.id.clone(),
                 creds: creds.clone(),
                 issued: now,
             },

@@ -18,9 +18,11 @@ use tokio::sync::watch;
 
 use crate::auth::Authenticator;
 use crate::body::{BoxError, RequestBody};
+use crate::keyfile::{KeyFileError, read_private};
 use crate::listener::{self, Connections, Limits, Peer};
 use crate::pipeline::{Incoming, Pipeline};
 use crate::record::{LogRecorder, Recorder};
+use crate::sealing::MasterKeySealer;
 use crate::service::{Origin, Service};
 use crate::services::{
     cloudtrail::CloudTrailService, iam::IamService, kms::KmsService, s3::S3Service, sts::StsService,
@@ -129,6 +131,9 @@ pub enum ServeError {
     /// TLS material could not be created or read.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// A key file of the data directory could not be used (unreadable, or readable by others).
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
     /// A file or socket operation failed.
     #[error("{what}: {source}")]
     Io {
@@ -257,24 +262,24 @@ pub fn default_data_dir() -> PathBuf {
     }
 }
 
-fn load_or_create_key(path: &Path) -> Result<[u8; 32], ServeError> {
-    match std::fs::read(path) {
-        Ok(bytes) => bytes.try_into().map_err(|_| {
+/// A 32-byte key file of the data directory (`what` names it in errors), created with mode 0600
+/// on first start. A file group or others may read or write is refused, as is one of another
+/// size (it is never replaced: what it sealed would be lost).
+fn load_or_create_key(path: &Path, what: &'static str) -> Result<[u8; 32], ServeError> {
+    match read_private(path, what)? {
+        Some(bytes) => bytes.try_into().map_err(|_| {
             ServeError::Config(format!(
-                "{} is not a 32-byte key; refusing to replace it (sessions sealed with it would be lost)",
+                "{what} {} is not a 32-byte key; refusing to replace it (what it sealed would be lost)",
                 path.display()
             ))
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        None => {
             let mut key = [0u8; 32];
-            aws_lc_rs::rand::fill(&mut key).map_err(|_| ServeError::Config("system random generator failed".into()))?;
+            aws_lc_rs::rand::fill(&mut key)
+                .map_err(|_| ServeError::Config("system random generator failed".into()))?;
             write_private(path, &key, true).map_err(io(format!("writing {}", path.display())))?;
             Ok(key)
         }
-        Err(e) => Err(ServeError::Io {
-            what: format!("reading {}", path.display()),
-            source: e,
-        }),
     }
 }
 
@@ -304,17 +309,30 @@ impl Server {
     pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
         let data = DataDir::new(&config.data_dir);
         create_private_dir(data.root())?;
-        let store = Arc::new(RedbStore::open(&data.state())?);
-        let key = load_or_create_key(&data.session_key())?;
+        let store = RedbStore::open(&data.state())?;
+        let key = load_or_create_key(&data.session_key(), "STS session key")?;
         tls::ensure(&data.tls())?;
         let tls_config = tls::server_config(&data.tls())?;
 
-        let iam = Arc::new(Iam::new(store.clone()));
-        let home_kms = open_kms(store.clone(), &data, &config.region)?;
+        // One root secret: the KMS master key seals IAM's secret access keys too. It is checked
+        // against the store before anything is sealed under it.
+        let master = load_master_key(&data, &store)?;
+        let sealer = Arc::new(MasterKeySealer(master.clone()));
+        let map_iam = |e: airlock_iam::IamError| ServeError::Config(e.to_string());
+        let sealed = airlock_iam::seal_stored_secrets(&store, &*sealer).map_err(|e| {
+            ServeError::Config(format!("sealing the stored secret access keys: {e}"))
+        })?;
+        if sealed > 0 {
+            tracing::info!(target: "airlock::iam", sealed, "sealed secret access keys stored in clear by an older airlock");
+        }
+        // After that upgrade the store file is rewritten, so no page keeps a secret in clear.
+        let store = Arc::new(store.rewrite_if_requested()?);
+
+        let iam = Arc::new(Iam::new(store.clone(), sealer));
+        let home_kms = open_kms(store.clone(), master.clone(), &config.region)?;
         let kms = Arc::new(KmsService::new(home_kms.clone()));
         let sts = Arc::new(Sts::new(key));
         let ec2 = Arc::new(airlock_ec2::Ec2::new(store.clone()));
-        let map_iam = |e: airlock_iam::IamError| ServeError::Config(e.to_string());
         let mut wanted = config.accounts.clone();
         if wanted.is_empty() && iam.accounts().map_err(map_iam)?.is_empty() {
             wanted.push((DEFAULT_ACCOUNT.0.to_string(), DEFAULT_ACCOUNT.1.to_string()));
@@ -359,14 +377,13 @@ impl Server {
             config.imds_credential_seconds,
         );
         // S3, with the home region's KMS for SSE-KMS data keys and the SSE-S3 root key (0600).
-        let sse_s3_key = load_or_create_key(&data.s3_sse_key())?;
+        let sse_s3_key = load_or_create_key(&data.s3_sse_key(), "SSE-S3 root key")?;
         // The audit trail: the event history in the store, written in the background.
         let history =
             Arc::new(History::open(store.clone()).map_err(|e| ServeError::Config(e.to_string()))?);
         let trail = Arc::new(
             HistoryWriter::start(history).map_err(io("starting the CloudTrail event writer"))?,
         );
-        let master = home_kms.master_key();
         let s3 = Arc::new(
             airlock_s3::S3::open(store.clone(), &data.s3(), home_kms, &sse_s3_key)
                 .map_err(|e| ServeError::Config(e.to_string()))?,
@@ -688,18 +705,28 @@ pub(crate) async fn respond(
     resp
 }
 
-/// Opens KMS over the store, with the master key from the environment or `DATA_DIR/kms-master.key`
-/// (created with mode 0600 on first start).
-fn open_kms(
-    store: Arc<RedbStore>,
+/// The KMS master key from the environment or `DATA_DIR/kms-master.key` (created on first
+/// start), checked against the data directory's check value.
+fn load_master_key(
     data: &DataDir,
-    region: &str,
-) -> Result<Arc<airlock_kms::Kms>, ServeError> {
+    store: &RedbStore,
+) -> Result<Arc<airlock_kms::MasterKey>, ServeError> {
     let master = airlock_kms::MasterKey::load_or_create(data.root())
         .map_err(|e| ServeError::Config(e.to_string()))?;
     if let airlock_kms::MasterKeySource::Created(path) = master.source() {
         tracing::info!(target: "airlock::kms", path = %path.display(), "created the KMS master key");
     }
+    airlock_kms::Kms::check_master_key(store, &master)
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    Ok(Arc::new(master))
+}
+
+/// Opens KMS over the store with the master key.
+fn open_kms(
+    store: Arc<RedbStore>,
+    master: Arc<airlock_kms::MasterKey>,
+    region: &str,
+) -> Result<Arc<airlock_kms::Kms>, ServeError> {
     let kms = airlock_kms::Kms::open(store, master, region, Arc::new(airlock_kms::SystemClock))
         .map_err(|e| ServeError::Config(e.to_string()))?;
     Ok(Arc::new(kms))

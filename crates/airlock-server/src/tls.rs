@@ -3,7 +3,8 @@
 //! On first start airlock makes a CA (`tls/ca.pem`, key `tls/ca-key.pem`, mode 0600) and a
 //! server certificate signed by it for `localhost`, `*.localhost`, `*.s3.localhost` (S3 virtual-hosted style),
 //! `127.0.0.1` and `::1`. Clients trust the CA through `ca_bundle` / `AWS_CA_BUNDLE`. Later
-//! starts reuse both files, so a client configured once keeps working.
+//! starts reuse both files, so a client configured once keeps working. A key file group or
+//! others may read is refused ([`crate::keyfile::read_private`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +15,11 @@ use rcgen::{
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::keyfile::{KeyFileError, read_private};
+
+const CA_KEY: &str = "TLS CA key";
+const SERVER_KEY: &str = "TLS server key";
 
 /// TLS setup errors.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +35,9 @@ pub enum TlsError {
     /// Certificate generation failed.
     #[error("certificate generation failed: {0}")]
     Generate(String),
+    /// A key file could not be read, or group or others may read it.
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
     /// A stored certificate or key does not parse.
     #[error(
         "{path}: not a usable PEM certificate or key ({reason}); remove the tls/ directory to regenerate it"
@@ -70,6 +79,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
     move |source| TlsError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+fn missing(path: &Path) -> TlsError {
+    TlsError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
     }
 }
 
@@ -124,7 +140,10 @@ pub fn ensure(files: &TlsFiles) -> Result<bool, TlsError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
     let mut created = false;
-    if !files.ca_cert.exists() || !files.ca_key.exists() {
+    // Checked on every start, also when only the server key is read: a CA key others may read
+    // lets them issue certificates every client of this endpoint trusts.
+    let ca_key_pem = read_private(&files.ca_key, CA_KEY)?;
+    if !files.ca_cert.exists() || ca_key_pem.is_none() {
         let key = KeyPair::generate().map_err(gen_err)?;
         let cert = ca_params().self_signed(&key).map_err(gen_err)?;
         write_private(&files.ca_key, key.serialize_pem().as_bytes(), true)
@@ -134,7 +153,12 @@ pub fn ensure(files: &TlsFiles) -> Result<bool, TlsError> {
         created = true;
     }
     if !files.server_cert.exists() || !files.server_key.exists() {
-        let ca_key_pem = std::fs::read_to_string(&files.ca_key).map_err(io(&files.ca_key))?;
+        let ca_key_pem =
+            read_private(&files.ca_key, CA_KEY)?.ok_or_else(|| missing(&files.ca_key))?;
+        let ca_key_pem = String::from_utf8(ca_key_pem).map_err(|e| TlsError::BadPem {
+            path: files.ca_key.clone(),
+            reason: e.to_string(),
+        })?;
         let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(|e| TlsError::BadPem {
             path: files.ca_key.clone(),
             reason: e.to_string(),
@@ -187,7 +211,9 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
             path: files.server_cert.clone(),
             reason: e.to_string(),
         })?;
-    let key = PrivateKeyDer::from_pem_file(&files.server_key).map_err(|e| TlsError::BadPem {
+    let key_pem =
+        read_private(&files.server_key, SERVER_KEY)?.ok_or_else(|| missing(&files.server_key))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::BadPem {
         path: files.server_key.clone(),
         reason: e.to_string(),
     })?;

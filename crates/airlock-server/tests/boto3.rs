@@ -29,3 +29,13 @@ fn sts_rules_through_boto3() {
     let r = run(&s, "sts_boto3.py");
     assert_eq!(r["ok"], true);
 }
+
+/// Issue #24: a session of a deleted role never comes back, not even when a role of the same
+/// name, trust policy and permissions is created again (sessions are bound to the role's
+/// unique id).
+#[test]
+fn a_session_of_a_deleted_role_is_refused_even_after_the_role_is_recreated() {
+    let s = TestServer::start();
+    let r = run(&s, "role_recreate_boto3.py");
+    assert_eq!(r["ok"], true, "{r}");
+}

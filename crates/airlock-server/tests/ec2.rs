@@ -902,3 +902,111 @@ fn role_that_does_not_trust_ec2_gets_no_instance_credentials() {
     let main = srv.info.https_endpoint.clone();
     failed(&srv.on_instance(&seed.instance, &main, &["sts", "get-caller-identity"], &[]));
 }
+
+/// Issue #24: instance credentials are sessions bound to the role's unique id. When the
+/// profile's role is deleted and created again under the same name, the old credentials are
+/// refused and the metadata service hands out a session of the new role.
+#[test]
+fn instance_credentials_of_a_deleted_role_are_refused_and_replaced() {
+    let srv = Restartable::start();
+    let seed = seed_a(&srv);
+    let ep = srv.routes().instances[&seed.instance].imds_endpoint.clone();
+    let (_, token) = imds(
+        &ep,
+        "PUT",
+        "/latest/api/token",
+        &[("X-aws-ec2-metadata-token-ttl-seconds", "300")],
+    );
+    let fetch = || -> Value {
+        let (st, body) = imds(
+            &ep,
+            "GET",
+            "/latest/meta-data/iam/security-credentials/EC2CrossAccountAssumeRole",
+            &[("X-aws-ec2-metadata-token", &token)],
+        );
+        assert_eq!(st, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let with = |c: &Value| {
+        let main = srv.info.https_endpoint.clone();
+        srv.on_instance(
+            &seed.instance,
+            &main,
+            &["sts", "get-caller-identity"],
+            &[
+                ("AWS_ACCESS_KEY_ID", &s(&c["AccessKeyId"])),
+                ("AWS_SECRET_ACCESS_KEY", &s(&c["SecretAccessKey"])),
+                ("AWS_SESSION_TOKEN", &s(&c["Token"])),
+            ],
+        )
+    };
+    let c1 = fetch();
+    assert_eq!(c1["Code"], "Success", "{c1}");
+    ok_json(&with(&c1));
+
+    let role = "EC2CrossAccountAssumeRole";
+    for args in [
+        &[
+            "iam",
+            "remove-role-from-instance-profile",
+            "--instance-profile-name",
+            role,
+            "--role-name",
+            role,
+        ][..],
+        &[
+            "iam",
+            "delete-role-policy",
+            "--role-name",
+            role,
+            "--policy-name",
+            "AssumeRoleInAccountB",
+        ],
+        &["iam", "delete-role", "--role-name", role],
+    ] {
+        ok_json(&as_a(&srv, args));
+    }
+    let err = failed(&with(&c1));
+    assert!(err.contains("InvalidClientTokenId"), "{err}");
+
+    // The same role again: name, trust policy, permissions and profile.
+    let trust = seed_file("step5-trust-ec2.json");
+    let policy = seed_file("step5-AssumeRoleInAccountB.json");
+    for args in [
+        &[
+            "iam",
+            "create-role",
+            "--role-name",
+            role,
+            "--assume-role-policy-document",
+            &trust,
+        ][..],
+        &[
+            "iam",
+            "put-role-policy",
+            "--role-name",
+            role,
+            "--policy-name",
+            "AssumeRoleInAccountB",
+            "--policy-document",
+            &policy,
+        ],
+        &[
+            "iam",
+            "add-role-to-instance-profile",
+            "--instance-profile-name",
+            role,
+            "--role-name",
+            role,
+        ],
+    ] {
+        ok_json(&as_a(&srv, args));
+    }
+    let err = failed(&with(&c1));
+    assert!(err.contains("InvalidClientTokenId"), "{err}");
+    let c2 = fetch();
+    assert_eq!(c2["Code"], "Success", "{c2}");
+    assert_ne!(c2["AccessKeyId"], c1["AccessKeyId"]);
+    let id = ok_json(&with(&c2));
+    assert!(s(&id["Arn"]).ends_with(&format!("assumed-role/{role}/{}", seed.instance)));
+}

@@ -30,8 +30,60 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// The schema version this build of airlock reads and writes. Bump it on any incompatible
-/// change of a stored record; an existing data directory with another version is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+/// change of a stored record; an existing data directory of a version this build cannot
+/// upgrade (older than [`OLDEST_UPGRADABLE_SCHEMA`], or newer than this one) is refused.
+///
+/// History:
+/// - 1: the first schema.
+/// - 2: IAM's secret access keys are stored sealed, not in clear. `airlock_iam` upgrades a
+///   version-1 store (`airlock_iam::seal_stored_secrets`, one durable transaction that also
+///   writes the new version and asks for a [rewrite](RedbStore::rewrite_if_requested)).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest schema version this build opens: such a store is upgraded to
+/// [`SCHEMA_VERSION`] by the crates that own the changed records, each in one transaction
+/// with the version write ([`set_schema_version`]); an older airlock then refuses it.
+pub const OLDEST_UPGRADABLE_SCHEMA: u32 = 1;
+
+/// The table of the store's own records (schema version, rewrite request).
+pub const META_TABLE: &str = "airlock_meta";
+const SCHEMA_KEY: &str = "schema_version";
+const REWRITE_KEY: &str = "rewrite_requested";
+
+/// The schema version recorded in the store, if any.
+pub fn schema_version(r: &dyn ReadTxn) -> Result<Option<u32>, StoreError> {
+    match r.get(META_TABLE, SCHEMA_KEY)? {
+        None => Ok(None),
+        Some(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            text.trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt {
+                    table: META_TABLE.to_string(),
+                    key: SCHEMA_KEY.to_string(),
+                    reason: format!("schema version {text:?} is not a number"),
+                })
+        }
+    }
+}
+
+/// Records the schema version (in the transaction that upgrades the records).
+pub fn set_schema_version(w: &mut dyn WriteTxn, version: u32) -> Result<(), StoreError> {
+    w.put(META_TABLE, SCHEMA_KEY, version.to_string().as_bytes())
+}
+
+/// Asks for the store file to be rewritten with only its current data, in the transaction
+/// that replaced values which must not linger in freed pages (secrets stored in clear): the
+/// backend frees overwritten pages without erasing them. The request is durable with that
+/// transaction, so a rewrite interrupted by a crash is done at the next open.
+pub fn request_rewrite(w: &mut dyn WriteTxn) -> Result<(), StoreError> {
+    w.put(META_TABLE, REWRITE_KEY, b"1")
+}
+
+fn rewrite_requested(r: &dyn ReadTxn) -> Result<bool, StoreError> {
+    Ok(r.get(META_TABLE, REWRITE_KEY)?.is_some())
+}
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]

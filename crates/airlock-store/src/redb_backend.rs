@@ -1,13 +1,15 @@
 //! The embedded backend: one redb file, one redb table per airlock table.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, TableError, TableHandle,
+};
 
-use crate::{ReadTxn, SCHEMA_VERSION, Store, StoreError, WriteTxn};
-
-const META: &str = "airlock_meta";
-const SCHEMA_KEY: &str = "schema_version";
+use crate::{
+    META_TABLE, OLDEST_UPGRADABLE_SCHEMA, REWRITE_KEY, ReadTxn, SCHEMA_VERSION, Store, StoreError,
+    WriteTxn,
+};
 
 fn def(name: &str) -> TableDefinition<'_, &'static str, &'static [u8]> {
     TableDefinition::new(name)
@@ -22,9 +24,14 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 /// memory the kernel must fault in and zero; a bounded cache recycles the same memory.
 const CACHE_BYTES: usize = 64 << 20;
 
+/// Rows per transaction when a store is rewritten into a fresh file.
+const REWRITE_BATCH: usize = 4096;
+
 /// A [`Store`] in one redb file. Commits are `Durability::Immediate` (fsync before return).
 pub struct RedbStore {
     db: Database,
+    /// The file, `None` in memory.
+    path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -35,9 +42,15 @@ impl std::fmt::Debug for RedbStore {
 
 impl RedbStore {
     /// Opens the store file at `path`, creating it (with the current schema version) if absent.
-    /// An existing file of another schema version is refused with
-    /// [`StoreError::IncompatibleSchema`] and left untouched.
+    /// An existing file of a schema version this build cannot upgrade is refused with
+    /// [`StoreError::IncompatibleSchema`] and left untouched; one of an older, upgradable
+    /// version opens as it is (its owners upgrade it). A rewrite requested by a transaction
+    /// that committed before a crash is done now ([`RedbStore::rewrite_if_requested`]).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        RedbStore::open_file(path)?.rewrite_if_requested()
+    }
+
+    fn open_file(path: &Path) -> Result<Self, StoreError> {
         let shown = path.display().to_string();
         let existed = path.exists();
         let mut builder = Database::builder();
@@ -56,7 +69,10 @@ impl RedbStore {
                 reason: other.to_string(),
             },
         })?;
-        let store = RedbStore { db };
+        let store = RedbStore {
+            db,
+            path: Some(path.to_path_buf()),
+        };
         store.check_schema(&shown, existed)?;
         Ok(store)
     }
@@ -66,7 +82,7 @@ impl RedbStore {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(backend)?;
-        let store = RedbStore { db };
+        let store = RedbStore { db, path: None };
         store.check_schema("<memory>", false)?;
         Ok(store)
     }
@@ -74,16 +90,14 @@ impl RedbStore {
     fn check_schema(&self, path: &str, existed: bool) -> Result<(), StoreError> {
         let found = {
             let read = self.read()?;
-            read.get(META, SCHEMA_KEY)?
+            crate::schema_version(&*read).map_err(|e| StoreError::Unreadable {
+                path: path.to_string(),
+                reason: e.to_string(),
+            })?
         };
         match found {
-            Some(bytes) => {
-                let text = String::from_utf8_lossy(&bytes);
-                let found: u32 = text.trim().parse().map_err(|_| StoreError::Unreadable {
-                    path: path.to_string(),
-                    reason: format!("schema version {text:?} is not a number"),
-                })?;
-                if found != SCHEMA_VERSION {
+            Some(found) => {
+                if !(OLDEST_UPGRADABLE_SCHEMA..=SCHEMA_VERSION).contains(&found) {
                     return Err(StoreError::IncompatibleSchema {
                         path: path.to_string(),
                         found,
@@ -105,10 +119,91 @@ impl RedbStore {
                     });
                 }
                 let mut write = self.write()?;
-                write.put(META, SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())?;
+                crate::set_schema_version(&mut *write, SCHEMA_VERSION)?;
                 write.commit()
             }
         }
+    }
+
+    /// If a committed transaction asked for it ([`crate::request_rewrite`]), copies the current
+    /// data into a fresh file and puts it in the old one's place (fsync, atomic rename, fsync of
+    /// the directory): pages that held overwritten or deleted values are then gone from the
+    /// store file, which redb's copy-on-write only frees for reuse. A crash midway leaves the
+    /// old file with its request, and the next open rewrites it. A store in memory, or one
+    /// without a request, is returned as it is.
+    pub fn rewrite_if_requested(self) -> Result<Self, StoreError> {
+        let requested = crate::rewrite_requested(&*self.read()?)?;
+        let Some(path) = self.path.clone().filter(|_| requested) else {
+            return Ok(self);
+        };
+        let shown = path.display().to_string();
+        let io = |what: &str, e: std::io::Error| {
+            StoreError::Backend(format!("rewriting {shown}: {what}: {e}"))
+        };
+        let mut fresh_name = path.file_name().unwrap_or_default().to_os_string();
+        fresh_name.push(".rewrite");
+        let fresh_path = path.with_file_name(fresh_name);
+        match std::fs::remove_file(&fresh_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io("removing an earlier attempt", e));
+            }
+            _ => {}
+        }
+        {
+            let mut builder = Database::builder();
+            builder.set_cache_size(CACHE_BYTES);
+            let fresh = builder.create(&fresh_path).map_err(backend)?;
+            let read = self.db.begin_read().map_err(backend)?;
+            let names: Vec<String> = read
+                .list_tables()
+                .map_err(backend)?
+                .map(|t| t.name().to_string())
+                .collect();
+            // In batches, so a large store is never one transaction in memory; only the last
+            // commit needs to be durable (the file is not in use before the rename).
+            for name in &names {
+                let from = read.open_table(def(name)).map_err(backend)?;
+                let mut rows = from.iter().map_err(backend)?;
+                loop {
+                    let mut write = fresh.begin_write().map_err(backend)?;
+                    write.set_durability(Durability::None).map_err(backend)?;
+                    let mut more = false;
+                    {
+                        let mut to = write.open_table(def(name)).map_err(backend)?;
+                        let mut copied = 0;
+                        for item in rows.by_ref() {
+                            let (k, v) = item.map_err(backend)?;
+                            if name == META_TABLE && k.value() == REWRITE_KEY {
+                                continue;
+                            }
+                            to.insert(k.value(), v.value()).map_err(backend)?;
+                            copied += 1;
+                            if copied == REWRITE_BATCH {
+                                more = true;
+                                break;
+                            }
+                        }
+                    }
+                    write.commit().map_err(backend)?;
+                    if !more {
+                        break;
+                    }
+                }
+            }
+            let mut last = fresh.begin_write().map_err(backend)?;
+            last.set_durability(Durability::Immediate)
+                .map_err(backend)?;
+            last.commit().map_err(backend)?;
+        }
+        // Close the old file (and release its lock) before it is replaced.
+        drop(self);
+        std::fs::rename(&fresh_path, &path).map_err(|e| io("replacing the old file", e))?;
+        if let Some(dir) = path.parent()
+            && let Ok(d) = std::fs::File::open(dir)
+        {
+            d.sync_all().map_err(|e| io("syncing the directory", e))?;
+        }
+        RedbStore::open_file(&path)
     }
 }
 
@@ -331,7 +426,7 @@ mod tests {
                 Some(b"v".to_vec())
             );
             let mut w = store.write().unwrap();
-            w.put(META, SCHEMA_KEY, b"999").unwrap();
+            w.put(META_TABLE, "schema_version", b"999").unwrap();
             w.commit().unwrap();
         }
         match RedbStore::open(&path) {
@@ -344,6 +439,75 @@ mod tests {
             }
             other => panic!("expected IncompatibleSchema, got {other:?}"),
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_requested_rewrite_leaves_no_overwritten_value_in_the_file() {
+        let dir = std::env::temp_dir().join(format!("airlock-store-rw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.redb");
+        let _ = std::fs::remove_file(&path);
+        let secret = b"plaintext-secret-0123456789-abcdefghij";
+        let contains = |p: &Path| {
+            let bytes = std::fs::read(p).unwrap();
+            bytes.windows(secret.len()).any(|w| w == secret)
+        };
+        let store = RedbStore::open(&path).unwrap();
+        let mut w = store.write().unwrap();
+        for i in 0..5000 {
+            w.put("bulk", &format!("{i:05}"), b"some row").unwrap();
+        }
+        w.put("keys", "AKIA1", secret).unwrap();
+        w.commit().unwrap();
+        // The migration: the value replaced, and the rewrite asked for, in one transaction.
+        let mut w = store.write().unwrap();
+        w.put("keys", "AKIA1", b"sealed").unwrap();
+        crate::request_rewrite(&mut *w).unwrap();
+        w.commit().unwrap();
+        // redb freed the overwritten page without erasing it.
+        assert!(
+            contains(&path),
+            "the test needs a file that still holds the old value"
+        );
+        let store = store.rewrite_if_requested().unwrap();
+        assert!(!contains(&path));
+        let r = store.read().unwrap();
+        assert_eq!(r.get("keys", "AKIA1").unwrap(), Some(b"sealed".to_vec()));
+        assert_eq!(r.scan_prefix("bulk", "").unwrap().len(), 5000);
+        assert!(!crate::rewrite_requested(&*r).unwrap());
+        assert_eq!(crate::schema_version(&*r).unwrap(), Some(SCHEMA_VERSION));
+        drop(r);
+        // Written once: the next open has nothing to do.
+        drop(store);
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(
+            store.read().unwrap().get("keys", "AKIA1").unwrap(),
+            Some(b"sealed".to_vec())
+        );
+        drop(store);
+        assert!(!dir.join("state.redb.rewrite").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_upgradable_older_schema_opens_as_it_is() {
+        let dir = std::env::temp_dir().join(format!("airlock-store-old-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.redb");
+        let _ = std::fs::remove_file(&path);
+        {
+            let store = RedbStore::open(&path).unwrap();
+            let mut w = store.write().unwrap();
+            crate::set_schema_version(&mut *w, OLDEST_UPGRADABLE_SCHEMA).unwrap();
+            w.commit().unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(
+            crate::schema_version(&*store.read().unwrap()).unwrap(),
+            Some(OLDEST_UPGRADABLE_SCHEMA)
+        );
+        drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

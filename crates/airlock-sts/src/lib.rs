@@ -9,6 +9,11 @@
 //! restarts as long as the key does (the server keeps it in a 0600 file in its data directory).
 //! A token that was altered, or sealed under another key, does not open.
 //!
+//! A session is bound to its role's unique id ([`Session::role_id`], `AROA...`), which every
+//! token carries: the server accepts a session only while a role of that name *and* that id
+//! exists (`Iam::session_role_policies`), so a session of a deleted role is refused, also after
+//! a role of the same name is created again. A token without the id does not open.
+//!
 //! Authorization is not decided here: [`AssumeRoleInput::required_actions`] and
 //! [`AssumeRoleInput::context`] say what the request pipeline must ask the policy engine, with
 //! the role's trust policy as the resource policy. Only after the engine allows does the
@@ -103,9 +108,12 @@ impl Sts {
 
     /// Seals a session into a session token.
     pub fn seal(&self, session: &Session) -> String {
+        self.seal_record(serde_json::to_vec(session).expect("sessions serialize"))
+    }
+
+    fn seal_record(&self, mut data: Vec<u8>) -> String {
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce).expect("system random generator failed");
-        let mut data = serde_json::to_vec(session).expect("sessions serialize");
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
@@ -179,6 +187,21 @@ mod tests {
         assert_eq!(
             sts.open(&s.access_key_id, &token, s.expiration),
             Err(StsError::ExpiredToken)
+        );
+    }
+
+    #[test]
+    fn a_token_without_the_role_unique_id_does_not_open() {
+        // Every token airlock sealed carries the role's unique id; a record without it (hand
+        // made, or from a format that never existed) is refused, never resolved by role name.
+        let sts = Sts::new([1u8; 32]);
+        let s = Session::example();
+        let mut record = serde_json::to_value(&s).unwrap();
+        record.as_object_mut().unwrap().remove("role_id");
+        let token = sts.seal_record(serde_json::to_vec(&record).unwrap());
+        assert_eq!(
+            sts.open(&s.access_key_id, &token, s.issued),
+            Err(StsError::InvalidToken)
         );
     }
 

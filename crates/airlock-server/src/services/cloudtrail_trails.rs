@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use airlock_cloudtrail::delivery::{BoxFuture, ObjectSink};
-use airlock_cloudtrail::digest::{KeyRing, Sealer};
+use airlock_cloudtrail::digest::KeyRing;
 use airlock_cloudtrail::selectors::{AdvancedEventSelector, EventSelector, Selectors};
 use airlock_cloudtrail::trail::{CreateTrail, Trail, TrailError, Trails};
 use airlock_policy::{Context, ContextValue, Evaluation, PolicySet, Principal, Request, Resource};
@@ -27,6 +27,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::error::AwsError;
+use crate::sealing::MasterKeySealer;
 use crate::service::{Call, Caller, CallerKind, Check, Origin, Params, Prepared, Reply, Service};
 use crate::services::s3::S3Service;
 
@@ -49,18 +50,6 @@ pub const OPERATIONS: &[&str] = &[
     "GetEventSelectors",
     "ListPublicKeys",
 ];
-
-/// Seals CloudTrail's signing keys under the KMS master key.
-pub struct MasterKeySealer(pub Arc<airlock_kms::MasterKey>);
-
-impl Sealer for MasterKeySealer {
-    fn seal(&self, label: &str, plaintext: &[u8]) -> Vec<u8> {
-        self.0.seal_secret(label, plaintext)
-    }
-    fn open(&self, label: &str, sealed: &[u8]) -> Option<Vec<u8>> {
-        self.0.open_secret(label, sealed).map(|z| z.to_vec())
-    }
-}
 
 /// The trail API and the S3 writer of delivery.
 pub struct TrailsApi {
