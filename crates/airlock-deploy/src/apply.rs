@@ -1,6 +1,12 @@
 //! `apply`: creates or corrects everything of a plan, in the plan's step order (the seed's
 //! Steps 1–8, the bucket policy once the endpoints exist), records it in the state file, and
 //! reports drift it corrected.
+//!
+//! Before its first change it reads every resource the plan names and refuses
+//! ([`DeployError::NotOwned`]) if one exists that this deployment did not create and
+//! `--adopt` does not name: it never rewrites, and so never later deletes, someone else's
+//! resource ([`crate::ownership`]). Everything it creates carries the deployment's tags from
+//! creation on (the bucket right after `CreateBucket`, which takes no tags).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -12,9 +18,35 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{DeployError, aws, has_code, unless_gone};
+use crate::ownership::{Identity, Owner, Restore, Tags, new_deployment_id};
 use crate::policy;
-use crate::state::{KeyState, RoleState, STATE_VERSION, State};
+use crate::state::{KeyState, RoleState, STATE_VERSION, State, blueprint_name};
+use crate::survey::{Survey, adopts_key, bucket_tags, check_adopt_names, survey};
 use crate::target::Target;
+
+/// Options of an apply.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Existing resources to take over knowingly (`--adopt NAME`): the key's alias (with or
+    /// without `alias/`), the bucket, a role or an instance profile of the blueprint. Apply
+    /// tags each with `airlock:adopted:DEPLOYMENT`, records it as adopted with the original
+    /// of every setting it changes, and `destroy` gives it back as it found it.
+    pub adopt: Vec<String>,
+}
+
+/// What every step needs to know about ownership.
+struct Cx<'a> {
+    me: Identity,
+    survey: Survey,
+    adopt: &'a [String],
+}
+
+impl Cx<'_> {
+    /// The tags of a resource apply creates, as `(key, value)`.
+    fn creation_tags(&self) -> Vec<(String, String)> {
+        self.me.creation_tags()
+    }
+}
 
 /// What happened to one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -97,11 +129,22 @@ fn doc(v: &Value) -> String {
     v.to_string()
 }
 
-/// Applies the plan: see the module documentation. `progress` is called after every step.
+/// Applies the plan with default options (adopts nothing): see [`apply_with`].
 pub async fn apply(
     plan: &Plan,
     target: &Target,
     state_path: &Path,
+    progress: &mut (dyn FnMut(&StepReport) + Send),
+) -> Result<ApplyReport, DeployError> {
+    apply_with(plan, target, state_path, &ApplyOptions::default(), progress).await
+}
+
+/// Applies the plan: see the module documentation. `progress` is called after every step.
+pub async fn apply_with(
+    plan: &Plan,
+    target: &Target,
+    state_path: &Path,
+    options: &ApplyOptions,
     progress: &mut (dyn FnMut(&StepReport) + Send),
 ) -> Result<ApplyReport, DeployError> {
     if plan.storage_account.id != target.storage_id {
@@ -110,7 +153,31 @@ pub async fn apply(
             plan.storage_account.id, target.storage_id
         )));
     }
+    let blueprint = blueprint_name(state_path);
     let mut state = State::read(state_path)?.unwrap_or_default();
+    state.check_blueprint(state_path, &blueprint)?;
+    check_adopt_names(plan, &options.adopt)?;
+    let me = Identity {
+        blueprint: blueprint.clone(),
+        deployment: if state.deployment_id.is_empty() {
+            new_deployment_id()
+        } else {
+            state.deployment_id.clone()
+        },
+    };
+    // Read everything first; refuse before the first change.
+    let surveyed = survey(plan, target, &state, &me).await?;
+    let conflicts = surveyed.conflicts(plan, &options.adopt);
+    if !conflicts.is_empty() {
+        return Err(DeployError::NotOwned { conflicts });
+    }
+    let cx = Cx {
+        me,
+        survey: surveyed,
+        adopt: &options.adopt,
+    };
+    state.blueprint = blueprint;
+    state.deployment_id = cx.me.deployment.clone();
     state.version = STATE_VERSION;
     state.profile = plan.profile.as_str().to_string();
     state.region = plan.region.clone();
@@ -121,8 +188,10 @@ pub async fn apply(
         let started = Instant::now();
         let mut run = Run::default();
         let result = match &step.action {
-            StepAction::CreateKey => ensure_key(plan, target, &mut state, &mut run).await,
-            StepAction::CreateBucket => ensure_bucket(plan, target, &mut state, &mut run).await,
+            StepAction::CreateKey => ensure_key(plan, target, &mut state, &mut run, &cx).await,
+            StepAction::CreateBucket => {
+                ensure_bucket(plan, target, &mut state, &mut run, &cx).await
+            }
             StepAction::CreateRole { name } => {
                 let role = plan
                     .roles
@@ -131,16 +200,16 @@ pub async fn apply(
                     .ok_or_else(|| {
                         DeployError::Config(format!("step names unknown role {name}"))
                     })?;
-                ensure_role(role, target, &mut state, &mut run).await
+                ensure_role(role, target, &mut state, &mut run, &cx).await
             }
             StepAction::CreateNetwork { endpoint } => {
-                ensure_network(plan, endpoint, target, &mut state, &mut run).await
+                ensure_network(plan, endpoint, target, &mut state, &mut run, &cx).await
             }
             StepAction::PutBucketPolicy => {
                 ensure_bucket_policy(plan, target, &mut state, &mut run, fresh_bucket).await
             }
             StepAction::LaunchInstance { endpoint } => {
-                ensure_instance(plan, endpoint, target, &mut state, &mut run).await
+                ensure_instance(plan, endpoint, target, &mut state, &mut run, &cx).await
             }
         };
         // Whatever happened, record what exists so far.
@@ -175,73 +244,91 @@ async fn ensure_key(
     target: &Target,
     state: &mut State,
     run: &mut Run,
+    cx: &Cx<'_>,
 ) -> Result<(), DeployError> {
     let kms = &target.clients(&plan.key.account)?.kms;
     let policy_doc = resolve(&plan.key.policy, &state.bindings)?;
-    // The key of the state, else the one the alias names.
-    let mut found = None;
-    for id in [
-        state.key.as_ref().map(|k| k.key_id.clone()),
-        Some(plan.key.alias.clone()),
-    ]
-    .into_iter()
-    .flatten()
+    // The key the alias (else the state file) names, as the survey judged it. A key of this
+    // deployment pending deletion is not used: a new one is made and the alias moved to it.
+    let mut found = cx.survey.key.clone();
+    if let Some(k) = &found
+        && k.pending
+        && matches!(k.owner, Owner::Ours | Owner::Adopted)
     {
-        match kms.describe_key().key_id(&id).send().await {
-            Ok(out) => {
-                if let Some(m) = out.key_metadata() {
-                    let usable = !matches!(
-                        m.key_state(),
-                        Some(aws_sdk_kms::types::KeyState::PendingDeletion)
-                            | Some(aws_sdk_kms::types::KeyState::PendingReplicaDeletion)
-                    );
-                    if usable {
-                        found = Some((
-                            m.key_id().to_string(),
-                            m.arn().unwrap_or_default().to_string(),
-                            m.enabled(),
-                        ));
-                        break;
-                    }
-                    run.drift(format!("key {}: pending deletion, not used", m.key_id()));
-                }
-            }
-            Err(e) => {
-                let e = aws("kms", "DescribeKey")(e);
-                if !has_code(&e, &["NotFoundException"]) {
-                    return Err(e);
-                }
-            }
-        }
+        run.drift(format!("key {}: pending deletion, not used", k.id));
+        found = None;
     }
+    let mut adopted = false;
     let (key_id, key_arn) = match found {
-        Some((id, arn, enabled)) => {
-            if !enabled {
+        Some(k) => {
+            match &k.owner {
+                Owner::Ours | Owner::Absent => {}
+                Owner::Adopted => adopted = true,
+                Owner::Foreign(owner) => {
+                    if !adopts_key(plan, cx.adopt, &k.id) {
+                        // The survey refused already; never change what is not ours.
+                        return Err(DeployError::Conflict(format!(
+                            "KMS key {} is not this deployment's ({owner})",
+                            k.id
+                        )));
+                    }
+                    kms.tag_resource()
+                        .key_id(&k.id)
+                        .tags(kms_tag(&cx.me.adopted_key(), &cx.me.blueprint)?)
+                        .send()
+                        .await
+                        .map_err(aws("kms", "TagResource"))?;
+                    run.drift(format!(
+                        "adopted KMS key {} ({}; --adopt {})",
+                        k.id, owner, plan.key.alias
+                    ));
+                    adopted = true;
+                }
+            }
+            // Recorded before any further change, so destroy finds it adopted.
+            state.key = Some(KeyState {
+                key_id: k.id.clone(),
+                key_arn: k.arn.clone(),
+                alias: plan.key.alias.clone(),
+                adopted,
+            });
+            if !k.enabled {
+                if adopted {
+                    state.record_restore(Restore::KeyWasDisabled {
+                        key_id: k.id.clone(),
+                    });
+                }
                 kms.enable_key()
-                    .key_id(&id)
+                    .key_id(&k.id)
                     .send()
                     .await
                     .map_err(aws("kms", "EnableKey"))?;
-                run.drift(format!("key {id}: was disabled; enabled"));
+                run.drift(format!("key {}: was disabled; enabled", k.id));
             }
             let live = kms
                 .get_key_policy()
-                .key_id(&id)
+                .key_id(&k.id)
                 .policy_name("default")
                 .send()
                 .await
                 .map_err(aws("kms", "GetKeyPolicy"))?;
-            let live =
-                policy::parse_live(live.policy().unwrap_or("{}")).map_err(DeployError::Policy)?;
+            let live_text = live.policy().unwrap_or("{}").to_string();
+            let live = policy::parse_live(&live_text).map_err(DeployError::Policy)?;
             if !policy::same(&policy_doc, &live) {
                 let diff = policy::differences(&policy_doc, &live).join("; ");
-                put_key_policy(kms, &id, &policy_doc).await?;
+                if adopted {
+                    state.record_restore(Restore::KeyPolicy {
+                        key_id: k.id.clone(),
+                        document: live_text,
+                    });
+                }
+                put_key_policy(kms, &k.id, &policy_doc).await?;
                 run.drift(format!("key policy drifted ({diff}); corrected"));
             }
-            (id, arn)
+            (k.id, k.arn)
         }
         None => {
-            let out = kms
+            let mut create = kms
                 .create_key()
                 .description(&plan.key.description)
                 .key_spec(aws_sdk_kms::types::KeySpec::from(
@@ -250,10 +337,11 @@ async fn ensure_key(
                 .key_usage(aws_sdk_kms::types::KeyUsageType::from(
                     plan.key.key_usage.as_str(),
                 ))
-                .policy(doc(&policy_doc))
-                .send()
-                .await
-                .map_err(aws("kms", "CreateKey"))?;
+                .policy(doc(&policy_doc));
+            for (k, v) in cx.creation_tags() {
+                create = create.tags(kms_tag(&k, &v)?);
+            }
+            let out = create.send().await.map_err(aws("kms", "CreateKey"))?;
             let m = out
                 .key_metadata()
                 .ok_or_else(|| DeployError::Conflict("CreateKey returned no key".into()))?;
@@ -270,6 +358,7 @@ async fn ensure_key(
         key_id: key_id.clone(),
         key_arn,
         alias: plan.key.alias.clone(),
+        adopted,
     });
     // The alias names this key.
     let aliases = kms
@@ -283,6 +372,17 @@ async fn ensure_key(
         .iter()
         .any(|a| a.alias_name() == Some(plan.key.alias.as_str()))
     {
+        if adopted {
+            state.record_restore(Restore::Alias {
+                alias: plan.key.alias.clone(),
+                target: cx
+                    .survey
+                    .key
+                    .as_ref()
+                    .filter(|k| k.by_alias)
+                    .map(|k| k.id.clone()),
+            });
+        }
         match kms
             .create_alias()
             .alias_name(&plan.key.alias)
@@ -293,6 +393,20 @@ async fn ensure_key(
         {
             Ok(_) => run.created(format!("alias {}", plan.key.alias)),
             Err(e) if has_code(&e, &["AlreadyExistsException"]) => {
+                // Only the alias of this deployment's own key pending deletion is moved; an
+                // alias that appeared since the survey is someone else's.
+                let previous = cx
+                    .survey
+                    .key
+                    .as_ref()
+                    .filter(|k| k.by_alias && matches!(k.owner, Owner::Ours | Owner::Adopted));
+                let Some(previous) = previous else {
+                    return Err(DeployError::Conflict(format!(
+                        "alias {} appeared during apply and names a key this deployment does not own; \
+                         apply again to see whose",
+                        plan.key.alias
+                    )));
+                };
                 kms.update_alias()
                     .alias_name(&plan.key.alias)
                     .target_key_id(&key_id)
@@ -300,8 +414,8 @@ async fn ensure_key(
                     .await
                     .map_err(aws("kms", "UpdateAlias"))?;
                 run.drift(format!(
-                    "alias {} named another key; now {key_id}",
-                    plan.key.alias
+                    "alias {} named key {} (pending deletion); now {key_id}",
+                    plan.key.alias, previous.id
                 ));
             }
             Err(e) => return Err(e),
@@ -316,6 +430,11 @@ async fn ensure_key(
             .map_err(aws("kms", "GetKeyRotationStatus"))?
             .key_rotation_enabled();
         if !on {
+            if adopted {
+                state.record_restore(Restore::KeyRotationWasOff {
+                    key_id: key_id.clone(),
+                });
+            }
             kms.enable_key_rotation()
                 .key_id(&key_id)
                 .send()
@@ -329,6 +448,22 @@ async fn ensure_key(
         }
     }
     Ok(())
+}
+
+fn kms_tag(key: &str, value: &str) -> Result<aws_sdk_kms::types::Tag, DeployError> {
+    aws_sdk_kms::types::Tag::builder()
+        .tag_key(key)
+        .tag_value(value)
+        .build()
+        .map_err(|e| DeployError::Config(e.to_string()))
+}
+
+fn iam_tag(key: &str, value: &str) -> Result<aws_sdk_iam::types::Tag, DeployError> {
+    aws_sdk_iam::types::Tag::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .map_err(|e| DeployError::Config(e.to_string()))
 }
 
 async fn put_key_policy(
@@ -353,25 +488,29 @@ async fn ensure_bucket(
     target: &Target,
     state: &mut State,
     run: &mut Run,
+    cx: &Cx<'_>,
 ) -> Result<(), DeployError> {
     use aws_sdk_s3::types as s3t;
     let b = &plan.bucket;
     let (s3, _) = target.bucket_s3(state);
-    // GetBucketLocation rather than HeadBucket: HeadBucket needs s3:ListBucket, a data action
-    // a hardened bucket policy reserves to the storage roles.
-    match s3.get_bucket_location().bucket(&b.name).send().await {
-        Ok(_) => {}
-        Err(e) => {
-            let e = aws("s3", "GetBucketLocation")(e);
-            if !has_code(&e, &["NotFound", "NoSuchBucket", "Http404"]) {
-                if has_code(&e, &["Forbidden", "Http403", "AccessDenied"]) {
-                    return Err(DeployError::Conflict(format!(
-                        "bucket {} exists but the storage account cannot reach it (another account's, or its policy denies this caller): {e}",
-                        b.name
-                    )));
-                }
-                return Err(e);
+    let adopted = match &cx.survey.bucket {
+        Owner::Ours => false,
+        Owner::Adopted => true,
+        Owner::Foreign(owner) => {
+            if !cx.adopt.contains(&b.name) {
+                return Err(DeployError::Conflict(format!(
+                    "bucket {} is not this deployment's ({owner})",
+                    b.name
+                )));
             }
+            // Its tags are set below, with this deployment's adoption mark.
+            run.drift(format!(
+                "adopted S3 bucket {} ({owner}; --adopt {})",
+                b.name, b.name
+            ));
+            true
+        }
+        Owner::Absent => {
             let mut create = s3.create_bucket().bucket(&b.name);
             if plan.region != "us-east-1" {
                 create = create.create_bucket_configuration(
@@ -383,9 +522,18 @@ async fn ensure_bucket(
                 );
             }
             create.send().await.map_err(aws("s3", "CreateBucket"))?;
+            // CreateBucket takes no tags: record it as created-untagged, and tag it at once.
+            state.bucket = Some(b.name.clone());
+            state.bucket_untagged = true;
             run.created(format!("bucket {}", b.name));
+            let mut want: Tags = b.tags.clone().into_iter().collect();
+            want.extend(cx.creation_tags());
+            put_bucket_tags(&s3, &b.name, &want).await?;
+            state.bucket_untagged = false;
+            false
         }
-    }
+    };
+    state.bucket_adopted = adopted;
     state.bucket = Some(b.name.clone());
     let created = run.created;
     let note = |run: &mut Run, what: String| {
@@ -423,6 +571,12 @@ async fn ensure_bucket(
         want.restrict_public_buckets,
     );
     if live_tuple != Some(want_tuple) {
+        if adopted {
+            state.record_restore(Restore::BucketPublicAccessBlock {
+                bucket: b.name.clone(),
+                settings: live_tuple.map(|(a, b, c, d)| [a, b, c, d]),
+            });
+        }
         s3.put_public_access_block()
             .bucket(&b.name)
             .public_access_block_configuration(
@@ -468,6 +622,12 @@ async fn ensure_bucket(
             }
         };
         if live.as_deref() != Some(own.as_str()) {
+            if adopted {
+                state.record_restore(Restore::BucketOwnership {
+                    bucket: b.name.clone(),
+                    ownership: live.clone(),
+                });
+            }
             s3.put_bucket_ownership_controls()
                 .bucket(&b.name)
                 .ownership_controls(
@@ -540,6 +700,12 @@ async fn ensure_bucket(
         .as_ref()
         .is_some_and(|l| l.0 == want_enc.0 && same_key(&l.1) && l.2 == want_enc.2);
     if !matches {
+        if adopted {
+            state.record_restore(Restore::BucketEncryption {
+                bucket: b.name.clone(),
+                setting: live.clone(),
+            });
+        }
         s3.put_bucket_encryption()
             .bucket(&b.name)
             .server_side_encryption_configuration(
@@ -589,6 +755,12 @@ async fn ensure_bucket(
             .await
             .map_err(aws("s3", "GetBucketVersioning"))?;
         if live.status() != Some(&s3t::BucketVersioningStatus::Enabled) {
+            if adopted {
+                state.record_restore(Restore::BucketVersioning {
+                    bucket: b.name.clone(),
+                    status: live.status().map(|s| s.as_str().to_string()),
+                });
+            }
             s3.put_bucket_versioning()
                 .bucket(&b.name)
                 .versioning_configuration(
@@ -609,47 +781,58 @@ async fn ensure_bucket(
         }
     }
 
-    // Tags.
-    if !b.tags.is_empty() {
-        let live: std::collections::BTreeMap<String, String> =
-            match s3.get_bucket_tagging().bucket(&b.name).send().await {
-                Ok(o) => o
-                    .tag_set()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                    .collect(),
-                Err(e) => {
-                    let e = aws("s3", "GetBucketTagging")(e);
-                    if !has_code(&e, &["NoSuchTagSet"]) {
-                        return Err(e);
-                    }
-                    Default::default()
-                }
-            };
-        if live != b.tags {
-            let mut tagging = s3t::Tagging::builder();
-            for (k, v) in &b.tags {
-                tagging = tagging.tag_set(
-                    s3t::Tag::builder()
-                        .key(k)
-                        .value(v)
-                        .build()
-                        .map_err(|e| DeployError::Config(e.to_string()))?,
-                );
-            }
-            s3.put_bucket_tagging()
-                .bucket(&b.name)
-                .tagging(
-                    tagging
-                        .build()
-                        .map_err(|e| DeployError::Config(e.to_string()))?,
-                )
-                .send()
-                .await
-                .map_err(aws("s3", "PutBucketTagging"))?;
-            note(run, "bucket tags set".into());
-        }
+    // Tags: the blueprint's and the ownership tags. An adopted bucket keeps every tag it had
+    // (its owner's included) and gets this deployment's adoption mark.
+    let live = bucket_tags(&s3, &b.name)
+        .await?
+        .map_err(|why| DeployError::Conflict(format!("bucket {}: {why}", b.name)))?;
+    let mut want: Tags = if adopted { live.clone() } else { Tags::new() };
+    want.extend(b.tags.clone());
+    if adopted {
+        want.insert(cx.me.adopted_key(), cx.me.blueprint.clone());
+    } else {
+        want.extend(cx.creation_tags());
     }
+    if live != want {
+        if adopted {
+            state.record_restore(Restore::BucketTags {
+                bucket: b.name.clone(),
+                tags: (!live.is_empty()).then_some(live),
+            });
+        }
+        put_bucket_tags(&s3, &b.name, &want).await?;
+        note(run, "bucket tags set".into());
+    }
+    state.bucket_untagged = false;
+    Ok(())
+}
+
+async fn put_bucket_tags(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    tags: &Tags,
+) -> Result<(), DeployError> {
+    use aws_sdk_s3::types as s3t;
+    let mut tagging = s3t::Tagging::builder();
+    for (k, v) in tags {
+        tagging = tagging.tag_set(
+            s3t::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(|e| DeployError::Config(e.to_string()))?,
+        );
+    }
+    s3.put_bucket_tagging()
+        .bucket(bucket)
+        .tagging(
+            tagging
+                .build()
+                .map_err(|e| DeployError::Config(e.to_string()))?,
+        )
+        .send()
+        .await
+        .map_err(aws("s3", "PutBucketTagging"))?;
     Ok(())
 }
 
@@ -660,11 +843,58 @@ async fn ensure_role(
     target: &Target,
     state: &mut State,
     run: &mut Run,
+    cx: &Cx<'_>,
 ) -> Result<(), DeployError> {
     let iam = &target.clients(&role.account)?.iam;
     let trust = resolve(&role.trust_policy, &state.bindings)?;
-    let arn = match iam.get_role().role_name(&role.name).send().await {
-        Ok(out) => {
+    let owner = cx.survey.role(&role.account, &role.name);
+    let mut adopted = false;
+    let (arn, role_id) = match &owner {
+        Owner::Absent => {
+            let mut create = iam
+                .create_role()
+                .role_name(&role.name)
+                .assume_role_policy_document(doc(&trust))
+                .description(&role.description);
+            if let Some(d) = role.max_session_duration {
+                create = create.max_session_duration(i32::try_from(d).unwrap_or(3600));
+            }
+            for (k, v) in cx.creation_tags() {
+                create = create.tags(iam_tag(&k, &v)?);
+            }
+            let out = create.send().await.map_err(aws("iam", "CreateRole"))?;
+            run.created(format!("role {}", role.name));
+            let r = out
+                .role()
+                .ok_or_else(|| DeployError::Conflict("CreateRole returned no role".into()))?;
+            (r.arn().to_string(), r.role_id().to_string())
+        }
+        Owner::Ours | Owner::Adopted | Owner::Foreign(_) => {
+            if let Owner::Foreign(who) = &owner {
+                if !cx.adopt.contains(&role.name) {
+                    return Err(DeployError::Conflict(format!(
+                        "role {} is not this deployment's ({who})",
+                        role.name
+                    )));
+                }
+                iam.tag_role()
+                    .role_name(&role.name)
+                    .tags(iam_tag(&cx.me.adopted_key(), &cx.me.blueprint)?)
+                    .send()
+                    .await
+                    .map_err(aws("iam", "TagRole"))?;
+                run.drift(format!(
+                    "adopted IAM role {} ({who}; --adopt {})",
+                    role.name, role.name
+                ));
+            }
+            adopted = owner != Owner::Ours;
+            let out = iam
+                .get_role()
+                .role_name(&role.name)
+                .send()
+                .await
+                .map_err(aws("iam", "GetRole"))?;
             let r = out
                 .role()
                 .ok_or_else(|| DeployError::Conflict("GetRole returned no role".into()))?;
@@ -672,6 +902,13 @@ async fn ensure_role(
                 .map_err(DeployError::Policy)?;
             if !policy::same(&trust, &live) {
                 let diff = policy::differences(&trust, &live).join("; ");
+                if adopted {
+                    state.record_restore(Restore::RoleTrust {
+                        account: role.account.clone(),
+                        role: role.name.clone(),
+                        document: live.to_string(),
+                    });
+                }
                 iam.update_assume_role_policy()
                     .role_name(&role.name)
                     .policy_document(doc(&trust))
@@ -683,40 +920,27 @@ async fn ensure_role(
                     role.name
                 ));
             }
-            r.arn().to_string()
-        }
-        Err(e) => {
-            let e = aws("iam", "GetRole")(e);
-            if !has_code(&e, &["NoSuchEntity"]) {
-                return Err(e);
-            }
-            let mut create = iam
-                .create_role()
-                .role_name(&role.name)
-                .assume_role_policy_document(doc(&trust))
-                .description(&role.description);
-            if let Some(d) = role.max_session_duration {
-                create = create.max_session_duration(i32::try_from(d).unwrap_or(3600));
-            }
-            let out = create.send().await.map_err(aws("iam", "CreateRole"))?;
-            run.created(format!("role {}", role.name));
-            out.role()
-                .map(|r| r.arn().to_string())
-                .unwrap_or_else(|| role.arn())
+            (r.arn().to_string(), r.role_id().to_string())
         }
     };
-    if let Some(i) = state
+    let previous = state
         .roles
         .iter()
         .position(|r| r.account == role.account && r.name == role.name)
-    {
-        state.roles.remove(i);
-    }
+        .map(|i| state.roles.remove(i));
     state.roles.push(RoleState {
         account: role.account.clone(),
         name: role.name.clone(),
         arn,
+        role_id,
+        adopted,
         instance_profile: role.instance_profile.clone(),
+        instance_profile_id: previous
+            .as_ref()
+            .and_then(|p| p.instance_profile_id.clone()),
+        instance_profile_adopted: previous
+            .as_ref()
+            .is_some_and(|p| p.instance_profile_adopted),
     });
     for p in &role.inline_policies {
         let want = resolve(&p.policy, &state.bindings)?;
@@ -738,6 +962,14 @@ async fn ensure_role(
         };
         let differs = live.as_ref().is_none_or(|l| !policy::same(&want, l));
         if differs {
+            if adopted {
+                state.record_restore(Restore::RoleInlinePolicy {
+                    account: role.account.clone(),
+                    role: role.name.clone(),
+                    policy: p.name.clone(),
+                    document: live.as_ref().map(|l| l.to_string()),
+                });
+            }
             iam.put_role_policy()
                 .role_name(&role.name)
                 .policy_name(&p.name)
@@ -773,6 +1005,13 @@ async fn ensure_role(
                 .iter()
                 .any(|a| a.policy_arn() == Some(arn.as_str()))
             {
+                if adopted {
+                    state.record_restore(Restore::RoleManagedPolicy {
+                        account: role.account.clone(),
+                        role: role.name.clone(),
+                        arn: arn.clone(),
+                    });
+                }
                 iam.attach_role_policy()
                     .role_name(&role.name)
                     .policy_arn(arn)
@@ -784,48 +1023,100 @@ async fn ensure_role(
         }
     }
     if let Some(profile) = &role.instance_profile {
-        let roles_in = match iam
-            .get_instance_profile()
-            .instance_profile_name(profile)
-            .send()
-            .await
-        {
-            Ok(o) => o
-                .instance_profile()
-                .map(|p| {
-                    p.roles()
-                        .iter()
-                        .map(|r| r.role_name().to_string())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Err(e) => {
-                let e = aws("iam", "GetInstanceProfile")(e);
-                if !has_code(&e, &["NoSuchEntity"]) {
-                    return Err(e);
-                }
-                iam.create_instance_profile()
-                    .instance_profile_name(profile)
-                    .send()
-                    .await
-                    .map_err(aws("iam", "CreateInstanceProfile"))?;
-                run.created(format!("instance profile {profile}"));
-                Vec::<String>::new()
+        ensure_instance_profile(role, profile, iam, state, run, cx).await?;
+    }
+    Ok(())
+}
+
+async fn ensure_instance_profile(
+    role: &RolePlan,
+    profile: &str,
+    iam: &aws_sdk_iam::Client,
+    state: &mut State,
+    run: &mut Run,
+    cx: &Cx<'_>,
+) -> Result<(), DeployError> {
+    let owner = cx.survey.profile(&role.account, profile);
+    let (id, roles_in) = match &owner {
+        Owner::Absent => {
+            let mut create = iam.create_instance_profile().instance_profile_name(profile);
+            for (k, v) in cx.creation_tags() {
+                create = create.tags(iam_tag(&k, &v)?);
             }
-        };
-        if !roles_in.contains(&role.name) {
-            iam.add_role_to_instance_profile()
-                .instance_profile_name(profile)
-                .role_name(&role.name)
+            let out = create
                 .send()
                 .await
-                .map_err(aws("iam", "AddRoleToInstanceProfile"))?;
-            if !run.created {
+                .map_err(aws("iam", "CreateInstanceProfile"))?;
+            run.created(format!("instance profile {profile}"));
+            let id = out
+                .instance_profile()
+                .map(|p| p.instance_profile_id().to_string())
+                .unwrap_or_default();
+            (id, Vec::new())
+        }
+        Owner::Ours | Owner::Adopted | Owner::Foreign(_) => {
+            if let Owner::Foreign(who) = &owner {
+                if !cx.adopt.iter().any(|a| a == profile) {
+                    return Err(DeployError::Conflict(format!(
+                        "instance profile {profile} is not this deployment's ({who})"
+                    )));
+                }
+                iam.tag_instance_profile()
+                    .instance_profile_name(profile)
+                    .tags(iam_tag(&cx.me.adopted_key(), &cx.me.blueprint)?)
+                    .send()
+                    .await
+                    .map_err(aws("iam", "TagInstanceProfile"))?;
                 run.drift(format!(
-                    "instance profile {profile} did not hold role {}; added",
-                    role.name
+                    "adopted IAM instance profile {profile} ({who}; --adopt {profile})"
                 ));
             }
+            let out = iam
+                .get_instance_profile()
+                .instance_profile_name(profile)
+                .send()
+                .await
+                .map_err(aws("iam", "GetInstanceProfile"))?;
+            let p = out.instance_profile().ok_or_else(|| {
+                DeployError::Conflict("GetInstanceProfile returned no instance profile".into())
+            })?;
+            (
+                p.instance_profile_id().to_string(),
+                p.roles()
+                    .iter()
+                    .map(|r| r.role_name().to_string())
+                    .collect(),
+            )
+        }
+    };
+    let adopted = !matches!(owner, Owner::Absent | Owner::Ours);
+    if let Some(r) = state
+        .roles
+        .iter_mut()
+        .find(|r| r.account == role.account && r.name == role.name)
+    {
+        r.instance_profile_id = Some(id);
+        r.instance_profile_adopted = adopted;
+    }
+    if !roles_in.contains(&role.name) {
+        if adopted {
+            state.record_restore(Restore::ProfileRole {
+                account: role.account.clone(),
+                profile: profile.to_string(),
+                role: role.name.clone(),
+            });
+        }
+        iam.add_role_to_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(&role.name)
+            .send()
+            .await
+            .map_err(aws("iam", "AddRoleToInstanceProfile"))?;
+        if !run.created {
+            run.drift(format!(
+                "instance profile {profile} did not hold role {}; added",
+                role.name
+            ));
         }
     }
     Ok(())
@@ -833,11 +1124,15 @@ async fn ensure_role(
 
 // ---------------------------------------------------------------- Step 6: network
 
-fn name_tag(kind: ResourceType, name: &str) -> TagSpecification {
-    TagSpecification::builder()
+/// The `Name` tag and the ownership tags, at creation.
+fn name_tag(kind: ResourceType, name: &str, cx: &Cx<'_>) -> TagSpecification {
+    let mut spec = TagSpecification::builder()
         .resource_type(kind)
-        .tags(Tag::builder().key("Name").value(name).build())
-        .build()
+        .tags(Tag::builder().key("Name").value(name).build());
+    for (k, v) in cx.creation_tags() {
+        spec = spec.tags(Tag::builder().key(k).value(v).build());
+    }
+    spec.build()
 }
 
 async fn ensure_network(
@@ -846,6 +1141,7 @@ async fn ensure_network(
     target: &Target,
     state: &mut State,
     run: &mut Run,
+    cx: &Cx<'_>,
 ) -> Result<(), DeployError> {
     let net = plan
         .networks
@@ -875,7 +1171,7 @@ async fn ensure_network(
             let out = ec2
                 .create_vpc()
                 .cidr_block(&net.vpc.cidr)
-                .tag_specifications(name_tag(ResourceType::Vpc, &net.vpc.name))
+                .tag_specifications(name_tag(ResourceType::Vpc, &net.vpc.name, cx))
                 .send()
                 .await
                 .map_err(aws("ec2", "CreateVpc"))?;
@@ -916,7 +1212,7 @@ async fn ensure_network(
                 .create_subnet()
                 .vpc_id(&vpc_id)
                 .cidr_block(&net.subnet.cidr)
-                .tag_specifications(name_tag(ResourceType::Subnet, &net.subnet.name))
+                .tag_specifications(name_tag(ResourceType::Subnet, &net.subnet.name, cx))
                 .send()
                 .await
                 .map_err(aws("ec2", "CreateSubnet"))?;
@@ -1022,7 +1318,7 @@ async fn ensure_network(
                 .vpc_endpoint_type(aws_sdk_ec2::types::VpcEndpointType::from(
                     net.endpoint.kind.as_aws(),
                 ))
-                .tag_specifications(name_tag(ResourceType::VpcEndpoint, &net.endpoint.name));
+                .tag_specifications(name_tag(ResourceType::VpcEndpoint, &net.endpoint.name, cx));
             if net.endpoint.associate_route_table
                 && let Some(rt) = &route_table
             {
@@ -1063,8 +1359,8 @@ async fn ensure_bucket_policy(
     let b = &plan.bucket;
     let want = resolve(&b.policy, &state.bindings)?;
     let (s3, _) = target.bucket_s3(state);
-    let live = match s3.get_bucket_policy().bucket(&b.name).send().await {
-        Ok(o) => Some(policy::parse_live(o.policy().unwrap_or("{}")).map_err(DeployError::Policy)?),
+    let live_text = match s3.get_bucket_policy().bucket(&b.name).send().await {
+        Ok(o) => Some(o.policy().unwrap_or("{}").to_string()),
         Err(e) => {
             let e = aws("s3", "GetBucketPolicy")(e);
             if !has_code(&e, &["NoSuchBucketPolicy"]) {
@@ -1073,9 +1369,19 @@ async fn ensure_bucket_policy(
             None
         }
     };
+    let live = match &live_text {
+        Some(t) => Some(policy::parse_live(t).map_err(DeployError::Policy)?),
+        None => None,
+    };
     match &live {
         Some(l) if policy::same(&want, l) => return Ok(()),
         _ => {}
+    }
+    if state.bucket_adopted {
+        state.record_restore(Restore::BucketPolicy {
+            bucket: b.name.clone(),
+            document: live_text,
+        });
     }
     s3.put_bucket_policy()
         .bucket(&b.name)
@@ -1103,6 +1409,7 @@ async fn ensure_instance(
     target: &Target,
     state: &mut State,
     run: &mut Run,
+    cx: &Cx<'_>,
 ) -> Result<(), DeployError> {
     let net = plan
         .networks
@@ -1156,7 +1463,7 @@ async fn ensure_instance(
                     .name(&inst.instance_profile)
                     .build(),
             )
-            .tag_specifications(name_tag(ResourceType::Instance, &inst.name))
+            .tag_specifications(name_tag(ResourceType::Instance, &inst.name, cx))
             .send()
             .await
             .map_err(aws("ec2", "RunInstances"));

@@ -1,6 +1,13 @@
-//! `destroy`: removes everything apply created, in the seed's cleanup order, after lifting
+//! `destroy`: removes what this deployment created, in the seed's cleanup order, after lifting
 //! the bucket policy's VPC-endpoint lock, and schedules the key's deletion with the minimum
 //! window (7 days). Idempotent: what is already gone is skipped.
+//!
+//! It deletes only what it can prove it owns ([`crate::ownership`]: recorded in the state file
+//! and tagged with its deployment). Everything else it would have touched is left and listed
+//! (`left` of each step): resources of another blueprint or deployment, resources made by hand,
+//! and resources this deployment adopted (`apply --adopt`), which it gives back as it found
+//! them (the original of every setting apply changed, the adoption mark removed) unless
+//! `delete_adopted` is set.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,11 +17,20 @@ use airlock_blueprint::plan::RolePurpose;
 use serde::Serialize;
 
 use crate::error::{DeployError, aws, has_code, unless_gone};
-use crate::state::State;
+use crate::ownership::{Identity, Owner, Restore, Tags};
+use crate::state::{State, blueprint_name};
+use crate::survey::{Survey, bucket_tags, survey};
 use crate::target::Target;
 
 /// The minimum KMS deletion window.
 pub const KEY_DELETION_DAYS: i32 = 7;
+
+/// Options of a destroy.
+#[derive(Debug, Clone, Default)]
+pub struct DestroyOptions {
+    /// Delete adopted resources too, instead of giving them back as they were found.
+    pub delete_adopted: bool,
+}
 
 /// One cleanup step.
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +41,8 @@ pub struct Removal {
     pub what: String,
     /// What was removed (empty: already gone).
     pub removed: Vec<String>,
+    /// What the step left, and why: `TYPE NAME (reason)`.
+    pub left: Vec<String>,
     /// Wall time.
     #[serde(serialize_with = "crate::millis")]
     pub elapsed: Duration,
@@ -42,25 +60,84 @@ impl DestroyReport {
     pub fn removed(&self) -> usize {
         self.steps.iter().map(|s| s.removed.len()).sum()
     }
+    /// Everything left, with the reason.
+    pub fn left(&self) -> Vec<&str> {
+        self.steps
+            .iter()
+            .flat_map(|s| s.left.iter().map(String::as_str))
+            .collect()
+    }
 }
 
-/// Removes everything; see the module documentation.
+/// What one step did.
+#[derive(Default)]
+struct Done {
+    removed: Vec<String>,
+    left: Vec<String>,
+}
+
+/// What destroy does with a resource of this owner.
+enum Fate {
+    /// Delete it.
+    Delete,
+    /// Give it back as found (adopted).
+    GiveBack,
+    /// Leave it: someone else's (the reason).
+    Leave(String),
+    /// Nothing there.
+    Skip,
+}
+
+fn fate(owner: &Owner, options: &DestroyOptions) -> Fate {
+    match owner {
+        Owner::Ours => Fate::Delete,
+        Owner::Adopted if options.delete_adopted => Fate::Delete,
+        Owner::Adopted => Fate::GiveBack,
+        Owner::Foreign(why) => Fate::Leave(why.clone()),
+        Owner::Absent => Fate::Skip,
+    }
+}
+
+/// Removes what this deployment owns, adopting nothing: see [`destroy_with`].
 pub async fn destroy(
     plan: &Plan,
     target: &Target,
     state_path: &Path,
     progress: &mut (dyn FnMut(&Removal) + Send),
 ) -> Result<DestroyReport, DeployError> {
+    destroy_with(
+        plan,
+        target,
+        state_path,
+        &DestroyOptions::default(),
+        progress,
+    )
+    .await
+}
+
+/// Removes everything this deployment owns; see the module documentation.
+pub async fn destroy_with(
+    plan: &Plan,
+    target: &Target,
+    state_path: &Path,
+    options: &DestroyOptions,
+    progress: &mut (dyn FnMut(&Removal) + Send),
+) -> Result<DestroyReport, DeployError> {
+    let blueprint = blueprint_name(state_path);
     let mut state = State::read(state_path)?.unwrap_or_default();
+    state.check_blueprint(state_path, &blueprint)?;
+    let me = state.identity(&blueprint);
+    let sv = survey(plan, target, &state, &me).await?;
     let mut steps = Vec::new();
     macro_rules! step {
         ($account:expr, $what:expr, $body:expr) => {{
             let started = Instant::now();
-            let removed: Vec<String> = $body;
+            let done: Done = $body;
             let r = Removal {
                 account: $account.to_string(),
                 what: $what.to_string(),
-                removed,
+                removed: done.removed,
+                left: done.left,
                 elapsed: started.elapsed(),
             };
             progress(&r);
@@ -69,11 +146,32 @@ pub async fn destroy(
     }
     let bucket = plan.bucket.name.clone();
     let storage = plan.storage_account.id.clone();
+    let bucket_fate = match &sv.bucket_unreachable {
+        Some(why) => Fate::Leave(why.clone()),
+        None => fate(&sv.bucket, options),
+    };
 
     step!(
         storage,
         format!("lift the VPC-endpoint lock: delete the policy of {bucket}"),
-        { lift_lock(plan, target, &state).await? }
+        {
+            let mut done = Done::default();
+            match &bucket_fate {
+                Fate::Delete => done.removed = lift_lock(plan, target, &state).await?,
+                Fate::GiveBack => {
+                    // Before the endpoint goes: an adopted bucket's policy may admit only it.
+                    let (s3, _) = target.bucket_s3(&state);
+                    let restored = give_back_bucket(&s3, &bucket, &state, &me).await?;
+                    done.left.push(format!(
+                        "S3 bucket {bucket} (adopted; given back as found: {})",
+                        list_or(&restored, "adoption mark removed")
+                    ));
+                }
+                Fate::Leave(why) => done.left.push(format!("S3 bucket {bucket} ({why})")),
+                Fate::Skip => {}
+            }
+            done
+        }
     );
 
     for net in &plan.networks {
@@ -83,29 +181,41 @@ pub async fn destroy(
             .unwrap_or_default();
         let ec2 = &target.clients(&net.account)?.ec2;
         step!(net.account, "terminate the instance", {
-            let mut out = Vec::new();
+            let mut done = Done::default();
             if let Some(id) = &known.instance_id {
-                let sent = ec2.terminate_instances().instance_ids(id).send().await;
-                let sent = sent.map_err(aws("ec2", "TerminateInstances"));
-                if unless_gone(sent, &["InvalidInstanceID.NotFound"])?.is_some() {
-                    wait_terminated(ec2, id).await?;
-                    out.push(format!("instance {id}"));
+                match fate(&sv.ec2(id), options) {
+                    Fate::Delete => {
+                        let sent = ec2.terminate_instances().instance_ids(id).send().await;
+                        let sent = sent.map_err(aws("ec2", "TerminateInstances"));
+                        if unless_gone(sent, &["InvalidInstanceID.NotFound"])?.is_some() {
+                            wait_terminated(ec2, id).await?;
+                            done.removed.push(format!("instance {id}"));
+                        }
+                    }
+                    Fate::Leave(why) => done.left.push(format!("instance {id} ({why})")),
+                    Fate::GiveBack | Fate::Skip => {}
                 }
             }
-            out
+            done
         });
         step!(net.account, "delete the VPC endpoint", {
-            let mut out = Vec::new();
+            let mut done = Done::default();
             if let Some(id) = &known.vpce_id {
-                let sent = ec2.delete_vpc_endpoints().vpc_endpoint_ids(id).send().await;
-                let sent = sent.map_err(aws("ec2", "DeleteVpcEndpoints"));
-                if unless_gone(sent, &["InvalidVpcEndpointId.NotFound"])?
-                    .is_some_and(|o| o.unsuccessful().is_empty())
-                {
-                    out.push(format!("VPC endpoint {id}"));
+                match fate(&sv.ec2(id), options) {
+                    Fate::Delete => {
+                        let sent = ec2.delete_vpc_endpoints().vpc_endpoint_ids(id).send().await;
+                        let sent = sent.map_err(aws("ec2", "DeleteVpcEndpoints"));
+                        if unless_gone(sent, &["InvalidVpcEndpointId.NotFound"])?
+                            .is_some_and(|o| o.unsuccessful().is_empty())
+                        {
+                            done.removed.push(format!("VPC endpoint {id}"));
+                        }
+                    }
+                    Fate::Leave(why) => done.left.push(format!("VPC endpoint {id} ({why})")),
+                    Fate::GiveBack | Fate::Skip => {}
                 }
             }
-            out
+            done
         });
     }
     for role in plan
@@ -117,8 +227,12 @@ pub async fn destroy(
             role.account,
             format!("delete role {} and its instance profile", role.name),
             {
-                delete_role(
+                role_step(
                     target,
+                    &sv,
+                    &state,
+                    &me,
+                    options,
                     &role.account,
                     &role.name,
                     role.instance_profile.as_deref(),
@@ -134,22 +248,34 @@ pub async fn destroy(
             .unwrap_or_default();
         let ec2 = &target.clients(&net.account)?.ec2;
         step!(net.account, "delete the subnet and the VPC", {
-            let mut out = Vec::new();
+            let mut done = Done::default();
             if let Some(id) = &known.subnet_id {
-                let sent = ec2.delete_subnet().subnet_id(id).send().await;
-                let sent = sent.map_err(aws("ec2", "DeleteSubnet"));
-                if unless_gone(sent, &["InvalidSubnetID.NotFound"])?.is_some() {
-                    out.push(format!("subnet {id}"));
+                match fate(&sv.ec2(id), options) {
+                    Fate::Delete => {
+                        let sent = ec2.delete_subnet().subnet_id(id).send().await;
+                        let sent = sent.map_err(aws("ec2", "DeleteSubnet"));
+                        if unless_gone(sent, &["InvalidSubnetID.NotFound"])?.is_some() {
+                            done.removed.push(format!("subnet {id}"));
+                        }
+                    }
+                    Fate::Leave(why) => done.left.push(format!("subnet {id} ({why})")),
+                    Fate::GiveBack | Fate::Skip => {}
                 }
             }
             if let Some(id) = &known.vpc_id {
-                let sent = ec2.delete_vpc().vpc_id(id).send().await;
-                let sent = sent.map_err(aws("ec2", "DeleteVpc"));
-                if unless_gone(sent, &["InvalidVpcID.NotFound"])?.is_some() {
-                    out.push(format!("VPC {id}"));
+                match fate(&sv.ec2(id), options) {
+                    Fate::Delete => {
+                        let sent = ec2.delete_vpc().vpc_id(id).send().await;
+                        let sent = sent.map_err(aws("ec2", "DeleteVpc"));
+                        if unless_gone(sent, &["InvalidVpcID.NotFound"])?.is_some() {
+                            done.removed.push(format!("VPC {id}"));
+                        }
+                    }
+                    Fate::Leave(why) => done.left.push(format!("VPC {id} ({why})")),
+                    Fate::GiveBack | Fate::Skip => {}
                 }
             }
-            out
+            done
         });
         state
             .networks
@@ -157,17 +283,31 @@ pub async fn destroy(
     }
 
     let s3 = &target.storage.s3;
+    let delete_bucket = matches!(bucket_fate, Fate::Delete);
     step!(
         storage,
         format!("empty bucket {bucket} (every version and delete marker)"),
-        { empty_bucket(s3, &bucket).await? }
+        {
+            Done {
+                removed: if delete_bucket {
+                    empty_bucket(s3, &bucket).await?
+                } else {
+                    Vec::new()
+                },
+                left: Vec::new(),
+            }
+        }
     );
     step!(storage, format!("delete bucket {bucket}"), {
-        let sent = s3.delete_bucket().bucket(&bucket).send().await;
-        let sent = sent.map_err(aws("s3", "DeleteBucket"));
-        unless_gone(sent, &["NoSuchBucket", "Http404"])?
-            .map(|_| vec![format!("bucket {bucket}")])
-            .unwrap_or_default()
+        let mut done = Done::default();
+        if delete_bucket {
+            let sent = s3.delete_bucket().bucket(&bucket).send().await;
+            let sent = sent.map_err(aws("s3", "DeleteBucket"));
+            if unless_gone(sent, &["NoSuchBucket", "Http404"])?.is_some() {
+                done.removed.push(format!("bucket {bucket}"));
+            }
+        }
+        done
     });
     for role in plan
         .roles
@@ -175,8 +315,12 @@ pub async fn destroy(
         .filter(|r| r.purpose != RolePurpose::Instance)
     {
         step!(role.account, format!("delete role {}", role.name), {
-            delete_role(
+            role_step(
                 target,
+                &sv,
+                &state,
+                &me,
+                options,
                 &role.account,
                 &role.name,
                 role.instance_profile.as_deref(),
@@ -190,47 +334,564 @@ pub async fn destroy(
             "delete alias {} and schedule the key's deletion ({KEY_DELETION_DAYS} days)",
             plan.key.alias
         ),
-        {
-            let kms = &target.clients(&plan.key.account)?.kms;
-            let mut out = Vec::new();
-            let key_id = match &state.key {
-                Some(k) => Some(k.key_id.clone()),
-                None => match kms.describe_key().key_id(&plan.key.alias).send().await {
-                    Ok(o) => o.key_metadata().map(|m| m.key_id().to_string()),
-                    Err(_) => None,
-                },
-            };
-            let sent = kms.delete_alias().alias_name(&plan.key.alias).send().await;
-            let sent = sent.map_err(aws("kms", "DeleteAlias"));
-            if unless_gone(sent, &["NotFoundException"])?.is_some() {
-                out.push(format!("alias {}", plan.key.alias));
-            }
-            if let Some(id) = key_id {
-                let sent = kms
-                    .schedule_key_deletion()
-                    .key_id(&id)
-                    .pending_window_in_days(KEY_DELETION_DAYS)
-                    .send()
-                    .await
-                    .map_err(aws("kms", "ScheduleKeyDeletion"));
-                // Already pending deletion (KMSInvalidStateException) or gone.
-                if let Some(o) =
-                    unless_gone(sent, &["NotFoundException", "KMSInvalidStateException"])?
-                {
-                    out.push(format!(
-                        "key {id} (deletion scheduled{})",
-                        o.deletion_date()
-                            .map(|d| format!(" for {d}"))
-                            .unwrap_or_default()
-                    ));
-                }
-            }
-            out
-        }
+        { key_step(plan, target, &sv, &state, &me, options).await? }
     );
     state.key = None;
     State::remove(state_path)?;
     Ok(DestroyReport { steps })
+}
+
+fn list_or(items: &[String], empty: &str) -> String {
+    if items.is_empty() {
+        empty.to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+async fn key_step(
+    plan: &Plan,
+    target: &Target,
+    sv: &Survey,
+    state: &State,
+    me: &Identity,
+    options: &DestroyOptions,
+) -> Result<Done, DeployError> {
+    let kms = &target.clients(&plan.key.account)?.kms;
+    let mut done = Done::default();
+    let Some(k) = &sv.key else {
+        return Ok(done);
+    };
+    match fate(&k.owner, options) {
+        Fate::Delete => {
+            // The alias goes only when it names this key.
+            if k.by_alias {
+                let sent = kms.delete_alias().alias_name(&plan.key.alias).send().await;
+                let sent = sent.map_err(aws("kms", "DeleteAlias"));
+                if unless_gone(sent, &["NotFoundException"])?.is_some() {
+                    done.removed.push(format!("alias {}", plan.key.alias));
+                }
+            }
+            if k.pending {
+                return Ok(done);
+            }
+            let sent = kms
+                .schedule_key_deletion()
+                .key_id(&k.id)
+                .pending_window_in_days(KEY_DELETION_DAYS)
+                .send()
+                .await
+                .map_err(aws("kms", "ScheduleKeyDeletion"));
+            // Already pending deletion (KMSInvalidStateException) or gone.
+            if let Some(o) = unless_gone(sent, &["NotFoundException", "KMSInvalidStateException"])?
+            {
+                done.removed.push(format!(
+                    "key {} (deletion scheduled{})",
+                    k.id,
+                    o.deletion_date()
+                        .map(|d| format!(" for {d}"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        Fate::GiveBack => {
+            let mut restored = Vec::new();
+            for r in state.restore.iter().rev() {
+                let mine = match r {
+                    Restore::KeyPolicy { key_id, .. }
+                    | Restore::KeyWasDisabled { key_id }
+                    | Restore::KeyRotationWasOff { key_id } => key_id == &k.id,
+                    Restore::Alias { alias, .. } => alias == &plan.key.alias,
+                    _ => false,
+                };
+                if mine {
+                    restored.push(undo(target, plan, r).await?);
+                }
+            }
+            kms.untag_resource()
+                .key_id(&k.id)
+                .tag_keys(me.adopted_key())
+                .send()
+                .await
+                .map_err(aws("kms", "UntagResource"))?;
+            done.left.push(format!(
+                "KMS key {} {} (adopted; given back as found: {})",
+                plan.key.alias,
+                k.id,
+                list_or(&restored, "adoption mark removed")
+            ));
+        }
+        Fate::Leave(why) => done
+            .left
+            .push(format!("KMS key {} {} ({why})", plan.key.alias, k.id)),
+        Fate::Skip => {}
+    }
+    Ok(done)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn role_step(
+    target: &Target,
+    sv: &Survey,
+    state: &State,
+    me: &Identity,
+    options: &DestroyOptions,
+    account: &str,
+    name: &str,
+    instance_profile: Option<&str>,
+) -> Result<Done, DeployError> {
+    let iam = &target.clients(account)?.iam;
+    let mut done = Done::default();
+    if let Some(p) = instance_profile {
+        match fate(&sv.profile(account, p), options) {
+            Fate::Delete => {
+                let sent = iam
+                    .get_instance_profile()
+                    .instance_profile_name(p)
+                    .send()
+                    .await;
+                let sent = sent.map_err(aws("iam", "GetInstanceProfile"));
+                let held: Vec<String> = unless_gone(sent, &["NoSuchEntity"])?
+                    .and_then(|o| o.instance_profile().cloned())
+                    .map(|ip| {
+                        ip.roles()
+                            .iter()
+                            .map(|r| r.role_name().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for r in held {
+                    let sent = iam
+                        .remove_role_from_instance_profile()
+                        .instance_profile_name(p)
+                        .role_name(&r)
+                        .send()
+                        .await
+                        .map_err(aws("iam", "RemoveRoleFromInstanceProfile"));
+                    unless_gone(sent, &["NoSuchEntity"])?;
+                }
+                let sent = iam
+                    .delete_instance_profile()
+                    .instance_profile_name(p)
+                    .send()
+                    .await
+                    .map_err(aws("iam", "DeleteInstanceProfile"));
+                if unless_gone(sent, &["NoSuchEntity"])?.is_some() {
+                    done.removed.push(format!("instance profile {p}"));
+                }
+            }
+            Fate::GiveBack => {
+                let mut restored = Vec::new();
+                for r in state.restore.iter().rev() {
+                    if let Restore::ProfileRole {
+                        account: a,
+                        profile,
+                        ..
+                    } = r
+                        && a == account
+                        && profile == p
+                    {
+                        restored.push(undo_iam(iam, r).await?);
+                    }
+                }
+                let sent = iam
+                    .untag_instance_profile()
+                    .instance_profile_name(p)
+                    .tag_keys(me.adopted_key())
+                    .send()
+                    .await
+                    .map_err(aws("iam", "UntagInstanceProfile"));
+                unless_gone(sent, &["NoSuchEntity"])?;
+                done.left.push(format!(
+                    "IAM instance profile {p} (adopted; given back as found: {})",
+                    list_or(&restored, "adoption mark removed")
+                ));
+            }
+            Fate::Leave(why) => done.left.push(format!("IAM instance profile {p} ({why})")),
+            Fate::Skip => {}
+        }
+    }
+    match fate(&sv.role(account, name), options) {
+        Fate::Delete => done.removed.extend(delete_role(iam, name).await?),
+        Fate::GiveBack => {
+            let mut restored = Vec::new();
+            for r in state.restore.iter().rev() {
+                let mine = match r {
+                    Restore::RoleTrust {
+                        account: a, role, ..
+                    }
+                    | Restore::RoleInlinePolicy {
+                        account: a, role, ..
+                    }
+                    | Restore::RoleManagedPolicy {
+                        account: a, role, ..
+                    } => a == account && role == name,
+                    _ => false,
+                };
+                if mine {
+                    restored.push(undo_iam(iam, r).await?);
+                }
+            }
+            let sent = iam
+                .untag_role()
+                .role_name(name)
+                .tag_keys(me.adopted_key())
+                .send()
+                .await
+                .map_err(aws("iam", "UntagRole"));
+            unless_gone(sent, &["NoSuchEntity"])?;
+            done.left.push(format!(
+                "IAM role {name} (adopted; given back as found: {})",
+                list_or(&restored, "adoption mark removed")
+            ));
+        }
+        Fate::Leave(why) => done.left.push(format!("IAM role {name} ({why})")),
+        Fate::Skip => {}
+    }
+    Ok(done)
+}
+
+/// Puts back one IAM setting; says what.
+async fn undo_iam(iam: &aws_sdk_iam::Client, r: &Restore) -> Result<String, DeployError> {
+    Ok(match r {
+        Restore::RoleTrust { role, document, .. } => {
+            iam.update_assume_role_policy()
+                .role_name(role)
+                .policy_document(document)
+                .send()
+                .await
+                .map_err(aws("iam", "UpdateAssumeRolePolicy"))?;
+            "trust policy".to_string()
+        }
+        Restore::RoleInlinePolicy {
+            role,
+            policy,
+            document: Some(d),
+            ..
+        } => {
+            iam.put_role_policy()
+                .role_name(role)
+                .policy_name(policy)
+                .policy_document(d)
+                .send()
+                .await
+                .map_err(aws("iam", "PutRolePolicy"))?;
+            format!("inline policy {policy}")
+        }
+        Restore::RoleInlinePolicy {
+            role,
+            policy,
+            document: None,
+            ..
+        } => {
+            let sent = iam
+                .delete_role_policy()
+                .role_name(role)
+                .policy_name(policy)
+                .send()
+                .await
+                .map_err(aws("iam", "DeleteRolePolicy"));
+            unless_gone(sent, &["NoSuchEntity"])?;
+            format!("inline policy {policy} removed (apply added it)")
+        }
+        Restore::RoleManagedPolicy { role, arn, .. } => {
+            let sent = iam
+                .detach_role_policy()
+                .role_name(role)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(aws("iam", "DetachRolePolicy"));
+            unless_gone(sent, &["NoSuchEntity"])?;
+            format!("managed policy {arn} detached (apply attached it)")
+        }
+        Restore::ProfileRole { profile, role, .. } => {
+            let sent = iam
+                .remove_role_from_instance_profile()
+                .instance_profile_name(profile)
+                .role_name(role)
+                .send()
+                .await
+                .map_err(aws("iam", "RemoveRoleFromInstanceProfile"));
+            unless_gone(sent, &["NoSuchEntity"])?;
+            format!("role {role} removed from it (apply added it)")
+        }
+        other => {
+            return Err(DeployError::Config(format!(
+                "not an IAM setting: {}",
+                other.slot()
+            )));
+        }
+    })
+}
+
+/// Puts back one KMS setting; says what.
+async fn undo(target: &Target, plan: &Plan, r: &Restore) -> Result<String, DeployError> {
+    let kms = &target.clients(&plan.key.account)?.kms;
+    Ok(match r {
+        Restore::KeyPolicy { key_id, document } => {
+            kms.put_key_policy()
+                .key_id(key_id)
+                .policy_name("default")
+                .policy(document)
+                .send()
+                .await
+                .map_err(aws("kms", "PutKeyPolicy"))?;
+            "key policy".to_string()
+        }
+        Restore::KeyWasDisabled { key_id } => {
+            kms.disable_key()
+                .key_id(key_id)
+                .send()
+                .await
+                .map_err(aws("kms", "DisableKey"))?;
+            "disabled again".to_string()
+        }
+        Restore::KeyRotationWasOff { key_id } => {
+            kms.disable_key_rotation()
+                .key_id(key_id)
+                .send()
+                .await
+                .map_err(aws("kms", "DisableKeyRotation"))?;
+            "rotation off again".to_string()
+        }
+        Restore::Alias {
+            alias,
+            target: Some(t),
+        } => {
+            kms.update_alias()
+                .alias_name(alias)
+                .target_key_id(t)
+                .send()
+                .await
+                .map_err(aws("kms", "UpdateAlias"))?;
+            format!("alias {alias} names {t} again")
+        }
+        Restore::Alias {
+            alias,
+            target: None,
+        } => {
+            let sent = kms.delete_alias().alias_name(alias).send().await;
+            unless_gone(
+                sent.map_err(aws("kms", "DeleteAlias")),
+                &["NotFoundException"],
+            )?;
+            format!("alias {alias} removed (apply created it)")
+        }
+        other => {
+            return Err(DeployError::Config(format!(
+                "not a KMS setting: {}",
+                other.slot()
+            )));
+        }
+    })
+}
+
+/// Gives an adopted bucket back: every setting apply changed, then its tags without this
+/// deployment's adoption mark.
+async fn give_back_bucket(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    state: &State,
+    me: &Identity,
+) -> Result<Vec<String>, DeployError> {
+    use aws_sdk_s3::types as s3t;
+    let cfg = |e: aws_sdk_s3::error::BuildError| DeployError::Config(e.to_string());
+    let mut restored = Vec::new();
+    let mut tags_restored = false;
+    for r in state.restore.iter().rev() {
+        match r {
+            Restore::BucketPolicy {
+                bucket: b,
+                document,
+            } if b == bucket => {
+                match document {
+                    Some(d) => {
+                        s3.put_bucket_policy()
+                            .bucket(bucket)
+                            .policy(d)
+                            .send()
+                            .await
+                            .map_err(aws("s3", "PutBucketPolicy"))?;
+                    }
+                    None => {
+                        s3.delete_bucket_policy()
+                            .bucket(bucket)
+                            .send()
+                            .await
+                            .map_err(aws("s3", "DeleteBucketPolicy"))?;
+                    }
+                }
+                restored.push("bucket policy".to_string());
+            }
+            Restore::BucketPublicAccessBlock {
+                bucket: b,
+                settings,
+            } if b == bucket => {
+                match settings {
+                    Some([a, i, p, r]) => {
+                        s3.put_public_access_block()
+                            .bucket(bucket)
+                            .public_access_block_configuration(
+                                s3t::PublicAccessBlockConfiguration::builder()
+                                    .block_public_acls(*a)
+                                    .ignore_public_acls(*i)
+                                    .block_public_policy(*p)
+                                    .restrict_public_buckets(*r)
+                                    .build(),
+                            )
+                            .send()
+                            .await
+                            .map_err(aws("s3", "PutPublicAccessBlock"))?;
+                    }
+                    None => {
+                        s3.delete_public_access_block()
+                            .bucket(bucket)
+                            .send()
+                            .await
+                            .map_err(aws("s3", "DeletePublicAccessBlock"))?;
+                    }
+                }
+                restored.push("Block Public Access".to_string());
+            }
+            Restore::BucketOwnership {
+                bucket: b,
+                ownership,
+            } if b == bucket => {
+                match ownership {
+                    Some(o) => {
+                        s3.put_bucket_ownership_controls()
+                            .bucket(bucket)
+                            .ownership_controls(
+                                s3t::OwnershipControls::builder()
+                                    .rules(
+                                        s3t::OwnershipControlsRule::builder()
+                                            .object_ownership(s3t::ObjectOwnership::from(
+                                                o.as_str(),
+                                            ))
+                                            .build()
+                                            .map_err(cfg)?,
+                                    )
+                                    .build()
+                                    .map_err(cfg)?,
+                            )
+                            .send()
+                            .await
+                            .map_err(aws("s3", "PutBucketOwnershipControls"))?;
+                    }
+                    None => {
+                        s3.delete_bucket_ownership_controls()
+                            .bucket(bucket)
+                            .send()
+                            .await
+                            .map_err(aws("s3", "DeleteBucketOwnershipControls"))?;
+                    }
+                }
+                restored.push("object ownership".to_string());
+            }
+            Restore::BucketEncryption { bucket: b, setting } if b == bucket => {
+                match setting {
+                    Some((alg, key, bucket_key)) => {
+                        let mut by_default = s3t::ServerSideEncryptionByDefault::builder()
+                            .sse_algorithm(s3t::ServerSideEncryption::from(alg.as_str()));
+                        if !key.is_empty() {
+                            by_default = by_default.kms_master_key_id(key);
+                        }
+                        s3.put_bucket_encryption()
+                            .bucket(bucket)
+                            .server_side_encryption_configuration(
+                                s3t::ServerSideEncryptionConfiguration::builder()
+                                    .rules(
+                                        s3t::ServerSideEncryptionRule::builder()
+                                            .apply_server_side_encryption_by_default(
+                                                by_default.build().map_err(cfg)?,
+                                            )
+                                            .bucket_key_enabled(*bucket_key)
+                                            .build(),
+                                    )
+                                    .build()
+                                    .map_err(cfg)?,
+                            )
+                            .send()
+                            .await
+                            .map_err(aws("s3", "PutBucketEncryption"))?;
+                    }
+                    None => {
+                        s3.delete_bucket_encryption()
+                            .bucket(bucket)
+                            .send()
+                            .await
+                            .map_err(aws("s3", "DeleteBucketEncryption"))?;
+                    }
+                }
+                restored.push("default encryption".to_string());
+            }
+            Restore::BucketVersioning { bucket: b, status } if b == bucket => {
+                // S3 never turns versioning off again; suspending is the closest.
+                s3.put_bucket_versioning()
+                    .bucket(bucket)
+                    .versioning_configuration(
+                        s3t::VersioningConfiguration::builder()
+                            .status(s3t::BucketVersioningStatus::Suspended)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(aws("s3", "PutBucketVersioning"))?;
+                restored.push(match status {
+                    Some(s) => format!("versioning {s}"),
+                    None => "versioning suspended (it was never enabled; S3 cannot turn it off)"
+                        .to_string(),
+                });
+            }
+            Restore::BucketTags { bucket: b, tags } if b == bucket => {
+                match tags {
+                    Some(t) => put_tags(s3, bucket, t).await?,
+                    None => {
+                        s3.delete_bucket_tagging()
+                            .bucket(bucket)
+                            .send()
+                            .await
+                            .map_err(aws("s3", "DeleteBucketTagging"))?;
+                    }
+                }
+                tags_restored = true;
+                restored.push("tags".to_string());
+            }
+            _ => {}
+        }
+    }
+    if !tags_restored
+        && let Ok(mut live) = bucket_tags(s3, bucket).await?
+        && live.remove(&me.adopted_key()).is_some()
+    {
+        if live.is_empty() {
+            s3.delete_bucket_tagging()
+                .bucket(bucket)
+                .send()
+                .await
+                .map_err(aws("s3", "DeleteBucketTagging"))?;
+        } else {
+            put_tags(s3, bucket, &live).await?;
+        }
+    }
+    Ok(restored)
+}
+
+async fn put_tags(s3: &aws_sdk_s3::Client, bucket: &str, tags: &Tags) -> Result<(), DeployError> {
+    use aws_sdk_s3::types as s3t;
+    let cfg = |e: aws_sdk_s3::error::BuildError| DeployError::Config(e.to_string());
+    let mut tagging = s3t::Tagging::builder();
+    for (k, v) in tags {
+        tagging = tagging.tag_set(s3t::Tag::builder().key(k).value(v).build().map_err(cfg)?);
+    }
+    s3.put_bucket_tagging()
+        .bucket(bucket)
+        .tagging(tagging.build().map_err(cfg)?)
+        .send()
+        .await
+        .map_err(aws("s3", "PutBucketTagging"))?;
+    Ok(())
 }
 
 /// Deletes the bucket policy so the storage account can empty the bucket from outside the
@@ -398,33 +1059,10 @@ async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Vec<Strin
     }
 }
 
-async fn delete_role(
-    target: &Target,
-    account: &str,
-    name: &str,
-    instance_profile: Option<&str>,
-) -> Result<Vec<String>, DeployError> {
-    let iam = &target.clients(account)?.iam;
+/// Deletes a role this deployment owns: its inline policies, its managed policy
+/// attachments, the role.
+async fn delete_role(iam: &aws_sdk_iam::Client, name: &str) -> Result<Vec<String>, DeployError> {
     let mut out = Vec::new();
-    if let Some(p) = instance_profile {
-        let sent = iam
-            .remove_role_from_instance_profile()
-            .instance_profile_name(p)
-            .role_name(name)
-            .send()
-            .await
-            .map_err(aws("iam", "RemoveRoleFromInstanceProfile"));
-        unless_gone(sent, &["NoSuchEntity"])?;
-        let sent = iam
-            .delete_instance_profile()
-            .instance_profile_name(p)
-            .send()
-            .await
-            .map_err(aws("iam", "DeleteInstanceProfile"));
-        if unless_gone(sent, &["NoSuchEntity"])?.is_some() {
-            out.push(format!("instance profile {p}"));
-        }
-    }
     let sent = iam.list_role_policies().role_name(name).send().await;
     let sent = sent.map_err(aws("iam", "ListRolePolicies"));
     let Some(listed) = unless_gone(sent, &["NoSuchEntity"])? else {

@@ -33,6 +33,13 @@ pub enum DeployError {
     /// same name owned by another account).
     #[error("{0}")]
     Conflict(String),
+    /// Apply refused before changing anything: existing resources with the blueprint's names
+    /// are not this deployment's (see [`crate::ownership`]).
+    #[error("{}", crate::ownership::refusal(.conflicts))]
+    NotOwned {
+        /// Each resource, who owns it, and whether `--adopt` can take it over.
+        conflicts: Vec<crate::ownership::Conflict>,
+    },
     /// A policy template could not be resolved or a live policy could not be parsed.
     #[error("policy: {0}")]
     Policy(String),

@@ -10,7 +10,10 @@
 //!   compared by meaning, [`policy`]).
 //! - [`verify::verify`]: Phase 3, the four checklist tests and the probes; each check has
 //!   expected, got and why.
-//! - [`destroy::destroy`]: the seed's cleanup order; the key's deletion scheduled (7 days).
+//! - [`destroy::destroy`]: the seed's cleanup order; the key's deletion scheduled (7 days);
+//!   only what the deployment can prove it created ([`ownership`]), the rest listed as left.
+//! - [`ownership`]: the tags every created resource carries, and the rules of proof and
+//!   adoption that keep apply and destroy off resources they did not create.
 //! - [`record`]: records the requests sent, to compare them with an expectation.
 #![deny(missing_docs)]
 
@@ -18,9 +21,11 @@ pub mod apply;
 pub mod connect;
 pub mod destroy;
 pub mod error;
+pub mod ownership;
 pub mod policy;
 pub mod record;
 pub mod state;
+mod survey;
 pub mod target;
 pub mod verify;
 
@@ -29,9 +34,9 @@ fn millis<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, 
     s.serialize_u64(d.as_millis() as u64)
 }
 
-pub use apply::{ApplyReport, Outcome, StepReport, apply};
+pub use apply::{ApplyOptions, ApplyReport, Outcome, StepReport, apply, apply_with};
 pub use connect::{AccountClients, ClientOptions};
-pub use destroy::{DestroyReport, destroy};
+pub use destroy::{DestroyOptions, DestroyReport, destroy, destroy_with};
 pub use error::DeployError;
 pub use state::{State, state_path};
 pub use target::{EndpointUrls, Target};

@@ -78,6 +78,11 @@ const QUERY_KEYS: &[&str] = &[
     "IamInstanceProfile.Name",
     "Filter.1.Name",
     "Filter.1.Value.1",
+    // Ownership tags at creation: their keys (the deployment id in the value is random).
+    "Tags.member.1.Key",
+    "Tags.member.2.Key",
+    "TagSpecification.1.Tag.2.Key",
+    "TagSpecification.1.Tag.3.Key",
 ];
 const JSON_KEYS: &[&str] = &[
     "AliasName",

@@ -8,15 +8,26 @@ use airlock_blueprint::Bindings;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DeployError;
+use crate::ownership::{Identity, Restore};
 
-/// Version of the state file format.
-pub const STATE_VERSION: u32 = 1;
+/// Version of the state file format. Version 2 added ownership (blueprint, deployment id,
+/// unique ids, adoption); a version 1 file is read with those empty, so none of its resources
+/// is proved this deployment's until adopted.
+pub const STATE_VERSION: u32 = 2;
 
 /// What apply created.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// [`STATE_VERSION`].
     pub version: u32,
+    /// The blueprint's name (its file name without the extension); a state file beside
+    /// another blueprint is a copy and is refused.
+    #[serde(default)]
+    pub blueprint: String,
+    /// The deployment id: random, made at the first apply; every resource apply creates is
+    /// tagged with it (`airlock:deployment`).
+    #[serde(default)]
+    pub deployment_id: String,
     /// The plan's profile (`hardened`, `as-written`).
     pub profile: String,
     /// Region.
@@ -25,14 +36,29 @@ pub struct State {
     pub storage_account: String,
     /// The KMS key.
     pub key: Option<KeyState>,
-    /// The bucket name, once created.
+    /// The bucket name, once created (or adopted).
     pub bucket: Option<String>,
+    /// The bucket was adopted (`apply --adopt NAME`), not created.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub bucket_adopted: bool,
+    /// The bucket was created but its ownership tags are not written yet (S3's CreateBucket
+    /// takes no tags; apply tags it right after). The only case where the state file alone
+    /// vouches for a resource, and only while it carries no airlock tags at all.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub bucket_untagged: bool,
     /// Roles created (account, name, ARN).
     pub roles: Vec<RoleState>,
     /// Networks, by endpoint name.
     pub networks: Vec<NetworkState>,
     /// Values of the plan's references (key ARN, endpoint ids).
     pub bindings: Bindings,
+    /// The originals of what apply changed on adopted resources, which destroy puts back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restore: Vec<Restore>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The key.
@@ -44,6 +70,9 @@ pub struct KeyState {
     pub key_arn: String,
     /// Alias (`alias/...`).
     pub alias: String,
+    /// Adopted (`apply --adopt ALIAS`), not created.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub adopted: bool,
 }
 
 /// A role.
@@ -55,8 +84,21 @@ pub struct RoleState {
     pub name: String,
     /// Role ARN.
     pub arn: String,
+    /// Its unique id (`AROA...`): a role deleted and created again under the same name has
+    /// another.
+    #[serde(default)]
+    pub role_id: String,
+    /// Adopted (`apply --adopt NAME`), not created.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub adopted: bool,
     /// Its instance profile, when it has one.
     pub instance_profile: Option<String>,
+    /// The instance profile's unique id (`AIPA...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_profile_id: Option<String>,
+    /// The instance profile was adopted, not created.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub instance_profile_adopted: bool,
 }
 
 /// One consumer network.
@@ -102,6 +144,40 @@ impl State {
         self.networks.iter().find(|n| n.endpoint_name == endpoint)
     }
 
+    /// Records the original of a setting apply is about to change on an adopted resource,
+    /// unless one is recorded already (the first original is the one to give back).
+    pub fn record_restore(&mut self, r: Restore) {
+        let slot = r.slot();
+        if !self.restore.iter().any(|x| x.slot() == slot) {
+            self.restore.push(r);
+        }
+    }
+
+    /// The identity of this state file: its blueprint and deployment id (empty before the
+    /// first apply: then nothing is this deployment's).
+    pub fn identity(&self, blueprint: &str) -> Identity {
+        Identity {
+            blueprint: blueprint.to_string(),
+            deployment: self.deployment_id.clone(),
+        }
+    }
+
+    /// Refuses a state file written for another blueprint (a copy).
+    pub fn check_blueprint(&self, path: &Path, blueprint: &str) -> Result<(), DeployError> {
+        if !self.blueprint.is_empty() && self.blueprint != blueprint {
+            return Err(state_err(
+                path,
+                format!(
+                    "it was written for blueprint `{}`, not `{blueprint}`: it is a copy of another \
+                     deployment's state and proves nothing here; move it away (its resources stay \
+                     that deployment's) and apply again",
+                    self.blueprint
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads a state file; `None` when it does not exist.
     pub fn read(path: &Path) -> Result<Option<State>, DeployError> {
         let text = match std::fs::read_to_string(path) {
@@ -110,7 +186,7 @@ impl State {
             Err(e) => return Err(state_err(path, e)),
         };
         let state: State = serde_json::from_str(&text).map_err(|e| state_err(path, e))?;
-        if state.version != STATE_VERSION {
+        if state.version != STATE_VERSION && state.version != 1 {
             return Err(state_err(
                 path,
                 format!(
@@ -166,6 +242,20 @@ pub fn state_path(blueprint: &Path) -> PathBuf {
     blueprint.with_file_name(name)
 }
 
+/// The blueprint's name for a state file `BLUEPRINT.state.json`: the blueprint's file name
+/// without its extension (`seed` for `seed.toml.state.json`).
+pub fn blueprint_name(state_path: &Path) -> String {
+    let file = state_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bp = file.strip_suffix(".state.json").unwrap_or(&file);
+    match bp.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem.to_string(),
+        _ => bp.to_string(),
+    }
+}
+
 fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path
         .file_name()
@@ -192,6 +282,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = state_path(&dir.join("seed.toml"));
         assert!(path.ends_with("seed.toml.state.json"));
+        assert_eq!(blueprint_name(&path), "seed");
         assert_eq!(State::read(&path).unwrap(), None);
         let mut s = State {
             version: STATE_VERSION,

@@ -4,6 +4,7 @@
 mod common;
 
 use airlock_blueprint::Profile;
+use airlock_deploy::ownership::{TAG_BLUEPRINT, TAG_DEPLOYMENT};
 use airlock_deploy::verify::{Status, expected_failures};
 use airlock_deploy::{Outcome, State, apply, destroy, verify};
 use common::seed::{BUCKET, seed_plan};
@@ -24,6 +25,74 @@ fn lifecycle(profile: Profile) {
     let saved = State::read(&state).unwrap().unwrap();
     assert!(saved.key.is_some() && saved.bucket.as_deref() == Some(BUCKET));
     assert!(saved.networks[0].instance_id.is_some());
+    // Everything created carries the deployment's tags from its creation on.
+    let dep = saved.deployment_id.clone();
+    assert!(dep.starts_with("d-"), "{saved:?}");
+    local.rt.block_on(async {
+        let has = |tags: Vec<(String, String)>, what: &str| {
+            assert!(
+                tags.contains(&(TAG_DEPLOYMENT.into(), dep.clone()))
+                    && tags.contains(&(TAG_BLUEPRINT.into(), "seed".into())),
+                "{what}: {tags:?}"
+            );
+        };
+        for r in &saved.roles {
+            let iam = &target.clients(&r.account).unwrap().iam;
+            let got = iam.get_role().role_name(&r.name).send().await.unwrap();
+            let tags = got.role().unwrap().tags().iter();
+            has(
+                tags.map(|t| (t.key().into(), t.value().into())).collect(),
+                &r.name,
+            );
+            if let Some(p) = &r.instance_profile {
+                let got = iam
+                    .list_instance_profile_tags()
+                    .instance_profile_name(p)
+                    .send()
+                    .await
+                    .unwrap();
+                let tags = got
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().into(), t.value().into()));
+                has(tags.collect(), p);
+            }
+        }
+        let key = &saved.key.as_ref().unwrap().key_id;
+        let got = target
+            .storage
+            .kms
+            .list_resource_tags()
+            .key_id(key)
+            .send()
+            .await
+            .unwrap();
+        let tags = got
+            .tags()
+            .iter()
+            .map(|t| (t.tag_key().into(), t.tag_value().into()));
+        has(tags.collect(), "key");
+        let (s3, _) = target.bucket_s3(&saved);
+        let got = s3.get_bucket_tagging().bucket(BUCKET).send().await.unwrap();
+        let tags = got
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().into(), t.value().into()));
+        has(tags.collect(), "bucket");
+        let net = &saved.networks[0];
+        let vpcs = target
+            .consumer
+            .ec2
+            .describe_vpcs()
+            .vpc_ids(net.vpc_id.as_ref().unwrap());
+        let got = vpcs.send().await.unwrap();
+        let tags = got.vpcs()[0].tags().iter();
+        has(
+            tags.map(|t| (t.key().unwrap().into(), t.value().unwrap().into()))
+                .collect(),
+            "VPC",
+        );
+    });
 
     let report = local
         .rt
@@ -51,6 +120,7 @@ fn lifecycle(profile: Profile) {
         .block_on(destroy(&plan, &target, &state, &mut |_| {}))
         .unwrap();
     assert!(gone.removed() > 0);
+    assert!(gone.left().is_empty(), "{:#?}", gone.left());
     assert!(!state.exists());
     // Idempotent: nothing left to remove.
     let again = local

@@ -1071,6 +1071,53 @@ impl Iam {
         })
     }
 
+    /// `TagInstanceProfile`: adds or overwrites tags (keys compared case-insensitively, as IAM
+    /// does), at most 50.
+    pub fn tag_instance_profile(
+        &self,
+        account: &str,
+        name: &str,
+        tags: Vec<Tag>,
+    ) -> Result<(), IamError> {
+        validate::tags(&tags)?;
+        self.write(|txn| {
+            let mut p = get_profile(txn.as_read(), account, name)?;
+            for t in tags {
+                match p
+                    .tags
+                    .iter_mut()
+                    .find(|e| e.key.eq_ignore_ascii_case(&t.key))
+                {
+                    Some(e) => e.value = t.value,
+                    None => p.tags.push(t),
+                }
+            }
+            if p.tags.len() > 50 {
+                return Err(IamError::LimitExceeded(
+                    "The number of tags has reached the maximum limit.".into(),
+                ));
+            }
+            txn.put_json(INSTANCE_PROFILES, &key(account, name), &p)?;
+            Ok(())
+        })
+    }
+
+    /// `UntagInstanceProfile`: removes the tags with these keys (absent keys are ignored).
+    pub fn untag_instance_profile(
+        &self,
+        account: &str,
+        name: &str,
+        keys: &[String],
+    ) -> Result<(), IamError> {
+        self.write(|txn| {
+            let mut p = get_profile(txn.as_read(), account, name)?;
+            p.tags
+                .retain(|t| !keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
+            txn.put_json(INSTANCE_PROFILES, &key(account, name), &p)?;
+            Ok(())
+        })
+    }
+
     // ----- instance profiles ----------------------------------------------------------------
 
     /// `CreateInstanceProfile`.
@@ -1881,6 +1928,38 @@ mod tests {
         assert!(matches!(
             iam.get_role(a, "R"),
             Err(IamError::NoSuchEntity(_))
+        ));
+    }
+
+    #[test]
+    fn instance_profile_tags_are_added_overwritten_and_removed() {
+        let iam = iam();
+        let a = "111111111111";
+        let tag = |k: &str, v: &str| Tag {
+            key: k.into(),
+            value: v.into(),
+        };
+        iam.create_instance_profile(a, "P", None, vec![tag("owner", "alice")])
+            .unwrap();
+        iam.tag_instance_profile(a, "P", vec![tag("OWNER", "bob"), tag("team", "x")])
+            .unwrap();
+        let got = iam.get_instance_profile(a, "P").unwrap().tags;
+        // Keys compare case-insensitively, as IAM's do: the first spelling stays.
+        assert_eq!(got, vec![tag("owner", "bob"), tag("team", "x")]);
+        iam.untag_instance_profile(a, "P", &["Owner".into(), "absent".into()])
+            .unwrap();
+        assert_eq!(
+            iam.get_instance_profile(a, "P").unwrap().tags,
+            vec![tag("team", "x")]
+        );
+        assert!(matches!(
+            iam.tag_instance_profile(a, "Q", vec![tag("k", "v")]),
+            Err(IamError::NoSuchEntity(_))
+        ));
+        let many = (0..50).map(|i| tag(&format!("k{i}"), "v")).collect();
+        assert!(matches!(
+            iam.tag_instance_profile(a, "P", many),
+            Err(IamError::LimitExceeded(_))
         ));
     }
 

@@ -1,6 +1,8 @@
-//! `airlock apply BLUEPRINT --storage-profile P --consumer-profile Q`: creates everything the
-//! blueprint plans, in dependency order, records it in `BLUEPRINT.state.json`, and corrects
-//! drift. Also the pieces `verify`, `destroy` and `demo` share: loading the plan, the two
+//! `airlock apply BLUEPRINT --storage-profile P --consumer-profile Q [--adopt NAME]...`:
+//! creates everything the blueprint plans, in dependency order, records it in
+//! `BLUEPRINT.state.json`, and corrects drift; refuses, changing nothing, when a resource with
+//! one of the blueprint's names exists that this deployment did not create (unless `--adopt`
+//! names it). Also the pieces `verify`, `destroy` and `demo` share: loading the plan, the two
 //! accounts' clients, the local endpoint's routes, progress lines.
 
 use std::path::{Path, PathBuf};
@@ -43,6 +45,11 @@ pub struct Common {
 pub struct Args {
     #[command(flatten)]
     pub common: Common,
+    /// Take over an existing resource this deployment did not create: the key's alias, the
+    /// bucket, a role or an instance profile of the blueprint (repeatable). Apply marks it
+    /// adopted and changes it to match the blueprint; destroy gives it back as it found it.
+    #[arg(long, value_name = "NAME")]
+    pub adopt: Vec<String>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -185,13 +192,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         let started = std::time::Instant::now();
         let json = args.json;
-        let report = airlock_deploy::apply(&plan, &target, &state, &mut |s| {
+        let options = airlock_deploy::ApplyOptions {
+            adopt: args.adopt.clone(),
+        };
+        let report = match airlock_deploy::apply_with(&plan, &target, &state, &options, &mut |s| {
             if !json {
                 print_step(s)
             }
         })
         .await
-        .context("apply stopped; what was created so far is in the state file")?;
+        {
+            Ok(r) => r,
+            // The refusal says everything (and that nothing changed).
+            Err(e @ airlock_deploy::DeployError::NotOwned { .. }) => return Err(e.into()),
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context("apply stopped; what was created so far is in the state file"));
+            }
+        };
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

@@ -1,5 +1,7 @@
-//! `airlock destroy BLUEPRINT`: removes everything in the seed's cleanup order and schedules
-//! the key's deletion (7 days); removes the state file. Idempotent.
+//! `airlock destroy BLUEPRINT`: removes what this deployment created (recorded in its state
+//! file and tagged with its deployment id) in the seed's cleanup order and schedules the key's
+//! deletion (7 days); lists what it left and why (another owner's, made by hand, adopted);
+//! removes the state file. Idempotent.
 
 use std::process::ExitCode;
 
@@ -13,6 +15,10 @@ use crate::apply::{Common, load_plan, runtime, target_from_profiles};
 pub struct Args {
     #[command(flatten)]
     pub common: Common,
+    /// Delete adopted resources (`apply --adopt`) too, instead of giving them back as they
+    /// were found.
+    #[arg(long)]
+    pub delete_adopted: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -26,11 +32,14 @@ pub fn print_removal(r: &Removal) {
         r.what,
         r.elapsed.as_millis()
     );
-    if r.removed.is_empty() {
+    if r.removed.is_empty() && r.left.is_empty() {
         println!("        (nothing left)");
     }
     for x in &r.removed {
         println!("        removed {x}");
+    }
+    for x in &r.left {
+        println!("        left: {x}");
     }
 }
 
@@ -42,7 +51,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         let target = target_from_profiles(&args.common).await?;
         let json = args.json;
-        let report = airlock_deploy::destroy(&plan, &target, &state, &mut |r| {
+        let options = airlock_deploy::DestroyOptions {
+            delete_adopted: args.delete_adopted,
+        };
+        let report = airlock_deploy::destroy_with(&plan, &target, &state, &options, &mut |r| {
             if !json {
                 print_removal(r)
             }
@@ -52,7 +64,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            println!("destroy: {} resources removed", report.removed());
+            let left = report.left();
+            if left.is_empty() {
+                println!("destroy: {} resources removed", report.removed());
+            } else {
+                println!(
+                    "destroy: {} resources removed, {} left (not this deployment's to delete; \
+                     listed above)",
+                    report.removed(),
+                    left.len()
+                );
+            }
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -1131,6 +1131,53 @@ impl Planner<'_> {
                     }),
                 )
             }
+            "TagInstanceProfile" | "UntagInstanceProfile" | "ListInstanceProfileTags" => {
+                let name = p
+                    .required("InstanceProfileName", "instanceProfileName")?
+                    .to_string();
+                let arn = self.profile_arn(&name);
+                let mut c = self.check(op, &arn);
+                let tags = tags_param(p);
+                let keys = p.list("TagKeys");
+                match op {
+                    "TagInstanceProfile" => tag_context(&mut c, &tags),
+                    "UntagInstanceProfile" => {
+                        c.context
+                            .insert("aws:TagKeys", ContextValue::Multi(keys.clone()));
+                    }
+                    _ => {}
+                }
+                let params = p.clone();
+                self.done(
+                    op,
+                    vec![c],
+                    Box::new(move |iam, acct, call| match o.as_str() {
+                        "TagInstanceProfile" => {
+                            iam.tag_instance_profile(acct, &name, tags)?;
+                            Ok(query_empty(&o, XMLNS, &call.request_id))
+                        }
+                        "UntagInstanceProfile" => {
+                            iam.untag_instance_profile(acct, &name, &keys)?;
+                            Ok(query_empty(&o, XMLNS, &call.request_id))
+                        }
+                        _ => {
+                            let tags = iam.get_instance_profile(acct, &name)?.tags;
+                            let (tags, next) = paginate(tags, &params)?;
+                            Ok(query_response(&o, XMLNS, &call.request_id, |x| {
+                                x.open("Tags");
+                                for t in &tags {
+                                    x.open("member")
+                                        .leaf("Key", &t.key)
+                                        .leaf("Value", &t.value)
+                                        .close("member");
+                                }
+                                x.close("Tags");
+                                truncation(x, &next);
+                            }))
+                        }
+                    }),
+                )
+            }
             "AddRoleToInstanceProfile" | "RemoveRoleFromInstanceProfile" => {
                 let name = p
                     .required("InstanceProfileName", "instanceProfileName")?
