@@ -1254,26 +1254,7 @@ async fn ensure_network(
     };
     let mut vpce = None;
     if let Some(id) = &state.network(endpoint).and_then(|n| n.vpce_id.clone()) {
-        let live = ec2
-            .describe_vpc_endpoints()
-            .vpc_endpoint_ids(id)
-            .send()
-            .await;
-        let live = unless_gone(
-            live.map_err(aws("ec2", "DescribeVpcEndpoints")),
-            &["InvalidVpcEndpointId.NotFound"],
-        )?;
-
-        if let Some(e) = live
-            .as_ref()
-            .and_then(|o| o.vpc_endpoints().first())
-            .filter(|e| {
-                !matches!(
-                    e.state(),
-                    Some(aws_sdk_ec2::types::State::Deleted)
-                        | Some(aws_sdk_ec2::types::State::Deleting)
-                )
-            })
+        if let Some(e) = crate::survey::live_vpc_endpoint(ec2, id).await?
         {
             vpce = Some(id.clone());
             if net.endpoint.associate_route_table

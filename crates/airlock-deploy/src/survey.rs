@@ -459,6 +459,31 @@ fn ec2_tags(tags: &[aws_sdk_ec2::types::Tag]) -> Tags {
         .collect()
 }
 
+/// The VPC endpoint `id` as it is now, unless it is gone (deleted, being deleted, or unknown).
+pub(crate) async fn live_vpc_endpoint(
+    ec2: &aws_sdk_ec2::Client,
+    id: &str,
+) -> Result<Option<aws_sdk_ec2::types::VpcEndpoint>, DeployError> {
+    let live = ec2
+        .describe_vpc_endpoints()
+        .vpc_endpoint_ids(id)
+        .send()
+        .await;
+    let live = crate::error::unless_gone(
+        live.map_err(aws("ec2", "DescribeVpcEndpoints")),
+        &["InvalidVpcEndpointId.NotFound"],
+    )?;
+    Ok(live
+        .and_then(|o| o.vpc_endpoints().first().cloned())
+        .filter(|e| {
+            !matches!(
+                e.state(),
+                Some(aws_sdk_ec2::types::State::Deleted)
+                    | Some(aws_sdk_ec2::types::State::Deleting)
+            )
+        }))
+}
+
 async fn survey_ec2(
     target: &Target,
     state: &State,
@@ -493,25 +518,8 @@ async fn survey_ec2(
             out.push(found(me, "subnet", id, tags));
         }
         if let Some(id) = &n.vpce_id {
-            let live = ec2
-                .describe_vpc_endpoints()
-                .vpc_endpoint_ids(id)
-                .send()
-                .await;
-            let live = unless_gone(
-                live.map_err(aws("ec2", "DescribeVpcEndpoints")),
-                &["InvalidVpcEndpointId.NotFound"],
-            )?;
-            let tags = live
-                .as_ref()
-                .and_then(|o| o.vpc_endpoints().first())
-                .filter(|e| {
-                    !matches!(
-                        e.state(),
-                        Some(aws_sdk_ec2::types::State::Deleted)
-                            | Some(aws_sdk_ec2::types::State::Deleting)
-                    )
-                })
+            let tags = live_vpc_endpoint(ec2, id)
+                .await?
                 .map(|v| ec2_tags(v.tags()));
             out.push(found(me, "VPC endpoint", id, tags));
         }

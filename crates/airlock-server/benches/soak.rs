@@ -158,12 +158,21 @@ async fn run() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_before = rss_mib(pid);
-    println!("soak: server pid {pid}, RSS before {rss_before:.1} MiB, {seconds} s of attack");
+    println!("soak: server pid {pid}, RSS before {rss_before:.1} MiB, {seconds} s of attack ({attacks})");
 
     let stop = Arc::new(AtomicBool::new(false));
     let opened = Arc::new(AtomicU64::new(0));
     let mut attackers = Vec::new();
-    for i in 0..2000u32 {
+    // `AIRLOCK_SOAK_ATTACKS` (default `idle,slowloris,bodies`) picks the attackers.
+    let attacks = std::env::var("AIRLOCK_SOAK_ATTACKS")
+        .unwrap_or_else(|_| "idle,slowloris,bodies".to_string());
+    let on = |name: &str| attacks.split(',').any(|a| a.trim() == name);
+    let (idle_n, slow_n, body_n) = (
+        if on("idle") { 2000u32 } else { 0 },
+        if on("slowloris") { 300u32 } else { 0 },
+        if on("bodies") { 100u32 } else { 0 },
+    );
+    for i in 0..idle_n {
         attackers.push(tokio::spawn(idle(
             i / 100,
             addr,
@@ -171,7 +180,7 @@ async fn run() {
             opened.clone(),
         )));
     }
-    for i in 0..300u32 {
+    for i in 0..slow_n {
         attackers.push(tokio::spawn(slowloris(
             20 + i / 100,
             addr,
@@ -180,7 +189,7 @@ async fn run() {
         )));
     }
     let date = airlock_server::sigv4::format_amz_date(SystemTime::now());
-    for i in 0..100u32 {
+    for i in 0..body_n {
         let key_id = if i % 2 == 0 {
             "AKIANOBODYHASTHIS00".to_string()
         } else {
@@ -341,15 +350,15 @@ async fn held_body(
         if s.write_all(head.as_bytes()).await.is_err() {
             continue;
         }
-        // All but the last byte, then hold.
+        // All but the last byte, then hold (the server may answer and close at any point).
         let mut sent = 0;
-        while sent + chunk.len() < LEN {
-            if s.write_all(&chunk).await.is_err() {
+        while sent < LEN - 1 {
+            let n = chunk.len().min(LEN - 1 - sent);
+            if s.write_all(&chunk[..n]).await.is_err() {
                 break;
             }
-            sent += chunk.len();
+            sent += n;
         }
-        let _ = s.write_all(&chunk[..LEN - sent - 1]).await;
         let mut b = [0u8; 256];
         let _ = s.read(&mut b).await;
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -56,6 +56,27 @@ fn write_tags(x: &mut Xml, tags: &[Tag]) {
     x.close("Tags");
 }
 
+/// The answer of a `List*Tags` operation: one page of `tags`, always with a `Tags` element.
+fn tags_listing(
+    op: &str,
+    request_id: &str,
+    tags: Vec<Tag>,
+    params: &Params,
+) -> Result<Reply, AwsError> {
+    let (tags, next) = paginate(tags, params)?;
+    Ok(query_response(op, XMLNS, request_id, |x| {
+        x.open("Tags");
+        for t in &tags {
+            x.open("member")
+                .leaf("Key", &t.key)
+                .leaf("Value", &t.value)
+                .close("member");
+        }
+        x.close("Tags");
+        truncation(x, &next);
+    }))
+}
+
 fn write_boundary(x: &mut Xml, b: &Option<String>) {
     if let Some(arn) = b {
         x.open("PermissionsBoundary")
@@ -532,18 +553,7 @@ impl Planner<'_> {
                             EntityKind::Role => iam.get_role(acct, &name)?.tags,
                             EntityKind::User => iam.get_user(acct, &name)?.tags,
                         };
-                        let (tags, next) = paginate(tags, &params)?;
-                        Ok(query_response(&o, XMLNS, &call.request_id, |x| {
-                            x.open("Tags");
-                            for t in &tags {
-                                x.open("member")
-                                    .leaf("Key", &t.key)
-                                    .leaf("Value", &t.value)
-                                    .close("member");
-                            }
-                            x.close("Tags");
-                            truncation(x, &next);
-                        }))
+                        tags_listing(&o, &call.request_id, tags, &params)
                     }),
                 )
             }
@@ -1162,18 +1172,7 @@ impl Planner<'_> {
                         }
                         _ => {
                             let tags = iam.get_instance_profile(acct, &name)?.tags;
-                            let (tags, next) = paginate(tags, &params)?;
-                            Ok(query_response(&o, XMLNS, &call.request_id, |x| {
-                                x.open("Tags");
-                                for t in &tags {
-                                    x.open("member")
-                                        .leaf("Key", &t.key)
-                                        .leaf("Value", &t.value)
-                                        .close("member");
-                                }
-                                x.close("Tags");
-                                truncation(x, &next);
-                            }))
+                            tags_listing(&o, &call.request_id, tags, &params)
                         }
                     }),
                 )
