@@ -44,16 +44,50 @@ fn parse_max(q: &Query<'_>, name: &str) -> Result<usize, S3Error> {
     }
 }
 
-/// URL-encodes listing values when the client asked for `encoding-type=url`.
-struct Encoder(bool);
+/// URL-encodes listing values when the client asked for `encoding-type=url`, as S3 does:
+/// every byte but ASCII letters, digits and `-_.*/` is percent-encoded, a space becoming `+`.
+/// Unlike form encoding, `/` stays as it is (a key's "directories" stay readable).
+pub(crate) struct Encoder(pub(crate) bool);
 
 impl Encoder {
-    fn enc(&self, s: &str) -> String {
-        if self.0 {
-            form_urlencoded::byte_serialize(s.as_bytes()).collect()
-        } else {
-            s.to_string()
+    /// The `encoding-type` parameter of a listing: absent, or `url`.
+    pub(crate) fn from_query(q: &Query<'_>) -> Result<Encoder, S3Error> {
+        match q.get("encoding-type") {
+            None => Ok(Encoder(false)),
+            Some("url") => Ok(Encoder(true)),
+            Some(other) => Err(S3Error::invalid_argument(
+                "Invalid Encoding Method specified in Request",
+                "encoding-type",
+                other,
+            )),
         }
+    }
+
+    pub(crate) fn enc(&self, s: &str) -> String {
+        if !self.0 {
+            return s.to_string();
+        }
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut out = String::with_capacity(s.len());
+        for &b in s.as_bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => {
+                    out.push(b as char)
+                }
+                b' ' => out.push('+'),
+                _ => {
+                    out.push('%');
+                    out.push(HEX[(b >> 4) as usize] as char);
+                    out.push(HEX[(b & 15) as usize] as char);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether values are encoded (the result then says `<EncodingType>url</EncodingType>`).
+    pub(crate) fn on(&self) -> bool {
+        self.0
     }
 }
 
@@ -881,17 +915,7 @@ impl S3Service {
             .filter(|d| !d.is_empty())
             .map(str::to_string);
         let max = parse_max(q, "max-keys")?;
-        let encode = match q.get("encoding-type") {
-            None => false,
-            Some("url") => true,
-            Some(other) => {
-                return Err(S3Error::invalid_argument(
-                    "Invalid Encoding Method specified in Request",
-                    "encoding-type",
-                    other,
-                ));
-            }
-        };
+        let e = Encoder::from_query(q)?;
         let token = q.get("continuation-token").map(str::to_string);
         let start_after = q.get("start-after").map(str::to_string);
         let marker = q.get("marker").map(str::to_string);
@@ -930,7 +954,6 @@ impl S3Service {
                     max_keys: max,
                 },
             )?;
-            let e = Encoder(encode);
             let mut x = Xml::new();
             x.open_ns("ListBucketResult", XMLNS);
             x.leaf("Name", bucket.name())
@@ -953,7 +976,7 @@ impl S3Service {
                 "Delimiter",
                 delimiter.as_deref().map(|d| e.enc(d)).as_deref(),
             );
-            if encode {
+            if e.on() {
                 x.leaf("EncodingType", "url");
             }
             x.leaf("IsTruncated", &page.truncated.to_string());
@@ -1015,7 +1038,7 @@ impl S3Service {
             .filter(|d| !d.is_empty())
             .map(str::to_string);
         let max = parse_max(q, "max-keys")?;
-        let encode = q.get("encoding-type") == Some("url");
+        let e = Encoder::from_query(q)?;
         let key_marker = q.get("key-marker").map(str::to_string);
         let version_marker = q.get("version-id-marker").map(str::to_string);
         if version_marker.as_deref().is_some_and(|v| !v.is_empty())
@@ -1046,7 +1069,6 @@ impl S3Service {
                     version_marker.as_deref(),
                     max,
                 )?;
-                let e = Encoder(encode);
                 let mut x = Xml::new();
                 x.open_ns("ListVersionsResult", XMLNS);
                 x.leaf("Name", bucket.name())
@@ -1066,7 +1088,7 @@ impl S3Service {
                     "Delimiter",
                     delimiter.as_deref().map(|d| e.enc(d)).as_deref(),
                 );
-                if encode {
+                if e.on() {
                     x.leaf("EncodingType", "url");
                 }
                 x.leaf("IsTruncated", &page.truncated.to_string());

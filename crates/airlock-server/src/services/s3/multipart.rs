@@ -96,6 +96,7 @@ impl S3Service {
                 .get("delimiter")
                 .filter(|d| !d.is_empty())
                 .map(str::to_string);
+            let e = super::bucket::Encoder::from_query(q)?;
             let key_marker = q.get("key-marker").map(str::to_string);
             let upload_marker = q.get("upload-id-marker").map(str::to_string);
             let max = match q.get("max-uploads") {
@@ -120,17 +121,26 @@ impl S3Service {
                 let mut x = Xml::new();
                 x.open_ns("ListMultipartUploadsResult", XMLNS);
                 x.leaf("Bucket", bucket.name());
-                x.leaf("KeyMarker", key_marker.as_deref().unwrap_or(""));
+                x.leaf("KeyMarker", &e.enc(key_marker.as_deref().unwrap_or("")));
                 x.leaf("UploadIdMarker", upload_marker.as_deref().unwrap_or(""));
-                x.opt("NextKeyMarker", page.next_key_marker.as_deref());
+                x.opt(
+                    "NextKeyMarker",
+                    page.next_key_marker.as_deref().map(|k| e.enc(k)).as_deref(),
+                );
                 x.opt("NextUploadIdMarker", page.next_upload_id_marker.as_deref());
-                x.leaf("Prefix", &prefix);
-                x.opt("Delimiter", delimiter.as_deref());
+                x.leaf("Prefix", &e.enc(&prefix));
+                x.opt(
+                    "Delimiter",
+                    delimiter.as_deref().map(|d| e.enc(d)).as_deref(),
+                );
                 x.leaf("MaxUploads", &max.to_string());
+                if e.on() {
+                    x.leaf("EncodingType", "url");
+                }
                 x.leaf("IsTruncated", &page.truncated.to_string());
                 for u in &page.uploads {
                     x.open("Upload")
-                        .leaf("Key", &u.key)
+                        .leaf("Key", &e.enc(&u.key))
                         .leaf("UploadId", &u.upload_id);
                     x.open("Initiator")
                         .leaf("ID", &u.initiator_arn)
@@ -159,7 +169,7 @@ impl S3Service {
                 }
                 for p in &page.prefixes {
                     x.open("CommonPrefixes")
-                        .leaf("Prefix", p)
+                        .leaf("Prefix", &e.enc(p))
                         .close("CommonPrefixes");
                 }
                 x.close("ListMultipartUploadsResult");

@@ -1,0 +1,27 @@
+//! S3 as applications use it (issue #26), through boto3 (tests/server/s3_apps_boto3.py):
+//! emptying a versioned bucket page by page, `encoding-type=url`, `max-keys=0`.
+
+mod common;
+
+use common::*;
+
+/// Runs sections of the script against one server.
+fn run(sections: &[&str]) {
+    let s = TestServer::start();
+    let out = s.python("s3_apps_boto3.py", sections);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "s3_apps_boto3.py failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("all S3 application checks passed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn listings_as_applications_page_through_them() {
+    run(&["versions_paging", "encoding", "max_keys_zero"]);
+}
