@@ -1,5 +1,6 @@
 //! S3 as applications use it (issue #26), through boto3 (tests/server/s3_apps_boto3.py):
-//! emptying a versioned bucket page by page, `encoding-type=url`, `max-keys=0`.
+//! emptying a versioned bucket page by page, `encoding-type=url`, `max-keys=0`, Object Lock
+//! refused rather than ignored, SSE headers refused on reads.
 
 mod common;
 
@@ -24,4 +25,9 @@ fn run(sections: &[&str]) {
 #[test]
 fn listings_as_applications_page_through_them() {
     run(&["versions_paging", "encoding", "max_keys_zero"]);
+}
+
+#[test]
+fn unsupported_object_lock_and_read_headers_are_refused() {
+    run(&["object_lock", "sse_on_read"]);
 }

@@ -374,6 +374,20 @@ impl S3Service {
             }
             Some(c) => c.to_string(),
         };
+        match header(call, "x-amz-bucket-object-lock-enabled") {
+            None => {}
+            Some(v) => match xml::parse_bool(v) {
+                Ok(false) => {}
+                Ok(true) => return Err(S3Error::object_lock_not_supported()),
+                Err(_) => {
+                    return Err(S3Error::invalid_argument(
+                        "Invalid value for x-amz-bucket-object-lock-enabled",
+                        "x-amz-bucket-object-lock-enabled",
+                        v,
+                    ));
+                }
+            },
+        }
         let ownership = match header(call, "x-amz-object-ownership") {
             None => None,
             Some(o) => Some(ObjectOwnership::parse(o).ok_or_else(|| {

@@ -13,7 +13,8 @@ use bytes::Bytes;
 
 use super::bucket::check_acl_headers;
 use super::object::{
-    copy_conditions, copy_range, object_meta, parse_copy_source, pump, sse_request,
+    copy_conditions, copy_range, object_meta, parse_copy_source, pump, refuse_object_lock_headers,
+    sse_request,
 };
 use super::payload::{PayloadReader, PayloadSpec};
 use super::request::{Op, Target};
@@ -467,6 +468,7 @@ impl S3Service {
         bucket: Arc<Bucket>,
         key: String,
     ) -> Result<Prepared, S3Error> {
+        refuse_object_lock_headers(call)?;
         let acl = check_acl_headers(call, Some(&bucket), self.pab(&bucket))?;
         let meta = object_meta(call)?;
         let tags = match header(call, "x-amz-tagging") {
