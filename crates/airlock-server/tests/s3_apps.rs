@@ -31,3 +31,8 @@ fn listings_as_applications_page_through_them() {
 fn unsupported_object_lock_and_read_headers_are_refused() {
     run(&["object_lock", "sse_on_read"]);
 }
+
+#[test]
+fn multipart_completions_retry_and_carry_object_checksums() {
+    run(&["complete_retry", "checksums"]);
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use airlock_policy::{Context, ContextValue};
 use airlock_s3::checksum::{ChecksumAlgorithm, Hasher};
-use airlock_s3::multipart::{CompletedPart, NewUpload};
+use airlock_s3::multipart::{CompletedPart, Completion, NewUpload};
 use airlock_s3::names::{canonical_id, object_arn, validate_key};
 use airlock_s3::objects::Staged;
 use airlock_s3::{Bucket, S3Error};
@@ -305,7 +305,30 @@ impl S3Service {
             }
             Op::CompleteMultipartUpload => {
                 let upload_id = q.get("uploadId").unwrap_or("").to_string();
-                super::payload::verify_buffered(&call.headers, &call.body)?;
+                // The x-amz-checksum-* header of a completion states the object's checksum,
+                // not the body's: only Content-MD5 covers the body.
+                super::payload::verify_md5(&call.headers, &call.body)?;
+                let stated = super::payload::object_checksum_header(&call.headers)?;
+                let full_object = match header(call, "x-amz-checksum-type") {
+                    None => None,
+                    Some(t) if t.eq_ignore_ascii_case("FULL_OBJECT") => Some(true),
+                    Some(t) if t.eq_ignore_ascii_case("COMPOSITE") => Some(false),
+                    Some(_) => {
+                        return Err(S3Error::invalid_request(
+                            "Value for x-amz-checksum-type header is invalid.",
+                        ));
+                    }
+                };
+                let object_size = match header(call, "x-amz-mp-object-size") {
+                    None => None,
+                    Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                        S3Error::invalid_argument(
+                            "The x-amz-mp-object-size header is invalid.",
+                            "x-amz-mp-object-size",
+                            v,
+                        )
+                    })?),
+                };
                 let root = xml::parse_root(&call.body, "CompleteMultipartUpload")?;
                 let mut parts = Vec::new();
                 for p in root.all("Part") {
@@ -331,14 +354,20 @@ impl S3Service {
                         .is_some_and(|v| v.trim() == "*"),
                     if_match: header(call, "if-match").map(str::to_string),
                 };
-                let stated = super::payload::checksum_header(&call.headers)
-                    .ok()
-                    .flatten()
-                    .map(|(_, v)| v);
                 let check = self.check(call, "s3:PutObject", arn, Some(&bucket), Context::new());
                 Ok(prepared(op, vec![check], move |call| async move {
                     let v = s3
-                        .complete_upload(bucket.name(), &key, &upload_id, parts, condition, stated)
+                        .complete_upload(Completion {
+                            bucket: bucket.name().to_string(),
+                            key: key.clone(),
+                            upload_id,
+                            parts,
+                            condition,
+                            checksum: stated,
+                            full_object,
+                            object_size,
+                            caller: call.caller.arn.clone(),
+                        })
                         .await?;
                     let mut x = Xml::new();
                     x.open_ns("CompleteMultipartUploadResult", XMLNS);
