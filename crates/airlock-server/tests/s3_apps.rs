@@ -1,6 +1,7 @@
 //! S3 as applications use it (issue #26), through boto3 (tests/server/s3_apps_boto3.py):
 //! emptying a versioned bucket page by page, `encoding-type=url`, `max-keys=0`, Object Lock
-//! refused rather than ignored, SSE headers refused on reads.
+//! refused rather than ignored, SSE headers refused on reads, retried multipart completions
+//! and the object checksums a completion states.
 
 mod common;
 

@@ -1203,7 +1203,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn listing_encoding_is_s3s() {
+        let e = Encoder(true);
+        assert_eq!(e.enc("a b/c+d~ü*-_."), "a+b/c%2Bd%7E%C3%BC*-_.");
+        assert_eq!(Encoder(false).enc("a b/"), "a b/");
+    }
+
     proptest! {
+        #[test]
+        fn listing_encoding_round_trips(s in ".*") {
+            let encoded = Encoder(true).enc(&s);
+            let decoded: String = form_urlencoded::parse(format!("k={encoded}").as_bytes())
+                .map(|(_, v)| v.into_owned())
+                .next()
+                .unwrap_or_default();
+            prop_assert_eq!(decoded, s);
+        }
+
         #[test]
         fn config_parsers_never_panic(s in ".*") {
             let _ = parse_pab(s.as_bytes());

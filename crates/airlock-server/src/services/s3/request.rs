@@ -596,6 +596,29 @@ mod tests {
             "GetBucketCors"
         );
         assert_eq!(Op::PutBucketPolicy.name(), "PutBucketPolicy");
+        // Object Lock: the bucket configuration is refused, object-level calls are routed.
+        let e = operation(
+            &http::Method::PUT,
+            &b,
+            &Query::parse(Some("object-lock")),
+            &h,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, Code::NotImplemented);
+        for (m, q, name) in [
+            (http::Method::PUT, "retention", "PutObjectRetention"),
+            (http::Method::GET, "retention", "GetObjectRetention"),
+            (http::Method::PUT, "legal-hold", "PutObjectLegalHold"),
+            (http::Method::GET, "legal-hold", "GetObjectLegalHold"),
+        ] {
+            let t = target("/b/k", &hdr("localhost")).unwrap();
+            assert_eq!(
+                operation(&m, &t, &Query::parse(Some(q)), &h)
+                    .unwrap()
+                    .name(),
+                name
+            );
+        }
         assert!(operation(&http::Method::PATCH, &b, &Query::parse(None), &h).is_err());
     }
 
