@@ -158,7 +158,10 @@ def complete_retry():
     again = s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=uid, MultipartUpload=parts)
     check(
         "a retried completion answers 200 with the same result",
-        again["ResponseMetadata"]["HTTPStatusCode"] == 200 and again["ETag"] == first["ETag"] and again["VersionId"] == first["VersionId"],
+        again["ResponseMetadata"]["HTTPStatusCode"] == 200
+        and again["ETag"] == first["ETag"]
+        and again["VersionId"] == first["VersionId"]
+        and again["ServerSideEncryption"] == first["ServerSideEncryption"] == "AES256",
         (first, again),
     )
     versions = s3.list_object_versions(Bucket=bucket, Prefix="big").get("Versions", [])

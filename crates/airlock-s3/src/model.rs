@@ -337,8 +337,8 @@ pub struct CompletedUpload {
     pub parts: Vec<(u32, String)>,
     /// Until when (Unix milliseconds) a retry is answered.
     pub expires_ms: i64,
-    /// The version it made, without its data, metadata or tags (what the answer needs:
-    /// version id, ETag, checksum, encryption).
+    /// The version it made, without its data, metadata, tags or wrapped data key (what the
+    /// answer needs: version id, ETag, checksum, encryption).
     pub version: ObjectVersion,
 }
 

@@ -476,10 +476,16 @@ impl S3 {
                     caller,
                     parts: parts.iter().map(|p| (p.number, strip_quotes(&p.etag).to_string())).collect(),
                     expires_ms: now.saturating_add(COMPLETED_RETENTION_MS),
+                    // No copy of the wrapped data key either: the answer names the
+                    // encryption, it does not read the object.
                     version: ObjectVersion {
                         meta: Default::default(),
                         tags: Vec::new(),
                         segments: Vec::new(),
+                        sse: version.sse.clone().map(|s| crate::model::SseInfo {
+                            wrapped_key: String::new(),
+                            ..s
+                        }),
                         ..version.clone()
                     },
                 };
