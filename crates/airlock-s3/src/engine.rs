@@ -387,6 +387,7 @@ impl S3 {
                 for u in &uploads {
                     segments.extend(remove_upload(txn, u)?);
                 }
+                crate::multipart::remove_completed(txn, &bucket)?;
                 txn.delete(BUCKETS, &bucket)?;
                 Ok(segments)
             })

@@ -233,6 +233,21 @@ impl S3Error {
         )
     }
 
+    /// `NotImplemented` for Object Lock, which airlock does not offer yet: refused clearly
+    /// rather than accepted and then not enforced.
+    pub fn object_lock_not_supported() -> Self {
+        S3Error::new(
+            Code::NotImplemented,
+            "Object Lock is not supported by airlock yet: a bucket cannot be created with Object Lock enabled, nor have it turned on",
+        )
+    }
+
+    /// `InvalidRequest` for an Object Lock parameter on a bucket without Object Lock (every
+    /// bucket, as long as airlock has no Object Lock), with S3's message.
+    pub fn missing_object_lock() -> Self {
+        S3Error::invalid_request("Bucket is missing Object Lock Configuration")
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         self.code.status()

@@ -84,6 +84,29 @@ fn common_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<Str
         .map(|pos| format!("{prefix}{}", &rest[..pos + d.len()]))
 }
 
+/// Where a `ListObjectVersions` page resumes after `(key_marker, version_id_marker)`: just
+/// after that version's place among the key's versions, whether or not it still exists (the
+/// loop that empties a bucket deletes what each page listed before asking for the next). A
+/// version id carries its sequence number, so its place is known without the version. Only a
+/// `null` version that no longer exists has no known place: the listing then resumes at the
+/// key's first remaining version, so that none is skipped. A version id airlock never made is
+/// `InvalidArgument`, as on S3.
+fn version_marker_position(
+    read: &dyn ReadTxn,
+    bucket: &str,
+    key: &str,
+    version_id: &str,
+) -> Result<String, S3Error> {
+    if version_id == "null" {
+        return Ok(match find_version(read, bucket, key, version_id)? {
+            Some(v) => meta::version_key(bucket, key, v.seq),
+            None => meta::versions_prefix(bucket, key),
+        });
+    }
+    let seq = meta::version_seq(version_id).ok_or_else(|| invalid_version_id(version_id))?;
+    Ok(meta::version_key(bucket, key, seq))
+}
+
 fn start_key(bucket: &str, start: &Option<ListStart>) -> Option<String> {
     match start {
         None => None,
@@ -115,10 +138,14 @@ impl S3 {
         let mut last_key: Option<String> = None;
         let mut after = match (key_marker, version_id_marker) {
             (Some(k), Some(v)) if !v.is_empty() => {
-                let found =
-                    find_version(&*read, bucket, k, v)?.ok_or_else(|| invalid_version_id(v))?;
-                last_key = Some(k.to_string());
-                Some(meta::version_key(bucket, k, found.seq))
+                let at = version_marker_position(&*read, bucket, k, v)?;
+                // The next version of `k` is its latest only if none sorts before it.
+                let first =
+                    read.scan_after(VERSIONS, &meta::versions_prefix(bucket, k), None, 1)?;
+                if first.first().is_some_and(|(sk, _)| *sk <= at) {
+                    last_key = Some(k.to_string());
+                }
+                Some(at)
             }
             (Some(k), _) if !k.is_empty() => match common_prefix(k, prefix, delimiter) {
                 Some(cp) if cp == k => Some(meta::after_prefix(bucket, k)),
@@ -126,6 +153,10 @@ impl S3 {
             },
             _ => None,
         };
+        if max_keys == 0 {
+            // S3 answers an empty, complete page.
+            return Ok(page);
+        }
         let mut count = 0usize;
         'outer: loop {
             let batch = read.scan_after(VERSIONS, &scan, after.as_deref(), BATCH)?;
@@ -190,6 +221,9 @@ impl S3 {
             _ => None,
         };
         let mut page = UploadsPage::default();
+        if max_uploads == 0 {
+            return Ok(page);
+        }
         let mut count = 0usize;
         'outer: loop {
             let batch = read.scan_after(UPLOADS, &scan, after.as_deref(), BATCH)?;
@@ -258,6 +292,10 @@ pub(crate) fn list_objects(
     let mut after = start_key(bucket, &q.start);
     let delimiter = q.delimiter.as_deref();
     let mut page = ObjectsPage::default();
+    if q.max_keys == 0 {
+        // S3 answers an empty, complete page (`IsTruncated` false) whatever the bucket holds.
+        return Ok(page);
+    }
     let mut last_key: Option<String> = None;
     let mut count = 0usize;
     'outer: loop {

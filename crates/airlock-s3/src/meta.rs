@@ -9,6 +9,8 @@
 //! | `s3_data`      | segment id                           | a small segment's ciphertext  |
 //! | `s3_uploads`   | `BUCKET/KEY \0 UPLOAD_ID`            | [`UploadRecord`]              |
 //! | `s3_parts`     | `UPLOAD_ID/NNNNN`                    | [`PartRecord`]                |
+//! | `s3_completed` | `BUCKET/KEY \0 UPLOAD_ID`            | [`CompletedUpload`]           |
+//! | `s3_completed_expiry` | `EXPIRES_MS \0 BUCKET/KEY \0 UPLOAD_ID` | empty (prunes `s3_completed` in expiry order) |
 //! | `s3_accounts`  | account id                           | [`AccountRecord`]             |
 //! | `s3_meta`      | `aws-s3-key/ACCOUNT`                 | the account's default S3 KMS key ARN |
 //!
@@ -23,6 +25,7 @@
 //! [`ObjectVersion`]: crate::model::ObjectVersion
 //! [`UploadRecord`]: crate::model::UploadRecord
 //! [`PartRecord`]: crate::model::PartRecord
+//! [`CompletedUpload`]: crate::model::CompletedUpload
 //! [`AccountRecord`]: crate::model::AccountRecord
 
 use std::sync::Arc;
@@ -43,6 +46,10 @@ pub const DATA: &str = "s3_data";
 pub const UPLOADS: &str = "s3_uploads";
 /// Parts of multipart uploads.
 pub const PARTS: &str = "s3_parts";
+/// Recently completed multipart uploads (for retried completions).
+pub const COMPLETED: &str = "s3_completed";
+/// `s3_completed` in expiry order: `EXPIRES_MS` in 16 hex digits, NUL, the upload's key.
+pub const COMPLETED_EXPIRY: &str = "s3_completed_expiry";
 /// Account-level settings.
 pub const ACCOUNTS: &str = "s3_accounts";
 /// Miscellaneous.
@@ -79,6 +86,11 @@ pub fn parse_version_key<'a>(bucket: &str, store_key: &'a str) -> Option<(&'a st
 /// The store key of an upload.
 pub fn upload_key(bucket: &str, key: &str, upload_id: &str) -> String {
     format!("{bucket}/{key}\0{upload_id}")
+}
+
+/// The `s3_completed_expiry` key of a completed upload.
+pub fn completed_expiry_key(expires_ms: i64, upload_key: &str) -> String {
+    format!("{:016x}\0{upload_key}", expires_ms.max(0))
 }
 
 /// The store key of a part.

@@ -325,6 +325,23 @@ pub struct UploadRecord {
     pub checksum_full_object: bool,
 }
 
+/// A multipart upload that was completed, kept for [`COMPLETED_RETENTION_MS`] so that a
+/// retried `CompleteMultipartUpload` (an SDK retrying after a timeout) gets the same answer.
+///
+/// [`COMPLETED_RETENTION_MS`]: crate::multipart::COMPLETED_RETENTION_MS
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedUpload {
+    /// The principal (ARN) that completed it; only its retries get the result.
+    pub caller: String,
+    /// The parts it was completed with: number and ETag (without quotes).
+    pub parts: Vec<(u32, String)>,
+    /// Until when (Unix milliseconds) a retry is answered.
+    pub expires_ms: i64,
+    /// The version it made, without its data, metadata, tags or wrapped data key (what the
+    /// answer needs: version id, ETag, checksum, encryption).
+    pub version: ObjectVersion,
+}
+
 /// An uploaded part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartRecord {

@@ -11,9 +11,10 @@ use crate::crypto::{SegmentId, hex};
 use crate::engine::{S3, drop_segment, now_ms, remove_upload};
 use crate::error::{Code, S3Error};
 use crate::keys::SsePlan;
-use crate::meta::{self, BUCKETS, PARTS, UPLOADS};
+use crate::meta::{self, BUCKETS, COMPLETED, COMPLETED_EXPIRY, PARTS, UPLOADS};
 use crate::model::{
-    BucketRecord, ObjectMeta, ObjectVersion, PartInfo, PartRecord, Tag, UploadRecord, Versioning,
+    BucketRecord, CompletedUpload, ObjectMeta, ObjectVersion, PartInfo, PartRecord, Tag,
+    UploadRecord, Versioning,
 };
 use crate::names::validate_key;
 use crate::objects::{
@@ -34,6 +35,37 @@ pub struct CompletedPart {
     pub etag: String,
     /// The part checksum the client states, if any.
     pub checksum: Option<String>,
+}
+
+/// How long a completed upload is remembered: a retried `CompleteMultipartUpload` by the same
+/// principal with the same parts is answered with the first completion's result for this long.
+pub const COMPLETED_RETENTION_MS: i64 = 60 * 60 * 1000;
+
+/// Most expired completion records removed by one completion (bounded work per request).
+const PRUNE_BATCH: usize = 16;
+
+/// A `CompleteMultipartUpload` request.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Upload id.
+    pub upload_id: String,
+    /// The parts, as listed.
+    pub parts: Vec<CompletedPart>,
+    /// `If-Match` / `If-None-Match`.
+    pub condition: WriteCondition,
+    /// The object checksum the client states (`x-amz-checksum-*`): a full-object checksum, or a
+    /// composite one with or without its `-N`.
+    pub checksum: Option<(ChecksumAlgorithm, String)>,
+    /// The checksum type the client states (`x-amz-checksum-type`): `true` for `FULL_OBJECT`.
+    pub full_object: Option<bool>,
+    /// The object size the client states (`x-amz-mp-object-size`).
+    pub object_size: Option<u64>,
+    /// The completing principal (ARN): only its retries get a completed upload's result.
+    pub caller: String,
 }
 
 /// Parameters of `CreateMultipartUpload`.
@@ -258,26 +290,42 @@ impl S3 {
 
     /// `CompleteMultipartUpload`: checks the list (ascending, existing parts with matching
     /// ETags, all but the last at least 5 MiB) and makes the object from the parts' segments.
-    pub async fn complete_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: &str,
-        parts: Vec<CompletedPart>,
-        condition: WriteCondition,
-        stated_checksum: Option<String>,
-    ) -> Result<ObjectVersion, S3Error> {
-        if parts.is_empty() {
+    ///
+    /// A retry of a completion that succeeded (same principal, bucket, key, upload id and
+    /// parts, within [`COMPLETED_RETENTION_MS`]) answers the same version again, as S3 does;
+    /// anything else for an upload that is gone is `NoSuchUpload`.
+    pub async fn complete_upload(&self, c: Completion) -> Result<ObjectVersion, S3Error> {
+        if c.parts.is_empty() {
             return Err(S3Error::malformed_xml());
         }
         let seq = self.next_seq();
-        let (b, k, id) = (bucket.to_string(), key.to_string(), upload_id.to_string());
         let (version, removed) = self
             .committer
             .run(move |txn| {
+                let Completion { bucket: b, key: k, upload_id: id, parts, condition, checksum: stated_checksum, full_object: stated_full, object_size, caller } = c;
                 let bucket_rec: BucketRecord = txn.get_json(BUCKETS, &b)?.ok_or_else(|| S3Error::no_such_bucket(&b))?;
-                let upload: UploadRecord =
-                    txn.get_json(UPLOADS, &meta::upload_key(&b, &k, &id))?.ok_or_else(|| S3Error::no_such_upload(&id))?;
+                let upload_key = meta::upload_key(&b, &k, &id);
+                let Some(upload) = txn.get_json::<UploadRecord>(UPLOADS, &upload_key)? else {
+                    let version = replay_completion(txn.as_read(), &upload_key, &id, &caller, &parts)?;
+                    return Ok((version, Vec::new()));
+                };
+                if upload.checksum_algorithm.is_some()
+                    && stated_full.is_some_and(|full| full != upload.checksum_full_object)
+                {
+                    return Err(S3Error::invalid_request(format!(
+                        "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+                        if upload.checksum_full_object { "FULL_OBJECT" } else { "COMPOSITE" }
+                    )));
+                }
+                if let (Some(a), Some((stated, _))) = (upload.checksum_algorithm, &stated_checksum)
+                    && a != *stated
+                {
+                    return Err(S3Error::invalid_request(format!(
+                        "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                        a.as_str().to_ascii_lowercase(),
+                        stated.as_str().to_ascii_lowercase()
+                    )));
+                }
                 let stored: Vec<PartRecord> = txn.scan_json(PARTS, &format!("{id}/"))?;
                 let mut chosen: Vec<&PartRecord> = Vec::with_capacity(parts.len());
                 let mut prev = 0u32;
@@ -335,6 +383,13 @@ impl S3 {
                 }
                 let etag = format!("{}-{}", hex(&md5.finish()), chosen.len());
                 let size: u64 = chosen.iter().map(|p| p.size).sum();
+                if let Some(stated) = object_size
+                    && stated != size
+                {
+                    return Err(S3Error::invalid_request(format!(
+                        "The provided 'x-amz-mp-object-size' header value {stated} does not match what was computed: {size}"
+                    )));
+                }
                 let checksum = match upload.checksum_algorithm {
                     Some(a) if chosen.iter().all(|p| p.checksum.is_some()) => {
                         if upload.checksum_full_object {
@@ -370,9 +425,8 @@ impl S3 {
                     }
                     _ => None,
                 };
-                if let (Some(stated), Some(c)) = (&stated_checksum, &checksum)
-                    && stated != &c.value
-                    && stated.split('-').next() != c.value.split('-').next()
+                if let (Some((_, stated)), Some(c)) = (&stated_checksum, &checksum)
+                    && !stated_checksum_matches(stated, c)
                 {
                     return Err(S3Error::new(Code::BadDigest, format!("The {} you specified did not match the calculated checksum.", c.algorithm.as_str())));
                 }
@@ -398,6 +452,7 @@ impl S3 {
                         s
                     })
                     .collect();
+                let now = now_ms();
                 let version = ObjectVersion {
                     key: k.clone(),
                     version_id: match bucket_rec.versioning {
@@ -406,7 +461,7 @@ impl S3 {
                     },
                     seq,
                     delete_marker: false,
-                    last_modified_ms: now_ms(),
+                    last_modified_ms: now,
                     size,
                     etag,
                     owner: upload.owner.clone(),
@@ -417,6 +472,23 @@ impl S3 {
                     segments,
                     parts_count: Some(chosen.len() as u32),
                 };
+                let completed = CompletedUpload {
+                    caller,
+                    parts: parts.iter().map(|p| (p.number, strip_quotes(&p.etag).to_string())).collect(),
+                    expires_ms: now.saturating_add(COMPLETED_RETENTION_MS),
+                    // No copy of the wrapped data key either: the answer names the
+                    // encryption, it does not read the object.
+                    version: ObjectVersion {
+                        meta: Default::default(),
+                        tags: Vec::new(),
+                        segments: Vec::new(),
+                        sse: version.sse.clone().map(|s| crate::model::SseInfo {
+                            wrapped_key: String::new(),
+                            ..s
+                        }),
+                        ..version.clone()
+                    },
+                };
                 // Parts not used by the object are removed; used ones move into it.
                 let used: std::collections::HashSet<u32> = chosen.iter().map(|p| p.number).collect();
                 let mut removed: Vec<SegmentId> = Vec::new();
@@ -426,8 +498,11 @@ impl S3 {
                     }
                     txn.delete(PARTS, &meta::part_key(&id, p.number))?;
                 }
-                txn.delete(UPLOADS, &meta::upload_key(&b, &k, &id))?;
+                txn.delete(UPLOADS, &upload_key)?;
                 removed.extend(put_version(txn, &bucket_rec, version.clone(), None)?);
+                prune_completed(txn, now)?;
+                txn.put(COMPLETED_EXPIRY, &meta::completed_expiry_key(completed.expires_ms, &upload_key), b"")?;
+                txn.put_json(COMPLETED, &upload_key, &completed)?;
                 Ok((version, removed))
             })
             .await?;
@@ -459,6 +534,77 @@ impl S3 {
         }
         Ok(())
     }
+}
+
+/// The answer to a completion of an upload that is no longer in progress: the version a
+/// completion made, if the same principal completed it with the same parts and the record has
+/// not expired; otherwise `NoSuchUpload` (also after an abort, which leaves no record).
+fn replay_completion(
+    txn: &dyn airlock_store::ReadTxn,
+    upload_key: &str,
+    upload_id: &str,
+    caller: &str,
+    parts: &[CompletedPart],
+) -> Result<ObjectVersion, S3Error> {
+    let record: Option<CompletedUpload> = txn.get_json(COMPLETED, upload_key)?;
+    match record {
+        Some(r)
+            if r.expires_ms > now_ms()
+                && r.caller == caller
+                && r.parts.len() == parts.len()
+                && r.parts
+                    .iter()
+                    .zip(parts)
+                    .all(|((n, e), p)| *n == p.number && e == strip_quotes(&p.etag)) =>
+        {
+            Ok(r.version)
+        }
+        _ => Err(S3Error::no_such_upload(upload_id)),
+    }
+}
+
+/// Removes up to [`PRUNE_BATCH`] completion records that expired by `now`, oldest first.
+fn prune_completed(txn: &mut dyn airlock_store::WriteTxn, now: i64) -> Result<(), S3Error> {
+    for (k, _) in txn.scan_after(COMPLETED_EXPIRY, "", None, PRUNE_BATCH)? {
+        let Some((expires, upload_key)) = k.split_once('\0') else {
+            txn.delete(COMPLETED_EXPIRY, &k)?;
+            continue;
+        };
+        if i64::from_str_radix(expires, 16).is_ok_and(|e| e > now) {
+            break;
+        }
+        txn.delete(COMPLETED, upload_key)?;
+        txn.delete(COMPLETED_EXPIRY, &k)?;
+    }
+    Ok(())
+}
+
+/// Whether the object checksum a client states matches the computed one: a full-object
+/// checksum exactly; a composite one with its `-N` or without it.
+fn stated_checksum_matches(stated: &str, computed: &Checksum) -> bool {
+    let stated = stated.trim();
+    if stated == computed.value {
+        return true;
+    }
+    computed.composite && computed.value.split('-').next() == Some(stated)
+}
+
+/// Removes a bucket's completion records (the bucket is being deleted).
+pub(crate) fn remove_completed(
+    txn: &mut dyn airlock_store::WriteTxn,
+    bucket: &str,
+) -> Result<(), S3Error> {
+    let rows: Vec<(String, Vec<u8>)> = txn.scan_prefix(COMPLETED, &format!("{bucket}/"))?;
+    for (k, v) in rows {
+        if let Ok(r) = serde_json::from_slice::<CompletedUpload>(&v) {
+            txn.delete(
+                COMPLETED_EXPIRY,
+                &meta::completed_expiry_key(r.expires_ms, &k),
+            )?;
+        }
+        txn.delete(COMPLETED, &k)?;
+    }
+    Ok(())
 }
 
 fn check_condition(

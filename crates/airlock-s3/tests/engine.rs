@@ -10,7 +10,7 @@ use airlock_s3::checksum::ChecksumAlgorithm;
 use airlock_s3::keys::SsePlan;
 use airlock_s3::listing::{ListQuery, ListStart};
 use airlock_s3::model::{ObjectMeta, SseAlgorithm, Versioning};
-use airlock_s3::multipart::{CompletedPart, MIN_PART_SIZE, NewUpload};
+use airlock_s3::multipart::{CompletedPart, Completion, MIN_PART_SIZE, NewUpload};
 use airlock_s3::objects::{NewObject, WriteCondition};
 use airlock_s3::{Code, S3};
 use airlock_store::{RedbStore, Store};
@@ -134,6 +134,20 @@ fn striped(r: &airlock_s3::objects::ObjectReader, start: u64, end: u64, stride: 
         );
     }
     out
+}
+
+fn completion(bucket: &str, key: &str, upload_id: &str, parts: Vec<CompletedPart>) -> Completion {
+    Completion {
+        bucket: bucket.into(),
+        key: key.into(),
+        upload_id: upload_id.into(),
+        parts,
+        condition: WriteCondition::default(),
+        checksum: None,
+        full_object: None,
+        object_size: None,
+        caller: "arn:aws:iam::222222222222:root".into(),
+    }
 }
 
 fn data(n: usize, seed: u8) -> Vec<u8> {
@@ -480,54 +494,89 @@ async fn multipart_complete_rules_and_checksums() {
             .collect::<Vec<_>>()
     };
     let err =
-        e.s3.complete_upload(
+        e.s3.complete_upload(completion(
             "bucket-five",
             "big",
             &upload.upload_id,
             parts(&[(2, &etags[1]), (1, &etags[0])]),
-            WriteCondition::default(),
-            None,
-        )
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code, Code::InvalidPartOrder);
     let err =
-        e.s3.complete_upload(
+        e.s3.complete_upload(completion(
             "bucket-five",
             "big",
             &upload.upload_id,
             parts(&[(1, "0000"), (2, &etags[1])]),
-            WriteCondition::default(),
-            None,
-        )
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code, Code::InvalidPart);
     let err =
-        e.s3.complete_upload(
+        e.s3.complete_upload(completion(
             "bucket-five",
             "big",
             &upload.upload_id,
             parts(&[(2, &etags[1]), (3, &etags[1])]),
-            WriteCondition::default(),
-            None,
-        )
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code, Code::InvalidPart);
     let v =
-        e.s3.complete_upload(
+        e.s3.complete_upload(completion(
             "bucket-five",
             "big",
             &upload.upload_id,
             parts(&[(1, &etags[0]), (2, &etags[1])]),
-            WriteCondition::default(),
-            None,
-        )
+        ))
         .await
         .unwrap();
     assert!(v.etag.ends_with("-2"));
     assert!(v.checksum.as_ref().unwrap().value.ends_with("-2"));
+    // A retry of the completion answers the same version and writes nothing; another part
+    // list, key or principal gets NoSuchUpload.
+    let again =
+        e.s3.complete_upload(completion(
+            "bucket-five",
+            "big",
+            &upload.upload_id,
+            parts(&[(1, &etags[0]), (2, &etags[1])]),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&again.version_id, &again.etag, again.seq),
+        (&v.version_id, &v.etag, v.seq)
+    );
+    for c in [
+        completion(
+            "bucket-five",
+            "big",
+            &upload.upload_id,
+            parts(&[(1, &etags[0])]),
+        ),
+        completion(
+            "bucket-five",
+            "other",
+            &upload.upload_id,
+            parts(&[(1, &etags[0]), (2, &etags[1])]),
+        ),
+        Completion {
+            caller: "arn:aws:iam::111111111111:root".into(),
+            ..completion(
+                "bucket-five",
+                "big",
+                &upload.upload_id,
+                parts(&[(1, &etags[0]), (2, &etags[1])]),
+            )
+        },
+    ] {
+        assert_eq!(
+            e.s3.complete_upload(c).await.unwrap_err().code,
+            Code::NoSuchUpload
+        );
+    }
     let mut whole = part1.clone();
     whole.extend_from_slice(&part2);
     assert_eq!(get(&e.s3, "bucket-five", "big", None), whole);
@@ -594,14 +643,12 @@ async fn multipart_complete_rules_and_checksums() {
         );
     }
     let err =
-        e.s3.complete_upload(
+        e.s3.complete_upload(completion(
             "bucket-five",
             "small-parts",
             &upload.upload_id,
             parts(&[(1, &tags[0]), (2, &tags[1])]),
-            WriteCondition::default(),
-            None,
-        )
+        ))
         .await
         .unwrap_err();
     assert_eq!(err.code, Code::EntityTooSmall);

@@ -44,16 +44,50 @@ fn parse_max(q: &Query<'_>, name: &str) -> Result<usize, S3Error> {
     }
 }
 
-/// URL-encodes listing values when the client asked for `encoding-type=url`.
-struct Encoder(bool);
+/// URL-encodes listing values when the client asked for `encoding-type=url`, as S3 does:
+/// every byte but ASCII letters, digits and `-_.*/` is percent-encoded, a space becoming `+`.
+/// Unlike form encoding, `/` stays as it is (a key's "directories" stay readable).
+pub(crate) struct Encoder(pub(crate) bool);
 
 impl Encoder {
-    fn enc(&self, s: &str) -> String {
-        if self.0 {
-            form_urlencoded::byte_serialize(s.as_bytes()).collect()
-        } else {
-            s.to_string()
+    /// The `encoding-type` parameter of a listing: absent, or `url`.
+    pub(crate) fn from_query(q: &Query<'_>) -> Result<Encoder, S3Error> {
+        match q.get("encoding-type") {
+            None => Ok(Encoder(false)),
+            Some("url") => Ok(Encoder(true)),
+            Some(other) => Err(S3Error::invalid_argument(
+                "Invalid Encoding Method specified in Request",
+                "encoding-type",
+                other,
+            )),
         }
+    }
+
+    pub(crate) fn enc(&self, s: &str) -> String {
+        if !self.0 {
+            return s.to_string();
+        }
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut out = String::with_capacity(s.len());
+        for &b in s.as_bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => {
+                    out.push(b as char)
+                }
+                b' ' => out.push('+'),
+                _ => {
+                    out.push('%');
+                    out.push(HEX[(b >> 4) as usize] as char);
+                    out.push(HEX[(b & 15) as usize] as char);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether values are encoded (the result then says `<EncodingType>url</EncodingType>`).
+    pub(crate) fn on(&self) -> bool {
+        self.0
     }
 }
 
@@ -340,6 +374,20 @@ impl S3Service {
             }
             Some(c) => c.to_string(),
         };
+        match header(call, "x-amz-bucket-object-lock-enabled") {
+            None => {}
+            Some(v) => match xml::parse_bool(v) {
+                Ok(false) => {}
+                Ok(true) => return Err(S3Error::object_lock_not_supported()),
+                Err(_) => {
+                    return Err(S3Error::invalid_argument(
+                        "Invalid value for x-amz-bucket-object-lock-enabled",
+                        "x-amz-bucket-object-lock-enabled",
+                        v,
+                    ));
+                }
+            },
+        }
         let ownership = match header(call, "x-amz-object-ownership") {
             None => None,
             Some(o) => Some(ObjectOwnership::parse(o).ok_or_else(|| {
@@ -881,17 +929,7 @@ impl S3Service {
             .filter(|d| !d.is_empty())
             .map(str::to_string);
         let max = parse_max(q, "max-keys")?;
-        let encode = match q.get("encoding-type") {
-            None => false,
-            Some("url") => true,
-            Some(other) => {
-                return Err(S3Error::invalid_argument(
-                    "Invalid Encoding Method specified in Request",
-                    "encoding-type",
-                    other,
-                ));
-            }
-        };
+        let e = Encoder::from_query(q)?;
         let token = q.get("continuation-token").map(str::to_string);
         let start_after = q.get("start-after").map(str::to_string);
         let marker = q.get("marker").map(str::to_string);
@@ -930,7 +968,6 @@ impl S3Service {
                     max_keys: max,
                 },
             )?;
-            let e = Encoder(encode);
             let mut x = Xml::new();
             x.open_ns("ListBucketResult", XMLNS);
             x.leaf("Name", bucket.name())
@@ -953,7 +990,7 @@ impl S3Service {
                 "Delimiter",
                 delimiter.as_deref().map(|d| e.enc(d)).as_deref(),
             );
-            if encode {
+            if e.on() {
                 x.leaf("EncodingType", "url");
             }
             x.leaf("IsTruncated", &page.truncated.to_string());
@@ -1015,7 +1052,7 @@ impl S3Service {
             .filter(|d| !d.is_empty())
             .map(str::to_string);
         let max = parse_max(q, "max-keys")?;
-        let encode = q.get("encoding-type") == Some("url");
+        let e = Encoder::from_query(q)?;
         let key_marker = q.get("key-marker").map(str::to_string);
         let version_marker = q.get("version-id-marker").map(str::to_string);
         if version_marker.as_deref().is_some_and(|v| !v.is_empty())
@@ -1046,7 +1083,6 @@ impl S3Service {
                     version_marker.as_deref(),
                     max,
                 )?;
-                let e = Encoder(encode);
                 let mut x = Xml::new();
                 x.open_ns("ListVersionsResult", XMLNS);
                 x.leaf("Name", bucket.name())
@@ -1066,7 +1102,7 @@ impl S3Service {
                     "Delimiter",
                     delimiter.as_deref().map(|d| e.enc(d)).as_deref(),
                 );
-                if encode {
+                if e.on() {
                     x.leaf("EncodingType", "url");
                 }
                 x.leaf("IsTruncated", &page.truncated.to_string());
@@ -1167,7 +1203,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn listing_encoding_is_s3s() {
+        let e = Encoder(true);
+        assert_eq!(e.enc("a b/c+d~ü*-_."), "a+b/c%2Bd%7E%C3%BC*-_.");
+        assert_eq!(Encoder(false).enc("a b/"), "a b/");
+    }
+
     proptest! {
+        #[test]
+        fn listing_encoding_round_trips(s in ".*") {
+            let encoded = Encoder(true).enc(&s);
+            let decoded: String = form_urlencoded::parse(format!("k={encoded}").as_bytes())
+                .map(|(_, v)| v.into_owned())
+                .next()
+                .unwrap_or_default();
+            prop_assert_eq!(decoded, s);
+        }
+
         #[test]
         fn config_parsers_never_panic(s in ".*") {
             let _ = parse_pab(s.as_bytes());

@@ -444,7 +444,8 @@ impl S3Service {
             | Op::PutObjectTagging
             | Op::DeleteObjectTagging
             | Op::GetObjectAcl
-            | Op::PutObjectAcl => self.prepare_object_op(call, op, &target, &q),
+            | Op::PutObjectAcl
+            | Op::ObjectLockUnconfigured(_) => self.prepare_object_op(call, op, &target, &q),
         }
     }
 
@@ -645,6 +646,10 @@ pub fn is_data_event(operation: &str) -> bool {
             | "DeleteObjectTagging"
             | "GetObjectAcl"
             | "PutObjectAcl"
+            | "GetObjectRetention"
+            | "PutObjectRetention"
+            | "GetObjectLegalHold"
+            | "PutObjectLegalHold"
             | "ListObjects"
             | "ListObjectsV2"
             | "ListObjectVersions"

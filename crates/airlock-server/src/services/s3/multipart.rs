@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use airlock_policy::{Context, ContextValue};
 use airlock_s3::checksum::{ChecksumAlgorithm, Hasher};
-use airlock_s3::multipart::{CompletedPart, NewUpload};
+use airlock_s3::multipart::{CompletedPart, Completion, NewUpload};
 use airlock_s3::names::{canonical_id, object_arn, validate_key};
 use airlock_s3::objects::Staged;
 use airlock_s3::{Bucket, S3Error};
@@ -13,7 +13,8 @@ use bytes::Bytes;
 
 use super::bucket::check_acl_headers;
 use super::object::{
-    copy_conditions, copy_range, object_meta, parse_copy_source, pump, sse_request,
+    copy_conditions, copy_range, object_meta, parse_copy_source, pump, refuse_object_lock_headers,
+    sse_request,
 };
 use super::payload::{PayloadReader, PayloadSpec};
 use super::request::{Op, Target};
@@ -96,6 +97,7 @@ impl S3Service {
                 .get("delimiter")
                 .filter(|d| !d.is_empty())
                 .map(str::to_string);
+            let e = super::bucket::Encoder::from_query(q)?;
             let key_marker = q.get("key-marker").map(str::to_string);
             let upload_marker = q.get("upload-id-marker").map(str::to_string);
             let max = match q.get("max-uploads") {
@@ -120,17 +122,26 @@ impl S3Service {
                 let mut x = Xml::new();
                 x.open_ns("ListMultipartUploadsResult", XMLNS);
                 x.leaf("Bucket", bucket.name());
-                x.leaf("KeyMarker", key_marker.as_deref().unwrap_or(""));
+                x.leaf("KeyMarker", &e.enc(key_marker.as_deref().unwrap_or("")));
                 x.leaf("UploadIdMarker", upload_marker.as_deref().unwrap_or(""));
-                x.opt("NextKeyMarker", page.next_key_marker.as_deref());
+                x.opt(
+                    "NextKeyMarker",
+                    page.next_key_marker.as_deref().map(|k| e.enc(k)).as_deref(),
+                );
                 x.opt("NextUploadIdMarker", page.next_upload_id_marker.as_deref());
-                x.leaf("Prefix", &prefix);
-                x.opt("Delimiter", delimiter.as_deref());
+                x.leaf("Prefix", &e.enc(&prefix));
+                x.opt(
+                    "Delimiter",
+                    delimiter.as_deref().map(|d| e.enc(d)).as_deref(),
+                );
                 x.leaf("MaxUploads", &max.to_string());
+                if e.on() {
+                    x.leaf("EncodingType", "url");
+                }
                 x.leaf("IsTruncated", &page.truncated.to_string());
                 for u in &page.uploads {
                     x.open("Upload")
-                        .leaf("Key", &u.key)
+                        .leaf("Key", &e.enc(&u.key))
                         .leaf("UploadId", &u.upload_id);
                     x.open("Initiator")
                         .leaf("ID", &u.initiator_arn)
@@ -159,7 +170,7 @@ impl S3Service {
                 }
                 for p in &page.prefixes {
                     x.open("CommonPrefixes")
-                        .leaf("Prefix", p)
+                        .leaf("Prefix", &e.enc(p))
                         .close("CommonPrefixes");
                 }
                 x.close("ListMultipartUploadsResult");
@@ -294,7 +305,30 @@ impl S3Service {
             }
             Op::CompleteMultipartUpload => {
                 let upload_id = q.get("uploadId").unwrap_or("").to_string();
-                super::payload::verify_buffered(&call.headers, &call.body)?;
+                // The x-amz-checksum-* header of a completion states the object's checksum,
+                // not the body's: only Content-MD5 covers the body.
+                super::payload::verify_md5(&call.headers, &call.body)?;
+                let stated = super::payload::object_checksum_header(&call.headers)?;
+                let full_object = match header(call, "x-amz-checksum-type") {
+                    None => None,
+                    Some(t) if t.eq_ignore_ascii_case("FULL_OBJECT") => Some(true),
+                    Some(t) if t.eq_ignore_ascii_case("COMPOSITE") => Some(false),
+                    Some(_) => {
+                        return Err(S3Error::invalid_request(
+                            "Value for x-amz-checksum-type header is invalid.",
+                        ));
+                    }
+                };
+                let object_size = match header(call, "x-amz-mp-object-size") {
+                    None => None,
+                    Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                        S3Error::invalid_argument(
+                            "The x-amz-mp-object-size header is invalid.",
+                            "x-amz-mp-object-size",
+                            v,
+                        )
+                    })?),
+                };
                 let root = xml::parse_root(&call.body, "CompleteMultipartUpload")?;
                 let mut parts = Vec::new();
                 for p in root.all("Part") {
@@ -320,14 +354,20 @@ impl S3Service {
                         .is_some_and(|v| v.trim() == "*"),
                     if_match: header(call, "if-match").map(str::to_string),
                 };
-                let stated = super::payload::checksum_header(&call.headers)
-                    .ok()
-                    .flatten()
-                    .map(|(_, v)| v);
                 let check = self.check(call, "s3:PutObject", arn, Some(&bucket), Context::new());
                 Ok(prepared(op, vec![check], move |call| async move {
                     let v = s3
-                        .complete_upload(bucket.name(), &key, &upload_id, parts, condition, stated)
+                        .complete_upload(Completion {
+                            bucket: bucket.name().to_string(),
+                            key: key.clone(),
+                            upload_id,
+                            parts,
+                            condition,
+                            checksum: stated,
+                            full_object,
+                            object_size,
+                            caller: call.caller.arn.clone(),
+                        })
                         .await?;
                     let mut x = Xml::new();
                     x.open_ns("CompleteMultipartUploadResult", XMLNS);
@@ -457,6 +497,7 @@ impl S3Service {
         bucket: Arc<Bucket>,
         key: String,
     ) -> Result<Prepared, S3Error> {
+        refuse_object_lock_headers(call)?;
         let acl = check_acl_headers(call, Some(&bucket), self.pab(&bucket))?;
         let meta = object_meta(call)?;
         let tags = match header(call, "x-amz-tagging") {

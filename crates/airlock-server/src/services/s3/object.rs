@@ -106,6 +106,21 @@ pub(crate) fn object_meta(call: &Call) -> Result<ObjectMeta, S3Error> {
     })
 }
 
+/// Refuses the Object Lock headers of a write (`x-amz-object-lock-mode`,
+/// `-retain-until-date`, `-legal-hold`) as S3 does on a bucket without Object Lock, which every
+/// bucket of airlock is: accepting them would promise a retention nothing enforces.
+pub(crate) fn refuse_object_lock_headers(call: &Call) -> Result<(), S3Error> {
+    const HEADERS: [&str; 3] = [
+        "x-amz-object-lock-mode",
+        "x-amz-object-lock-retain-until-date",
+        "x-amz-object-lock-legal-hold",
+    ];
+    if HEADERS.iter().any(|h| call.headers.contains_key(*h)) {
+        return Err(S3Error::missing_object_lock());
+    }
+    Ok(())
+}
+
 /// The encryption a request asks for (`x-amz-server-side-encryption*`), and its bucket-key
 /// header.
 pub(crate) fn sse_request(call: &Call) -> Result<(Option<SsePlan>, Option<bool>), S3Error> {
@@ -681,6 +696,18 @@ impl S3Service {
                     }
                 }))
             }
+            Op::ObjectLockUnconfigured(name) => {
+                let action = match name {
+                    "GetObjectRetention" => "s3:GetObjectRetention",
+                    "PutObjectRetention" => "s3:PutObjectRetention",
+                    "GetObjectLegalHold" => "s3:GetObjectLegalHold",
+                    _ => "s3:PutObjectLegalHold",
+                };
+                let check = self.check(call, action, arn, Some(&bucket), Context::new());
+                Ok(prepared(op, vec![check], move |_call| async move {
+                    Err(S3Error::missing_object_lock())
+                }))
+            }
             Op::GetObjectAcl => {
                 let action = if version_id.is_some() {
                     "s3:GetObjectVersionAcl"
@@ -735,6 +762,7 @@ impl S3Service {
         bucket: Arc<Bucket>,
         key: String,
     ) -> Result<Prepared, S3Error> {
+        refuse_object_lock_headers(call)?;
         let acl = check_acl_headers(call, Some(&bucket), self.pab(&bucket))?;
         let meta = object_meta(call)?;
         let tags = match header(call, "x-amz-tagging") {
@@ -827,6 +855,15 @@ impl S3Service {
         version_id: Option<String>,
         q: &Query<'_>,
     ) -> Result<Prepared, S3Error> {
+        // A read cannot choose an encryption: S3 refuses the SSE-S3/SSE-KMS header there (only
+        // SSE-C's key headers belong on a read).
+        if let Some(v) = header(call, "x-amz-server-side-encryption") {
+            return Err(S3Error::invalid_argument(
+                "x-amz-server-side-encryption header is not supported for this operation.",
+                "x-amz-server-side-encryption",
+                v,
+            ));
+        }
         let action = if version_id.is_some() {
             "s3:GetObjectVersion"
         } else {
@@ -995,6 +1032,7 @@ impl S3Service {
         bucket: Arc<Bucket>,
         key: String,
     ) -> Result<Prepared, S3Error> {
+        refuse_object_lock_headers(call)?;
         let source = header(call, "x-amz-copy-source").unwrap_or_default();
         let (src_bucket_name, src_key, src_version) = parse_copy_source(source)?;
         let src_bucket = self.s3.existing_bucket(&src_bucket_name)?;

@@ -113,6 +113,47 @@ pub fn checksum_header(
     Ok(found)
 }
 
+/// The object checksum `CompleteMultipartUpload` states in its `x-amz-checksum-*` header: a
+/// full-object checksum, or a composite one (`BASE64-N`, the `-N` optional). It describes the
+/// object being assembled, not the request's body.
+pub fn object_checksum_header(
+    headers: &http::HeaderMap,
+) -> Result<Option<(ChecksumAlgorithm, String)>, S3Error> {
+    let mut found = None;
+    for alg in ChecksumAlgorithm::ALL {
+        if let Some(v) = header(headers, alg.header()) {
+            if found.is_some() {
+                return Err(S3Error::invalid_request(
+                    "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+                ));
+            }
+            let v = v.trim();
+            let digest = match v.rsplit_once('-') {
+                Some((d, n)) if n.parse::<u16>().is_ok_and(|n| (1..=10_000).contains(&n)) => d,
+                _ => v,
+            };
+            if !airlock_s3::checksum::valid_checksum_value(alg, digest) {
+                return Err(S3Error::invalid_request(format!(
+                    "Value for {} header is invalid.",
+                    alg.header()
+                )));
+            }
+            found = Some((alg, v.to_string()));
+        }
+    }
+    Ok(found)
+}
+
+/// Checks a buffered body against `Content-MD5`.
+pub fn verify_md5(headers: &http::HeaderMap, body: &[u8]) -> Result<(), S3Error> {
+    if let Some(md5) = content_md5(headers)?
+        && airlock_s3::checksum::md5(body) != md5
+    {
+        return Err(bad_digest_md5());
+    }
+    Ok(())
+}
+
 /// Checks a buffered body against `Content-MD5` and an `x-amz-checksum-*` header.
 pub fn verify_buffered(headers: &http::HeaderMap, body: &[u8]) -> Result<(), S3Error> {
     if let Some(md5) = content_md5(headers)?

@@ -153,6 +153,9 @@ pub enum Op {
     DeleteObjectTagging,
     GetObjectAcl,
     PutObjectAcl,
+    /// An object's retention or legal hold, read or set: airlock has no Object Lock, so every
+    /// bucket answers as S3 does for a bucket without it.
+    ObjectLockUnconfigured(&'static str),
     GetAccountPublicAccessBlock,
     PutAccountPublicAccessBlock,
     DeleteAccountPublicAccessBlock,
@@ -162,7 +165,9 @@ impl Op {
     /// The operation's API name.
     pub fn name(self) -> &'static str {
         match self {
-            Op::GetBucketUnmodeled(n) | Op::DeleteBucketUnmodeled(n) => n,
+            Op::GetBucketUnmodeled(n)
+            | Op::DeleteBucketUnmodeled(n)
+            | Op::ObjectLockUnconfigured(n) => n,
             Op::GetPublicAccessBlock => "GetPublicAccessBlock",
             Op::PutPublicAccessBlock => "PutPublicAccessBlock",
             Op::DeletePublicAccessBlock => "DeletePublicAccessBlock",
@@ -365,6 +370,8 @@ pub fn operation(
                     Op::PutBucketTagging
                 } else if q.has("acl") {
                     Op::PutBucketAcl
+                } else if q.has("object-lock") {
+                    return Err(S3Error::object_lock_not_supported());
                 } else if let Some(s) = UNSUPPORTED_BUCKET.iter().find(|s| q.has(s)) {
                     return Err(S3Error::not_implemented(&format!("PUT ?{s}")));
                 } else {
@@ -441,6 +448,10 @@ pub fn operation(
                 Op::PutObjectTagging
             } else if q.has("acl") {
                 Op::PutObjectAcl
+            } else if q.has("retention") {
+                Op::ObjectLockUnconfigured("PutObjectRetention")
+            } else if q.has("legal-hold") {
+                Op::ObjectLockUnconfigured("PutObjectLegalHold")
             } else if let Some(s) = UNSUPPORTED_OBJECT.iter().find(|s| q.has(s)) {
                 return Err(S3Error::not_implemented(&format!("PUT ?{s}")));
             } else if copy {
@@ -456,6 +467,10 @@ pub fn operation(
                 Op::GetObjectTagging
             } else if q.has("acl") {
                 Op::GetObjectAcl
+            } else if q.has("retention") {
+                Op::ObjectLockUnconfigured("GetObjectRetention")
+            } else if q.has("legal-hold") {
+                Op::ObjectLockUnconfigured("GetObjectLegalHold")
             } else if let Some(s) = UNSUPPORTED_OBJECT.iter().find(|s| q.has(s)) {
                 return Err(S3Error::not_implemented(&format!("GET ?{s}")));
             } else {
@@ -581,6 +596,29 @@ mod tests {
             "GetBucketCors"
         );
         assert_eq!(Op::PutBucketPolicy.name(), "PutBucketPolicy");
+        // Object Lock: the bucket configuration is refused, object-level calls are routed.
+        let e = operation(
+            &http::Method::PUT,
+            &b,
+            &Query::parse(Some("object-lock")),
+            &h,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, Code::NotImplemented);
+        for (m, q, name) in [
+            (http::Method::PUT, "retention", "PutObjectRetention"),
+            (http::Method::GET, "retention", "GetObjectRetention"),
+            (http::Method::PUT, "legal-hold", "PutObjectLegalHold"),
+            (http::Method::GET, "legal-hold", "GetObjectLegalHold"),
+        ] {
+            let t = target("/b/k", &hdr("localhost")).unwrap();
+            assert_eq!(
+                operation(&m, &t, &Query::parse(Some(q)), &h)
+                    .unwrap()
+                    .name(),
+                name
+            );
+        }
         assert!(operation(&http::Method::PATCH, &b, &Query::parse(None), &h).is_err());
     }
 

@@ -1,0 +1,39 @@
+//! S3 as applications use it (issue #26), through boto3 (tests/server/s3_apps_boto3.py):
+//! emptying a versioned bucket page by page, `encoding-type=url`, `max-keys=0`, Object Lock
+//! refused rather than ignored, SSE headers refused on reads, retried multipart completions
+//! and the object checksums a completion states.
+
+mod common;
+
+use common::*;
+
+/// Runs sections of the script against one server.
+fn run(sections: &[&str]) {
+    let s = TestServer::start();
+    let out = s.python("s3_apps_boto3.py", sections);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "s3_apps_boto3.py failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("all S3 application checks passed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn listings_as_applications_page_through_them() {
+    run(&["versions_paging", "encoding", "max_keys_zero"]);
+}
+
+#[test]
+fn unsupported_object_lock_and_read_headers_are_refused() {
+    run(&["object_lock", "sse_on_read"]);
+}
+
+#[test]
+fn multipart_completions_retry_and_carry_object_checksums() {
+    run(&["complete_retry", "checksums"]);
+}
