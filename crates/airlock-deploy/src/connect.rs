@@ -78,9 +78,75 @@ pub fn profile_ca_bundle(profile: &str) -> Option<PathBuf> {
     None
 }
 
+/// The shared config and credentials files the SDK reads: `AWS_CONFIG_FILE` (else
+/// `~/.aws/config`) and `AWS_SHARED_CREDENTIALS_FILE` (else `~/.aws/credentials`), each
+/// with whether it is the credentials file.
+pub fn shared_files() -> Vec<(PathBuf, bool)> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let pick = |var: &str, name: &str| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(name)))
+    };
+    pick("AWS_CONFIG_FILE", "config")
+        .map(|p| (p, false))
+        .into_iter()
+        .chain(pick("AWS_SHARED_CREDENTIALS_FILE", "credentials").map(|p| (p, true)))
+        .collect()
+}
+
+/// The profile names a shared file defines: `[default]` and `[profile NAME]` sections of a
+/// config file, every `[NAME]` section of a credentials file.
+pub fn profiles_in(text: &str, credentials_file: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        let Some(inner) = line.strip_prefix('[').and_then(|l| l.split(']').next()) else {
+            continue;
+        };
+        let words: Vec<&str> = inner.split_whitespace().collect();
+        let name = match words.as_slice() {
+            [name] if credentials_file || *name == "default" => *name,
+            ["profile", name] if !credentials_file => *name,
+            _ => continue,
+        };
+        out.push(name.to_string());
+    }
+    out
+}
+
+/// Refuses a profile that neither shared file defines, listing the ones they do (the SDK
+/// would otherwise say the profile "has no region", or fail later reaching for instance
+/// metadata). `default` may also come from `AWS_ACCESS_KEY_ID` alone.
+pub fn check_profile_exists(profile: &str) -> Result<(), DeployError> {
+    let mut known = Vec::new();
+    let mut files = Vec::new();
+    for (path, credentials_file) in shared_files() {
+        let text = std::fs::read_to_string(&path).ok();
+        if let Some(t) = &text {
+            known.extend(profiles_in(t, credentials_file));
+        }
+        files.push((path, text.is_some()));
+    }
+    known.sort();
+    known.dedup();
+    let env_default = profile == "default" && std::env::var_os("AWS_ACCESS_KEY_ID").is_some();
+    if known.iter().any(|k| k == profile) || env_default {
+        return Ok(());
+    }
+    Err(DeployError::UnknownProfile {
+        profile: profile.to_string(),
+        files,
+        known,
+    })
+}
+
 /// Loads a named profile with the standard chain (credentials, region, endpoint URLs). The
-/// profile's `ca_bundle` and `AWS_CA_BUNDLE` are trusted in addition to the system roots.
+/// profile's `ca_bundle` and `AWS_CA_BUNDLE` are trusted in addition to the system roots. A
+/// profile no shared file defines is refused with [`DeployError::UnknownProfile`].
 pub async fn load_profile(profile: &str, opts: &ClientOptions) -> Result<SdkConfig, DeployError> {
+    check_profile_exists(profile)?;
     let mut cas = opts.ca_bundles.clone();
     cas.extend(profile_ca_bundle(profile));
     if let Some(env) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
@@ -209,5 +275,18 @@ impl AccountClients {
             out.account().unwrap_or_default().to_string(),
             out.arn().unwrap_or_default().to_string(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::profiles_in;
+
+    #[test]
+    fn profile_names_come_from_section_headers() {
+        let config = "[default]\nregion = x\n[profile account-a]\n[ profile  b ]\n[sso-session s]\n[services x]\n";
+        assert_eq!(profiles_in(config, false), ["default", "account-a", "b"]);
+        let creds = "# c\n[default]\n[account-b]\naws_access_key_id = k\n";
+        assert_eq!(profiles_in(creds, true), ["default", "account-b"]);
     }
 }

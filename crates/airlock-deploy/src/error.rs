@@ -26,6 +26,16 @@ pub enum DeployError {
         /// What went wrong.
         message: String,
     },
+    /// The named AWS profile is in neither shared file.
+    #[error("{}", unknown_profile_message(.profile, .files, .known))]
+    UnknownProfile {
+        /// The profile asked for.
+        profile: String,
+        /// The config and credentials files read (whether they exist).
+        files: Vec<(std::path::PathBuf, bool)>,
+        /// The profiles they define, sorted.
+        known: Vec<String>,
+    },
     /// Client configuration (profile, endpoint, CA bundle) is unusable.
     #[error("configuration: {0}")]
     Config(String),
@@ -43,6 +53,34 @@ pub enum DeployError {
     /// A policy template could not be resolved or a live policy could not be parsed.
     #[error("policy: {0}")]
     Policy(String),
+}
+
+fn unknown_profile_message(
+    profile: &str,
+    files: &[(std::path::PathBuf, bool)],
+    known: &[String],
+) -> String {
+    let files: Vec<String> = files
+        .iter()
+        .map(|(p, exists)| {
+            if *exists {
+                p.display().to_string()
+            } else {
+                format!("{} (missing)", p.display())
+            }
+        })
+        .collect();
+    let known = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
+    format!(
+        "no AWS profile `{profile}` in {}; known profiles: {known}. For a local `airlock serve`, \
+         export the AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE it prints \
+         (DATA_DIR/aws/config and DATA_DIR/aws/credentials); its profiles are the account aliases",
+        files.join(" or ")
+    )
 }
 
 /// Whether `e` is an AWS error with one of `codes`.

@@ -242,6 +242,20 @@ impl Iam {
     /// `AdministratorAccess` attached and one access key. Later calls change nothing (the
     /// alias is updated if it differs). Returns the account and the admin's first active key.
     pub fn ensure_account(&self, id: &str, alias: &str) -> Result<(Account, AccessKey), IamError> {
+        self.ensure_account_with_key(id, alias, None)
+    }
+
+    /// [`Iam::ensure_account`], with the administrator's key given rather than random when
+    /// `fixed` is `(access key id, secret access key)`: the key is created if missing (within
+    /// the two-key quota) and made active if it was deactivated, and it is the key returned.
+    /// No random key is created then. A key of that id that belongs to another user or
+    /// account is refused.
+    pub fn ensure_account_with_key(
+        &self,
+        id: &str,
+        alias: &str,
+        fixed: Option<(&str, &str)>,
+    ) -> Result<(Account, AccessKey), IamError> {
         if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(IamError::Validation(format!(
                 "account id {id:?} must be 12 digits"
@@ -279,6 +293,10 @@ impl Iam {
                     "admin",
                     aws_managed::ADMINISTRATOR_ACCESS,
                 )?;
+            }
+            if let Some((key_id, secret)) = fixed {
+                let key = ensure_fixed_key_in(txn, &*self.sealer, id, "admin", key_id, secret)?;
+                return Ok((account, key));
             }
             let keys = access_keys_of(txn.as_read(), id, Some("admin"))?;
             let key = match keys
@@ -1608,6 +1626,54 @@ fn access_keys_of(
         .collect())
 }
 
+/// The access key `key_id` of `user` with the secret `secret`, created (within the quota) or
+/// reactivated.
+fn ensure_fixed_key_in(
+    txn: &mut dyn WriteTxn,
+    sealer: &dyn SecretSealer,
+    account: &str,
+    user: &str,
+    key_id: &str,
+    secret: &str,
+) -> Result<AccessKey, IamError> {
+    if let Some(stored) = txn.get_json::<StoredAccessKey>(ACCESS_KEYS, key_id)? {
+        if stored.account != account
+            || stored.user_name.as_deref().map(str::to_ascii_lowercase)
+                != Some(user.to_ascii_lowercase())
+        {
+            return Err(IamError::EntityAlreadyExists(format!(
+                "The access key {key_id} belongs to another user ({} in account {})",
+                stored.user_name.as_deref().unwrap_or("root"),
+                stored.account
+            )));
+        }
+        let mut key = stored.open(sealer)?;
+        if key.status != AccessKeyStatus::Active || key.secret_access_key != secret {
+            key.status = AccessKeyStatus::Active;
+            key.secret_access_key = secret.to_string();
+            txn.put_json(ACCESS_KEYS, key_id, &StoredAccessKey::seal(&key, sealer))?;
+        }
+        return Ok(key);
+    }
+    if access_keys_of(txn.as_read(), account, Some(user))?.len() >= MAX_ACCESS_KEYS {
+        return Err(IamError::LimitExceeded(format!(
+            "Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS} (user {user} of account \
+             {account} has {MAX_ACCESS_KEYS} keys; delete one with `aws iam delete-access-key \
+             --user-name {user} --access-key-id ID` to make room for {key_id})"
+        )));
+    }
+    let k = AccessKey {
+        access_key_id: key_id.to_string(),
+        secret_access_key: secret.to_string(),
+        account: account.to_string(),
+        user_name: Some(user.to_string()),
+        status: AccessKeyStatus::Active,
+        create_date: now(),
+    };
+    txn.put_json(ACCESS_KEYS, key_id, &StoredAccessKey::seal(&k, sealer))?;
+    Ok(k)
+}
+
 fn create_access_key_in(
     txn: &mut dyn WriteTxn,
     sealer: &dyn SecretSealer,
@@ -1750,6 +1816,61 @@ mod tests {
 
     const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"sts:AssumeRole"}]}"#;
     const ALLOW: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+
+    #[test]
+    fn a_fixed_admin_key_is_created_reactivated_and_kept_within_the_quota() {
+        let iam = Iam::new(
+            Arc::new(RedbStore::in_memory().unwrap()),
+            Arc::new(crate::AesGcmSealer::new(&[9u8; 32])),
+        );
+        let fixed = Some(("AKIAFIXEDFIXEDFIXED1", "fixed/secret"));
+        // A new account gets only the fixed key.
+        let (_, k) = iam
+            .ensure_account_with_key("111111111111", "a", fixed)
+            .unwrap();
+        assert_eq!(k.access_key_id, "AKIAFIXEDFIXEDFIXED1");
+        assert_eq!(k.secret_access_key, "fixed/secret");
+        assert_eq!(
+            iam.list_access_keys("111111111111", Some("admin"))
+                .unwrap()
+                .len(),
+            1
+        );
+        // Deactivated by hand: made active again.
+        iam.update_access_key(
+            "111111111111",
+            Some("admin"),
+            "AKIAFIXEDFIXEDFIXED1",
+            AccessKeyStatus::Inactive,
+        )
+        .unwrap();
+        let (_, k) = iam
+            .ensure_account_with_key("111111111111", "a", fixed)
+            .unwrap();
+        assert_eq!(k.status, AccessKeyStatus::Active);
+        // An existing account keeps its random key and gains the fixed one.
+        let (_, random) = iam.ensure_account("222222222222", "b").unwrap();
+        let (_, k) = iam
+            .ensure_account_with_key("222222222222", "b", Some(("AKIAFIXEDFIXEDFIXED2", "s")))
+            .unwrap();
+        assert_eq!(k.access_key_id, "AKIAFIXEDFIXEDFIXED2");
+        let ids: Vec<String> = iam
+            .list_access_keys("222222222222", Some("admin"))
+            .unwrap()
+            .into_iter()
+            .map(|k| k.access_key_id)
+            .collect();
+        assert!(ids.contains(&random.access_key_id), "{ids:?}");
+        // Another account's fixed key id is refused; so is a third key.
+        let err = iam
+            .ensure_account_with_key("222222222222", "b", fixed)
+            .unwrap_err();
+        assert!(err.to_string().contains("another user"), "{err}");
+        let err = iam
+            .ensure_account_with_key("222222222222", "b", Some(("AKIAFIXEDFIXEDFIXED3", "s")))
+            .unwrap_err();
+        assert!(err.to_string().contains("delete-access-key"), "{err}");
+    }
 
     #[test]
     fn account_bootstrap_is_idempotent() {

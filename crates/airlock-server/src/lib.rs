@@ -27,6 +27,7 @@ pub mod authz;
 pub mod body;
 pub mod client;
 pub mod error;
+pub mod health;
 pub mod imds;
 pub mod keyfile;
 pub mod listener;
@@ -40,10 +41,12 @@ pub mod services;
 pub mod sigv4;
 pub mod tls;
 pub mod trail;
+pub mod unserved;
 pub mod xml;
 
 pub use error::AwsError;
 pub use listener::Limits;
 pub use server::{
-    AccountInfo, DataDir, ServeConfig, ServeError, Server, ServerInfo, default_data_dir,
+    AccountInfo, DataDir, MainListener, ServeConfig, ServeError, Server, ServerInfo, ServerState,
+    default_data_dir, fixed_credentials,
 };

@@ -269,6 +269,14 @@ impl Pipeline {
             .cloned()
     }
 
+    /// The signing names of the services served, in routing order.
+    pub fn service_names(&self) -> Vec<String> {
+        self.services
+            .iter()
+            .map(|s| s.signing_name().to_string())
+            .collect()
+    }
+
     /// Handles one request end to end.
     pub async fn handle(&self, req: Incoming) -> Outgoing {
         let started = Instant::now();
@@ -376,23 +384,31 @@ impl Pipeline {
 
         let Some(service) = self.route(&signed, &req.method, &req.uri, &req.headers, &params)
         else {
+            // A service airlock does not serve: answered in its own protocol, naming the
+            // services it does serve.
             let name = signed
                 .as_ref()
                 .ok()
                 .and_then(|s| s.as_ref())
                 .map(|s| s.service.clone())
                 .unwrap_or_default();
-            let err = AwsError::new(
-                400,
-                "InvalidAction",
-                format!(
-                    "airlock does not serve the service '{name}' named in the request's credential scope"
-                ),
+            let wire = crate::unserved::detect(&name, &req.headers, &params);
+            let message = crate::unserved::message(
+                &name,
+                &self
+                    .service_names()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>(),
             );
-            let protocol = Protocol::Query {
-                xmlns: "https://sts.amazonaws.com/doc/2011-06-15/",
-            };
-            return self.finish(trace, protocol, Err(err), started);
+            trace.record.service = name.clone();
+            trace.record.event_source = format!("{name}.amazonaws.com");
+            trace.record.operation = crate::unserved::operation(wire, &req.headers, &params);
+            trace.record.outcome = Outcome::Rejected;
+            trace.record.error_code = Some(crate::unserved::code(wire).to_string());
+            let reply = crate::unserved::reply(wire, &name, &message, &request_id);
+            trace.record.error_message = Some(message);
+            return self.finish_reply(trace, reply, started);
         };
         let protocol = service.protocol();
         trace.record.service = service.signing_name().to_string();
@@ -677,6 +693,11 @@ impl Pipeline {
                 protocol.error_response(&e, &trace.record.request_id)
             }
         };
+        self.finish_reply(trace, reply, started)
+    }
+
+    /// Records the call and hands `reply` to the listener.
+    fn finish_reply(&self, mut trace: Trace, reply: Reply, started: Instant) -> Outgoing {
         trace.record.status = reply.status;
         trace.record.latency = started.elapsed();
         if self.details {

@@ -187,9 +187,24 @@ pub trait Recorder: Send + Sync + 'static {
     }
 }
 
-/// Writes one structured log line per request (target `airlock::request`).
+/// Writes one structured log line per request (target `airlock::request`), at `info`, but for
+/// the steps of a multipart upload that succeed (`CreateMultipartUpload`, `UploadPart`,
+/// `UploadPartCopy`), which go to `debug`: at the default level a multipart upload is one
+/// line, its `CompleteMultipartUpload` (or `AbortMultipartUpload`). A step that fails or is
+/// denied stays at `info`.
 #[derive(Debug, Default)]
 pub struct LogRecorder;
+
+/// Whether a record is a successful intermediate step of a multipart upload.
+pub fn is_multipart_step(r: &CallRecord) -> bool {
+    r.service == "s3"
+        && r.outcome == Outcome::Allowed
+        && r.status < 300
+        && matches!(
+            r.operation.as_deref(),
+            Some("CreateMultipartUpload" | "UploadPart" | "UploadPartCopy")
+        )
+}
 
 impl Recorder for LogRecorder {
     fn record(&self, r: &CallRecord) {
@@ -197,23 +212,33 @@ impl Recorder for LogRecorder {
             Outcome::Denied(e) => serde_json::to_string(e).unwrap_or_default(),
             _ => String::new(),
         };
-        tracing::info!(
-            target: "airlock::request",
-            request_id = %r.request_id,
-            account = r.account.as_deref().unwrap_or("-"),
-            principal = r.principal.as_deref().unwrap_or("-"),
-            action = r.action.as_deref().or(r.operation.as_deref()).unwrap_or("-"),
-            resource = r.resource.as_deref().unwrap_or("-"),
-            decision = r.outcome.as_str(),
-            status = r.status,
-            error = r.error_code.as_deref().unwrap_or("-"),
-            latency_us = r.latency.as_micros() as u64,
-            tls = r.tls,
-            source_ip = %r.source_ip,
-            explanation = %explanation,
-            "{} {}",
-            r.service,
-            r.operation.as_deref().unwrap_or("-"),
-        );
+        macro_rules! line {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "airlock::request",
+                    $level,
+                    request_id = %r.request_id,
+                    account = r.account.as_deref().unwrap_or("-"),
+                    principal = r.principal.as_deref().unwrap_or("-"),
+                    action = r.action.as_deref().or(r.operation.as_deref()).unwrap_or("-"),
+                    resource = r.resource.as_deref().unwrap_or("-"),
+                    decision = r.outcome.as_str(),
+                    status = r.status,
+                    error = r.error_code.as_deref().unwrap_or("-"),
+                    latency_us = r.latency.as_micros() as u64,
+                    tls = r.tls,
+                    source_ip = %r.source_ip,
+                    explanation = %explanation,
+                    "{} {}",
+                    r.service,
+                    r.operation.as_deref().unwrap_or("-"),
+                )
+            };
+        }
+        if is_multipart_step(r) {
+            line!(tracing::Level::DEBUG);
+        } else {
+            line!(tracing::Level::INFO);
+        }
     }
 }

@@ -66,6 +66,9 @@ pub struct ServeConfig {
     /// otherwise, whatever `bind` is, since a metadata service hands out role credentials to
     /// whoever reaches it.
     pub network_bind: IpAddr,
+    /// Give each account's administrator the well-known key of [`fixed_credentials`] (for
+    /// CI), created or reactivated at start, and write it into the AWS CLI files.
+    pub fixed_credentials: bool,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -84,6 +87,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("trail_digest_period", &self.trail_digest_period)
             .field("limits", &self.limits)
             .field("network_bind", &self.network_bind)
+            .field("fixed_credentials", &self.fixed_credentials)
             .finish()
     }
 }
@@ -105,6 +109,48 @@ impl ServeConfig {
             trail_digest_period: seconds_from_env("AIRLOCK_TRAIL_DIGEST_SECONDS", 3600.0),
             limits: Limits::default(),
             network_bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            fixed_credentials: false,
+        }
+    }
+}
+
+/// The well-known administrator key of an account under `--fixed-credentials`:
+/// `(access key id, secret access key)`.
+///
+/// The access key id is `AKIAAIRL` followed by the 12 digits of the account id, each written
+/// as a letter (`0` → `A`, `1` → `B`, ..., `9` → `J`), so it has AWS's length (20) and
+/// alphabet: `111111111111` → `AKIAAIRLBBBBBBBBBBBB`. The secret is
+/// `airlock/public/ACCOUNT_ID/not/a/secret` (40 characters). Both are public: anyone who can
+/// reach the endpoint can act as the account's administrator with them.
+pub fn fixed_credentials(account_id: &str) -> (String, String) {
+    let letters: String = account_id
+        .bytes()
+        .map(|b| match b {
+            b'0'..=b'9' => char::from(b'A' + (b - b'0')),
+            other => char::from(other).to_ascii_uppercase(),
+        })
+        .collect();
+    (
+        format!("AKIAAIRL{letters}"),
+        format!("airlock/public/{account_id}/not/a/secret"),
+    )
+}
+
+/// A main listener: what `ServeError::Bind` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MainListener {
+    /// The plain-HTTP listener (`ServeConfig::port`, `airlock serve --port`).
+    Http,
+    /// The HTTPS listener (`ServeConfig::tls_port`, `airlock serve --tls-port`).
+    Https,
+}
+
+impl MainListener {
+    /// The `airlock serve` option that sets its port.
+    pub fn flag(self) -> &'static str {
+        match self {
+            MainListener::Http => "--port",
+            MainListener::Https => "--tls-port",
         }
     }
 }
@@ -145,6 +191,67 @@ pub enum ServeError {
     /// Invalid configuration (e.g. a malformed account id).
     #[error("{0}")]
     Config(String),
+    /// No server runs on the data directory: it has no `server.json`.
+    #[error(
+        "no airlock server is running with the data directory {} (it has no server.json): start one with `airlock serve --data-dir {}`",
+        .dir.display(), .dir.display()
+    )]
+    NotRunning {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// `server.json` names a server that is gone (crashed or killed): its process is not
+    /// running, or nothing listens on its port.
+    #[error(
+        "the airlock server that wrote {} (pid {pid}, {endpoint}) is gone: it crashed or was killed. \
+         Start it again with `airlock serve --data-dir {}` (its state is kept)",
+        .dir.join("server.json").display(), .dir.display()
+    )]
+    Gone {
+        /// The data directory.
+        dir: PathBuf,
+        /// The pid `server.json` names.
+        pid: u32,
+        /// Its plain-HTTP endpoint.
+        endpoint: String,
+    },
+    /// A main listener could not bind its address (the port is taken, or not allowed).
+    /// Nothing was created: the listeners are bound before the data directory is touched.
+    #[error("{}", bind_message(.addr, .listener, .error))]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Which listener.
+        listener: MainListener,
+        /// The error (named in the message).
+        error: std::io::Error,
+    },
+}
+
+fn bind_message(addr: &SocketAddr, listener: &MainListener, source: &std::io::Error) -> String {
+    let port = addr.port();
+    let flag = listener.flag();
+    let what = match listener {
+        MainListener::Http => "HTTP",
+        MainListener::Https => "HTTPS",
+    };
+    match source.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "port {port} ({flag}, the {what} listener) is in use on {}: another process \
+             (perhaps another `airlock serve`) listens there; stop it, or pick another port \
+             with {flag} PORT ({flag} 0 picks a free one)",
+            addr.ip()
+        ),
+        std::io::ErrorKind::PermissionDenied => format!(
+            "not allowed to listen on port {port} ({flag}, the {what} listener) on {}: ports \
+             below 1024 need privileges; pick another with {flag} PORT",
+            addr.ip()
+        ),
+        _ => format!(
+            "cannot listen on {addr} ({flag}, the {what} listener): {source}; pick another \
+             address or port"
+        ),
+    }
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -236,7 +343,45 @@ impl DataDir {
         self.root.join("aws").join("credentials")
     }
 
-    /// Reads `server.json` of a running (or crashed) server.
+    /// What `server.json` says, checked: no file, a running server, or one that is gone
+    /// (its process is not alive or nothing accepts connections on its HTTP port).
+    pub fn server_state(&self) -> Result<ServerState, ServeError> {
+        match std::fs::symlink_metadata(self.server_json()) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ServerState::Absent),
+            _ => {}
+        }
+        let info = self.read_server_info()?;
+        if is_serving(&info) {
+            Ok(ServerState::Running(info))
+        } else {
+            Ok(ServerState::Gone(info))
+        }
+    }
+
+    /// The running server of this data directory, or an error that says there is none
+    /// ([`ServeError::NotRunning`]) or that the one `server.json` names is gone
+    /// ([`ServeError::Gone`]), and how to start it.
+    pub fn running_server(&self) -> Result<ServerInfo, ServeError> {
+        match self.server_state()? {
+            ServerState::Running(info) => Ok(info),
+            ServerState::Absent => Err(ServeError::NotRunning {
+                dir: absolute(&self.root),
+            }),
+            ServerState::Gone(info) => Err(ServeError::Gone {
+                dir: absolute(&self.root),
+                pid: info.pid,
+                endpoint: info.http_endpoint,
+            }),
+        }
+    }
+
+    /// Whether a process has the state store open (a server runs, perhaps still starting,
+    /// before it writes `server.json`).
+    pub fn store_in_use(&self) -> bool {
+        RedbStore::in_use(&self.state())
+    }
+
+    /// Reads `server.json` of a running (or crashed) server, unchecked.
     pub fn read_server_info(&self) -> Result<ServerInfo, ServeError> {
         let text = std::fs::read_to_string(self.server_json()).map_err(io(format!(
             "no running airlock server found in {} (reading server.json)",
@@ -244,6 +389,59 @@ impl DataDir {
         )))?;
         serde_json::from_str(&text)
             .map_err(|e| ServeError::Config(format!("{}: {e}", self.server_json().display())))
+    }
+}
+
+/// What a data directory's `server.json` says.
+#[derive(Debug, Clone)]
+pub enum ServerState {
+    /// No `server.json`: no server runs (or one is still starting).
+    Absent,
+    /// A server runs.
+    Running(ServerInfo),
+    /// `server.json` is left from a server that crashed or was killed.
+    Gone(ServerInfo),
+}
+
+/// Whether the server `info` describes is alive: its process exists and its HTTP port
+/// accepts a connection (a pid alone may have been reused).
+fn is_serving(info: &ServerInfo) -> bool {
+    if process_alive(info.pid) == Some(false) {
+        return false;
+    }
+    let host = info.host.trim_start_matches('[').trim_end_matches(']');
+    let Ok(ip) = host.parse::<IpAddr>() else {
+        return true;
+    };
+    std::net::TcpStream::connect_timeout(
+        &SocketAddr::new(ip, info.http_port),
+        std::time::Duration::from_secs(2),
+    )
+    .is_ok()
+}
+
+/// Whether process `pid` exists (`None`: cannot tell on this platform).
+fn process_alive(pid: u32) -> Option<bool> {
+    if pid == std::process::id() {
+        return Some(true);
+    }
+    let proc = Path::new("/proc");
+    if proc.join("self").exists() {
+        return Some(proc.join(pid.to_string()).exists());
+    }
+    #[cfg(unix)]
+    {
+        std::process::Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()
+            .map(|s| s.success())
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 
@@ -307,6 +505,26 @@ impl Server {
     /// and writes `server.json` and the AWS CLI files. Must be called inside a multi-threaded
     /// tokio runtime.
     pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
+        let started = std::time::Instant::now();
+        // The main listeners first: a port clash must leave nothing behind (not even a new
+        // data directory).
+        let bind = |port: u16, listener: MainListener| {
+            let addr = SocketAddr::new(config.bind, port);
+            async move {
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|error| ServeError::Bind {
+                        addr,
+                        listener,
+                        error,
+                    })
+            }
+        };
+        let http = bind(config.port, MainListener::Http).await?;
+        let https = bind(config.tls_port, MainListener::Https).await?;
+        let http_port = http.local_addr().map_err(io("local address"))?.port();
+        let https_port = https.local_addr().map_err(io("local address"))?.port();
+
         let data = DataDir::new(&config.data_dir);
         create_private_dir(data.root())?;
         let store = RedbStore::open(&data.state())?;
@@ -354,8 +572,22 @@ impl Server {
         });
         let mut admin_keys = Vec::new();
         for a in &accounts {
-            let (acct, key) = iam.ensure_account(&a.id, &a.alias).map_err(map_iam)?;
+            let fixed = config.fixed_credentials.then(|| fixed_credentials(&a.id));
+            let (acct, key) = iam
+                .ensure_account_with_key(
+                    &a.id,
+                    &a.alias,
+                    fixed.as_ref().map(|(k, s)| (k.as_str(), s.as_str())),
+                )
+                .map_err(|e| ServeError::Config(format!("account {}: {e}", a.id)))?;
             admin_keys.push((acct, key));
+        }
+        if config.fixed_credentials {
+            tracing::warn!(
+                "--fixed-credentials: every account's administrator has a well-known, public \
+                 access key (AKIAAIRL + the account id in letters); anyone who can reach the \
+                 endpoint can use it"
+            );
         }
 
         // Every listener shares one set of connection caps.
@@ -423,26 +655,50 @@ impl Server {
             config.region.clone(),
         ));
 
-        let http = TcpListener::bind(SocketAddr::new(config.bind, config.port))
-            .await
-            .map_err(io(format!("binding {}:{}", config.bind, config.port)))?;
-        let https = TcpListener::bind(SocketAddr::new(config.bind, config.tls_port))
-            .await
-            .map_err(io(format!("binding {}:{}", config.bind, config.tls_port)))?;
-        let http_port = http.local_addr().map_err(io("local address"))?.port();
-        let https_port = https.local_addr().map_err(io("local address"))?.port();
         let (stop, stop_rx) = watch::channel(false);
         let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
         network.set_pipeline(&pipeline);
         network.restore().map_err(|e| {
             ServeError::Config(format!("re-opening VPC endpoints and instances: {e}"))
         })?;
-        // The main listeners: every request goes down the pipeline "from the internet".
+        let host = host_of(config.bind);
+        let ca = std::fs::canonicalize(data.tls().ca_cert).map_err(io("resolving the CA path"))?;
+        let info = ServerInfo {
+            pid: std::process::id(),
+            host: host.clone(),
+            http_port,
+            https_port,
+            http_endpoint: format!("http://{host}:{http_port}"),
+            https_endpoint: format!("https://{host}:{https_port}"),
+            ca_bundle: ca,
+            region: config.region.clone(),
+            aws_config_file: absolute(&data.aws_config()),
+            aws_shared_credentials_file: absolute(&data.aws_credentials()),
+            accounts: admin_keys
+                .iter()
+                .map(|(a, _)| AccountInfo {
+                    id: a.id.clone(),
+                    alias: a.alias.clone(),
+                })
+                .collect(),
+        };
+        let health = Arc::new(crate::health::HealthSource {
+            info: info.clone(),
+            started,
+            services: pipeline.service_names(),
+            network: network.clone(),
+        });
+        // The main listeners: every request goes down the pipeline "from the internet", but
+        // for the health document.
         let main_handler = {
             let pipeline = pipeline.clone();
             move |req: http::Request<HyperBody>, peer: Peer| {
                 let pipeline = pipeline.clone();
+                let health = health.clone();
                 async move {
+                    if crate::health::is_health_request(req.method(), req.uri(), req.headers()) {
+                        return health_response(&health, req.method() == http::Method::HEAD);
+                    }
                     let origin = Origin {
                         peer: peer.addr,
                         tls: peer.tls.is_some(),
@@ -477,27 +733,6 @@ impl Server {
             )),
         ];
 
-        let host = host_of(config.bind);
-        let ca = std::fs::canonicalize(data.tls().ca_cert).map_err(io("resolving the CA path"))?;
-        let info = ServerInfo {
-            pid: std::process::id(),
-            host: host.clone(),
-            http_port,
-            https_port,
-            http_endpoint: format!("http://{host}:{http_port}"),
-            https_endpoint: format!("https://{host}:{https_port}"),
-            ca_bundle: ca,
-            region: config.region.clone(),
-            aws_config_file: absolute(&data.aws_config()),
-            aws_shared_credentials_file: absolute(&data.aws_credentials()),
-            accounts: admin_keys
-                .iter()
-                .map(|(a, _)| AccountInfo {
-                    id: a.id.clone(),
-                    alias: a.alias.clone(),
-                })
-                .collect(),
-        };
         write_aws_files(&data, &info, &admin_keys)?;
         let json =
             serde_json::to_vec_pretty(&info).map_err(|e| ServeError::Config(e.to_string()))?;
@@ -663,6 +898,25 @@ fn write_aws_files(
     write_private(&data.aws_credentials(), creds.as_bytes(), true)
         .map_err(io("writing aws/credentials"))?;
     Ok(())
+}
+
+/// The health document as an HTTP response.
+fn health_response(
+    health: &crate::health::HealthSource,
+    head: bool,
+) -> http::Response<UnsyncBoxBody<Bytes, BoxError>> {
+    let (status, body) = health.response(head);
+    let mut resp = http::Response::new(crate::body::ReplyBody::Full(body).into_http());
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    resp
 }
 
 pub(crate) async fn respond(

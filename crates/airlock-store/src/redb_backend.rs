@@ -50,6 +50,19 @@ impl RedbStore {
         RedbStore::open_file(path)?.rewrite_if_requested()
     }
 
+    /// Whether another process (a running `airlock serve`) has the store file at `path` open.
+    /// A missing or unreadable file is not in use. Opening takes the file's lock for a moment
+    /// and may finish a crashed writer's recovery; it changes no data.
+    pub fn in_use(path: &Path) -> bool {
+        if !path.is_file() {
+            return false;
+        }
+        matches!(
+            Database::builder().set_cache_size(1 << 20).open(path),
+            Err(redb::DatabaseError::DatabaseAlreadyOpen)
+        )
+    }
+
     fn open_file(path: &Path) -> Result<Self, StoreError> {
         let shown = path.display().to_string();
         let existed = path.exists();

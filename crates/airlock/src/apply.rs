@@ -91,6 +91,14 @@ pub fn local_resolver(data_dir: &Path) -> EndpointResolver {
 
 /// Both accounts' clients from the named profiles.
 pub async fn target_from_profiles(c: &Common) -> anyhow::Result<Target> {
+    // A local endpoint that crashed left its server.json: say so before the SDK reports a
+    // connection error.
+    if let Some(dir) = &c.data_dir {
+        let data = airlock_server::DataDir::new(dir);
+        if let airlock_server::ServerState::Gone(_) = data.server_state()? {
+            data.running_server()?;
+        }
+    }
     let opts = ClientOptions {
         ca_bundles: c.ca_bundle.clone(),
         record: None,

@@ -40,9 +40,7 @@ pub fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
         args.data_dir
             .unwrap_or_else(airlock_server::default_data_dir),
     );
-    let info = data
-        .read_server_info()
-        .context("is `airlock serve` running with this --data-dir / AIRLOCK_DATA_DIR?")?;
+    let info = data.running_server()?;
     let routes = NetworkRoutes::read(&data).with_context(|| {
         format!(
             "reading {}",

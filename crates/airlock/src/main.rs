@@ -20,6 +20,7 @@ mod demo;
 mod destroy;
 mod exec;
 mod plan;
+mod reset;
 mod serve;
 mod simulate;
 mod trail;
@@ -47,10 +48,17 @@ enum Command {
     Plan(plan::Args),
     /// Prove properties of a setup over every possible request; report counterexamples and findings.
     Check(check::Args),
-    /// Print the JSON Schema of the setup document (`schemas/setup.schema.json`).
-    Schema,
+    /// Print a JSON Schema: the setup document (`schemas/setup.schema.json`, the default) or
+    /// the health document of `GET /_airlock/health` (`schemas/health.schema.json`).
+    Schema {
+        /// Which document.
+        #[arg(value_enum, default_value_t = SchemaKind::Setup)]
+        which: SchemaKind,
+    },
     /// Run the local multi-account AWS endpoint (IAM, STS, KMS, S3, EC2) until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Empty the data directory of a stopped server: the next `serve` starts a fresh endpoint.
+    Reset(reset::Args),
     /// Run a local command "on" an instance of the running server (its role, its VPC's endpoints).
     Exec(exec::ExecArgs),
     /// The audit trail of the running server (CloudTrail-format events).
@@ -72,8 +80,9 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Check(args) => check::run(args),
-        Command::Schema => print_schema(),
+        Command::Schema { which } => print_schema(which),
         Command::Serve(args) => serve::run(args),
+        Command::Reset(args) => reset::run(args),
         Command::Exec(args) => exec::run(args),
         Command::Trail(cmd) => trail::run(cmd),
         Command::Apply(args) => apply::run(args),
@@ -90,8 +99,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_schema() -> anyhow::Result<ExitCode> {
-    let schema = schemars::schema_for!(airlock_policy::setup::SetupDocument);
+/// The documents `airlock schema` describes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SchemaKind {
+    /// The setup document of `simulate` and `check`.
+    Setup,
+    /// The health document of `GET /_airlock/health`.
+    Health,
+}
+
+fn print_schema(which: SchemaKind) -> anyhow::Result<ExitCode> {
+    let schema = match which {
+        SchemaKind::Setup => schemars::schema_for!(airlock_policy::setup::SetupDocument),
+        SchemaKind::Health => airlock_server::health::schema(),
+    };
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(ExitCode::SUCCESS)
 }

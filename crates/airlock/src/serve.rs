@@ -47,6 +47,11 @@ pub struct ServeArgs {
     /// Seconds of silence allowed within a request body (then `RequestTimeout`).
     #[arg(long, default_value_t = airlock_server::Limits::default().body_read_timeout.as_secs_f64(), value_parser = parse_seconds)]
     pub body_read_timeout: f64,
+    /// Give each account's `admin` user a well-known, public access key (for CI jobs that
+    /// hard-code it): `AKIAAIRL` + the account id with each digit as a letter (0=A ... 9=J),
+    /// secret `airlock/public/ACCOUNT_ID/not/a/secret`. Created or reactivated at start.
+    #[arg(long, env = "AIRLOCK_FIXED_CREDENTIALS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub fixed_credentials: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -97,6 +102,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
     config.accounts = args.accounts;
     config.region = args.region;
     config.network_bind = args.network_bind;
+    config.fixed_credentials = args.fixed_credentials;
     config.limits = airlock_server::Limits {
         max_connections: args.max_connections.max(1),
         max_connections_per_client: args.max_connections_per_client.max(1),
@@ -109,9 +115,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
-        let server = airlock_server::Server::start(config)
-            .await
-            .with_context(|| format!("cannot serve from {}", data_dir.display()))?;
+        let server = match airlock_server::Server::start(config).await {
+            Ok(s) => s,
+            // The port and its flag say it all; nothing was created.
+            Err(e @ airlock_server::ServeError::Bind { .. }) => return Err(e.into()),
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("cannot serve from {}", data_dir.display())));
+            }
+        };
         let info = server.info().clone();
         println!("airlock serve: ready");
         println!("  HTTP   {}", info.http_endpoint);
@@ -121,7 +133,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<std::process::ExitCode> {
             info.ca_bundle.display()
         );
         for a in &info.accounts {
-            println!("  account {} (profile {})", a.id, a.alias);
+            if args.fixed_credentials {
+                let (key, secret) = airlock_server::fixed_credentials(&a.id);
+                println!(
+                    "  account {} (profile {}; public fixed key {key} / {secret})",
+                    a.id, a.alias
+                );
+            } else {
+                println!("  account {} (profile {})", a.id, a.alias);
+            }
         }
         println!();
         println!("Use it with the AWS CLI:");

@@ -108,7 +108,7 @@ fn tail(args: TailArgs) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(airlock_server::default_data_dir),
     );
-    let info = data.read_server_info()?;
+    let info = data.running_server()?;
     let endpoint = args.endpoint.clone().unwrap_or(info.http_endpoint.clone());
     let profile = match (&args.profile, &args.account) {
         (Some(p), _) => p.clone(),

@@ -43,7 +43,7 @@ pub fn local_instance(
     options: ClientOptions,
 ) -> anyhow::Result<InstanceSide> {
     let data = airlock_server::DataDir::new(data_dir);
-    let info = data.read_server_info()?;
+    let info = data.running_server()?;
     let routes = airlock_server::network::NetworkRoutes::read(&data)
         .with_context(|| format!("reading network.json in {}", data_dir.display()))?;
     let Some(inst) = routes.instances.get(instance_id) else {
