@@ -1254,8 +1254,7 @@ async fn ensure_network(
     };
     let mut vpce = None;
     if let Some(id) = &state.network(endpoint).and_then(|n| n.vpce_id.clone()) {
-        if let Some(e) = crate::survey::live_vpc_endpoint(ec2, id).await?
-        {
+        if let Some(e) = crate::survey::live_vpc_endpoint(ec2, id).await? {
             vpce = Some(id.clone());
             if net.endpoint.associate_route_table
                 && let Some(rt) = &route_table

@@ -158,7 +158,6 @@ async fn run() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_before = rss_mib(pid);
-    println!("soak: server pid {pid}, RSS before {rss_before:.1} MiB, {seconds} s of attack ({attacks})");
 
     let stop = Arc::new(AtomicBool::new(false));
     let opened = Arc::new(AtomicU64::new(0));
@@ -167,6 +166,9 @@ async fn run() {
     let attacks = std::env::var("AIRLOCK_SOAK_ATTACKS")
         .unwrap_or_else(|_| "idle,slowloris,bodies".to_string());
     let on = |name: &str| attacks.split(',').any(|a| a.trim() == name);
+    println!(
+        "soak: server pid {pid}, RSS before {rss_before:.1} MiB, {seconds} s of attack ({attacks})"
+    );
     let (idle_n, slow_n, body_n) = (
         if on("idle") { 2000u32 } else { 0 },
         if on("slowloris") { 300u32 } else { 0 },
