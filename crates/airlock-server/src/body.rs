@@ -179,53 +179,75 @@ impl RequestBody {
     }
 
     /// Reads the whole body, failing once it exceeds `limit` bytes, holding room in `budget`
-    /// for what it has read until it returns.
+    /// for the memory it allocates until it returns. The body is gathered in one buffer sized
+    /// from `Content-Length` when the client declared one, room for all of it taken before the
+    /// allocation; a body of unknown length is counted as it arrives and its buffer grows by
+    /// doubling.
     pub async fn collect_within(
         mut self,
         limit: usize,
         budget: &BodyBudget,
     ) -> Result<Bytes, BodyError> {
-        if self.inner.size_hint().lower() > limit as u64 {
+        let declared = usize::try_from(self.inner.size_hint().lower()).unwrap_or(usize::MAX);
+        if declared > limit {
             return Err(BodyError::TooLarge { limit });
         }
         let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
         let mut held_units = 0usize;
-        let mut parts: Vec<Bytes> = Vec::new();
-        let mut len = 0usize;
+        let mut reserve = async |bytes: usize, held_units: &mut usize| {
+            let units = bytes.div_ceil(BodyBudget::UNIT);
+            if units <= *held_units {
+                return Ok(());
+            }
+            let more = u32::try_from(units - *held_units).map_err(|_| BodyError::Busy)?;
+            let permit = tokio::time::timeout(
+                BodyBudget::PATIENCE,
+                budget.permits.clone().acquire_many_owned(more),
+            )
+            .await
+            .map_err(|_| BodyError::Busy)?
+            .map_err(|_| BodyError::Busy)?;
+            match &mut held {
+                Some(h) => h.merge(permit),
+                None => held = Some(permit),
+            }
+            *held_units = units;
+            Ok(())
+        };
+        // The common case, a body that arrives in one piece, is kept without a copy.
+        let mut first: Option<Bytes> = None;
+        let mut buf: Vec<u8> = Vec::new();
         while let Some(chunk) = self.data().await {
             let chunk = chunk?;
-            len += chunk.len();
-            if len > limit {
+            let have = first.as_ref().map_or(buf.len(), Bytes::len);
+            let need = have + chunk.len();
+            if need > limit {
                 return Err(BodyError::TooLarge { limit });
             }
-            let units = len.div_ceil(BodyBudget::UNIT);
-            if units > held_units {
-                let more = u32::try_from(units - held_units).map_err(|_| BodyError::Busy)?;
-                let permit = tokio::time::timeout(
-                    BodyBudget::PATIENCE,
-                    budget.permits.clone().acquire_many_owned(more),
-                )
-                .await
-                .map_err(|_| BodyError::Busy)?
-                .map_err(|_| BodyError::Busy)?;
-                match &mut held {
-                    Some(h) => h.merge(permit),
-                    None => held = Some(permit),
-                }
-                held_units = units;
+            if first.is_none() && buf.is_empty() {
+                reserve(chunk.len(), &mut held_units).await?;
+                first = Some(chunk);
+                continue;
             }
-            parts.push(chunk);
+            if declared >= need {
+                // The client said how much it sends: one allocation, counted whole.
+                if buf.capacity() < declared {
+                    reserve(declared, &mut held_units).await?;
+                    buf.reserve_exact(declared - buf.len());
+                }
+            } else {
+                // No (or a wrong) length: count what arrived; the buffer grows by doubling,
+                // so it holds at most twice that.
+                reserve(need, &mut held_units).await?;
+            }
+            if let Some(f) = first.take() {
+                buf.extend_from_slice(&f);
+            }
+            buf.extend_from_slice(&chunk);
         }
-        Ok(match parts.len() {
-            0 => Bytes::new(),
-            1 => parts.pop().unwrap_or_default(),
-            _ => {
-                let mut buf = Vec::with_capacity(len);
-                for p in &parts {
-                    buf.extend_from_slice(p);
-                }
-                Bytes::from(buf)
-            }
+        Ok(match first {
+            Some(f) => f,
+            None => Bytes::from(buf),
         })
     }
 
@@ -353,6 +375,37 @@ mod tests {
         let b = RequestBody::from_bytes(vec![7u8; 11]);
         assert!(matches!(
             b.collect(10).await,
+            Err(BodyError::TooLarge { limit: 10 })
+        ));
+    }
+
+    /// Bodies in pieces, with and without a declared length, come back whole, and every
+    /// unit of the budget is given back once they are read.
+    #[tokio::test]
+    async fn collect_within_gathers_pieces_and_gives_the_budget_back() {
+        let budget = BodyBudget::new(4 * BodyBudget::UNIT);
+        for pieces in [1usize, 2, 7, 40] {
+            let data: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+            let (tx, body) = ChannelBody::new(64);
+            let chunks: Vec<Bytes> = data
+                .chunks(data.len().div_ceil(pieces))
+                .map(Bytes::copy_from_slice)
+                .collect();
+            tokio::spawn(async move {
+                for c in chunks {
+                    tx.send(Ok(c)).await.unwrap();
+                }
+            });
+            let got = RequestBody::new(body)
+                .collect_within(1 << 20, &budget)
+                .await
+                .unwrap();
+            assert_eq!(&got[..], &data[..], "{pieces} pieces");
+            assert_eq!(budget.permits.available_permits(), 4, "budget given back");
+        }
+        let over = RequestBody::from_bytes(vec![1u8; 11]);
+        assert!(matches!(
+            over.collect_within(10, &budget).await,
             Err(BodyError::TooLarge { limit: 10 })
         ));
     }

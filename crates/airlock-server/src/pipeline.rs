@@ -26,7 +26,7 @@ pub const ANONYMOUS_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Memory all buffered bodies being read at once may hold; a read waits for room, and fails
 /// with `SlowDown` when none comes within the body-read patience.
-pub const BODY_BUDGET: usize = 128 * 1024 * 1024;
+pub const BODY_BUDGET: usize = 32 * 1024 * 1024;
 
 /// The request pipeline shared by all listeners.
 pub struct Pipeline {
