@@ -37,3 +37,13 @@ fn unsupported_object_lock_and_read_headers_are_refused() {
 fn multipart_completions_retry_and_carry_object_checksums() {
     run(&["complete_retry", "checksums"]);
 }
+
+#[test]
+fn conditional_writes_decide_one_winner() {
+    run(&["conditional_writes"]);
+}
+
+#[test]
+fn checksums_are_returned_on_reads_when_asked() {
+    run(&["checksum_reads"]);
+}

@@ -257,7 +257,7 @@ fn object_owner(bucket: &Bucket, call: &Call, acl: Option<&str>) -> String {
     }
 }
 
-fn write_condition(call: &Call) -> Result<WriteCondition, S3Error> {
+pub(crate) fn write_condition(call: &Call) -> Result<WriteCondition, S3Error> {
     let inm = header(call, "if-none-match");
     if let Some(v) = inm
         && v.trim() != "*"
