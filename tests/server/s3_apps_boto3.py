@@ -586,6 +586,92 @@ def checksum_reads():
         check(f"GetObject ChecksumMode=ENABLED multipart {ctype}", got["Body"].read() == data1 + data2 and got.get("ChecksumCRC32") == want and got.get("ChecksumType") == ctype, {k: v for k, v in got.items() if k.startswith("Checksum")})
 
 
+# ---------------------------------------------------------------- 10. GetObjectAttributes
+ALL_ATTRIBUTES = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+
+
+def object_attributes():
+    bucket = "object-attributes"
+    s3.create_bucket(Bucket=bucket)
+    body = b"attributes" * 100
+    put = s3.put_object(Bucket=bucket, Key="single", Body=body, ChecksumAlgorithm="SHA256")
+    a = s3.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=ALL_ATTRIBUTES)
+    check(
+        "GetObjectAttributes of a single PUT",
+        a["ETag"] == put["ETag"].strip('"') == hashlib.md5(body).hexdigest()
+        and a["ObjectSize"] == len(body)
+        and a["StorageClass"] == "STANDARD"
+        and a["Checksum"] == {"ChecksumSHA256": b64(hashlib.sha256(body).digest()), "ChecksumType": "FULL_OBJECT"}
+        and "ObjectParts" not in a
+        and "LastModified" in a,
+        a,
+    )
+    only = s3.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=["ObjectSize"])
+    check("only the attributes asked for", only["ObjectSize"] == len(body) and "ETag" not in only and "Checksum" not in only, only)
+    expect_error("an unknown attribute", lambda: s3.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=["Size"]), "InvalidArgument", 400)
+    expect_error("a missing key", lambda: s3.get_object_attributes(Bucket=bucket, Key="nope", ObjectAttributes=["ETag"]), "NoSuchKey", 404)
+
+    # Multipart with part checksums: the parts, paged.
+    data = [bytes([65 + i]) * (5 * 1024 * 1024) for i in range(2)] + [b"tail"]
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="multi", ChecksumAlgorithm="CRC32", ChecksumType="COMPOSITE")["UploadId"]
+    parts = []
+    for n, d in enumerate(data, 1):
+        r = s3.upload_part(Bucket=bucket, Key="multi", UploadId=uid, PartNumber=n, Body=d, ChecksumCRC32=b64(crc32(d)))
+        parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumCRC32": b64(crc32(d))})
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="multi", UploadId=uid, MultipartUpload={"Parts": parts})
+    a = s3.get_object_attributes(Bucket=bucket, Key="multi", ObjectAttributes=ALL_ATTRIBUTES, MaxParts=2)
+    op = a.get("ObjectParts", {})
+    check(
+        "GetObjectAttributes of a multipart object, first page of parts",
+        a["ETag"] == done["ETag"].strip('"')
+        and a["ObjectSize"] == sum(map(len, data))
+        and a["Checksum"]["ChecksumCRC32"] == done["ChecksumCRC32"]
+        and a["Checksum"]["ChecksumType"] == "COMPOSITE"
+        and op.get("TotalPartsCount") == 3
+        and op.get("IsTruncated") is True
+        and op.get("MaxParts") == 2
+        and str(op.get("NextPartNumberMarker")) == "2"
+        and [(p["PartNumber"], p["Size"], p["ChecksumCRC32"]) for p in op.get("Parts", [])] == [(n, len(d), b64(crc32(d))) for n, d in list(enumerate(data, 1))[:2]],
+        a,
+    )
+    a = s3.get_object_attributes(Bucket=bucket, Key="multi", ObjectAttributes=["ObjectParts"], MaxParts=2, PartNumberMarker=2)
+    op = a.get("ObjectParts", {})
+    check("the next page of parts", op.get("IsTruncated") is False and [p["PartNumber"] for p in op.get("Parts", [])] == [3], a)
+    # Multipart without part checksums: the count only, as on AWS.
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="plain")["UploadId"]
+    e = client(config=Config(request_checksum_calculation="when_required")).upload_part(Bucket=bucket, Key="plain", UploadId=uid, PartNumber=1, Body=b"x")["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="plain", UploadId=uid, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
+    a = s3.get_object_attributes(Bucket=bucket, Key="plain", ObjectAttributes=["ObjectParts"])
+    check("parts without checksums are counted, not listed", a.get("ObjectParts", {}).get("TotalPartsCount") == 1 and "Parts" not in a["ObjectParts"], a)
+
+    # Versions: the version's attributes, and x-amz-version-id.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket=bucket, Key="v", Body=b"first")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="v", Body=b"second!")
+    a = s3.get_object_attributes(Bucket=bucket, Key="v", VersionId=v1, ObjectAttributes=["ObjectSize"])
+    check("GetObjectAttributes of a version", a["ObjectSize"] == 5 and a["VersionId"] == v1, a)
+
+    # Authorization: both actions are needed (GetObject and GetObjectAttributes).
+    def allow(actions):
+        s3.put_bucket_policy(
+            Bucket=bucket,
+            Policy=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": A}, "Action": actions, "Resource": f"arn:aws:s3:::{bucket}/*"}]}),
+        )
+
+    other = client("account-a")
+    allow(["s3:GetObject"])
+    expect_error("GetObjectAttributes with s3:GetObject only", lambda: other.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=["ETag"]), "AccessDenied", 403)
+    allow(["s3:GetObjectAttributes"])
+    expect_error("GetObjectAttributes with s3:GetObjectAttributes only", lambda: other.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=["ETag"]), "AccessDenied", 403)
+    allow(["s3:GetObject", "s3:GetObjectAttributes"])
+    check("GetObjectAttributes with both actions", other.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=["ETag"])["ETag"] == hashlib.md5(body).hexdigest())
+    expect_error("a version needs the Version actions", lambda: other.get_object_attributes(Bucket=bucket, Key="v", VersionId=v1, ObjectAttributes=["ETag"]), "AccessDenied", 403)
+    allow(["s3:GetObjectVersion", "s3:GetObjectVersionAttributes"])
+    check("a version with the Version actions", other.get_object_attributes(Bucket=bucket, Key="v", VersionId=v1, ObjectAttributes=["ObjectSize"])["ObjectSize"] == 5)
+    allow(["s3:GetObject", "s3:GetObjectAttributes"])
+    expect_error("a missing key without s3:ListBucket", lambda: other.get_object_attributes(Bucket=bucket, Key="nope", ObjectAttributes=["ETag"]), "AccessDenied", 403)
+
+
 SECTIONS = {
     "versions_paging": versions_paging,
     "complete_retry": complete_retry,
@@ -596,6 +682,7 @@ SECTIONS = {
     "max_keys_zero": max_keys_zero,
     "conditional_writes": conditional_writes,
     "checksum_reads": checksum_reads,
+    "object_attributes": object_attributes,
 }
 
 for name in sys.argv[2:] or list(SECTIONS):

@@ -47,3 +47,8 @@ fn conditional_writes_decide_one_winner() {
 fn checksums_are_returned_on_reads_when_asked() {
     run(&["checksum_reads"]);
 }
+
+#[test]
+fn get_object_attributes_needs_both_actions() {
+    run(&["object_attributes"]);
+}
