@@ -1,7 +1,8 @@
 """S3 as applications use it (issue #26), through boto3 against a running airlock server:
 emptying a versioned bucket page by page, retried multipart completions, Object Lock refused
 instead of ignored, full-object and composite multipart checksums, `encoding-type=url`,
-SSE headers on reads, `max-keys=0`.
+SSE headers on reads, `max-keys=0`, conditional writes (concurrent creators: one wins),
+checksums on reads (`ChecksumMode=ENABLED`), `GetObjectAttributes`.
 
 Usage: s3_apps_boto3.py SERVER_JSON [SECTION...]. Runs every section, or the ones named.
 Prints one line per check; exits non-zero on the first unexpected result.

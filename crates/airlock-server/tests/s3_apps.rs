@@ -1,7 +1,8 @@
 //! S3 as applications use it (issue #26), through boto3 (tests/server/s3_apps_boto3.py):
 //! emptying a versioned bucket page by page, `encoding-type=url`, `max-keys=0`, Object Lock
-//! refused rather than ignored, SSE headers refused on reads, retried multipart completions
-//! and the object checksums a completion states.
+//! refused rather than ignored, SSE headers refused on reads, retried multipart completions,
+//! the object checksums a completion states and reads return, conditional writes
+//! (`If-None-Match: *`, `If-Match`) with concurrent writers, and `GetObjectAttributes`.
 
 mod common;
 
