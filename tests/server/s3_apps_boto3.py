@@ -1,7 +1,8 @@
 """S3 as applications use it (issue #26), through boto3 against a running airlock server:
 emptying a versioned bucket page by page, retried multipart completions, Object Lock refused
 instead of ignored, full-object and composite multipart checksums, `encoding-type=url`,
-SSE headers on reads, `max-keys=0`.
+SSE headers on reads, `max-keys=0`, conditional writes (concurrent creators: one wins),
+checksums on reads (`ChecksumMode=ENABLED`), `GetObjectAttributes`.
 
 Usage: s3_apps_boto3.py SERVER_JSON [SECTION...]. Runs every section, or the ones named.
 Prints one line per check; exits non-zero on the first unexpected result.
@@ -453,6 +454,225 @@ def max_keys_zero():
     check("ListMultipartUploads max-uploads=0", r["IsTruncated"] is False and "Uploads" not in r, r)
 
 
+# ---------------------------------------------------------------- 8. conditional writes
+PRECONDITION = "At least one of the pre-conditions you specified did not hold"
+
+
+def race(fns):
+    """Runs the calls at once; returns (results, error codes)."""
+    import threading
+
+    results, errors, lock = [], [], threading.Lock()
+    barrier = threading.Barrier(len(fns))
+
+    def run(fn):
+        barrier.wait()
+        try:
+            r = fn()
+            with lock:
+                results.append(r)
+        except ClientError as e:
+            with lock:
+                errors.append((e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]))
+
+    threads = [threading.Thread(target=run, args=(f,)) for f in fns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
+
+
+def conditional_writes():
+    bucket = "conditional-writes"
+    s3.create_bucket(Bucket=bucket)
+    first = s3.put_object(Bucket=bucket, Key="k", Body=b"one", IfNoneMatch="*")
+    check("If-None-Match: * creates a new key", first["ResponseMetadata"]["HTTPStatusCode"] == 200)
+    expect_error("If-None-Match: * on an existing key", lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"two", IfNoneMatch="*"), "PreconditionFailed", 412, PRECONDITION)
+    expect_error("If-None-Match with an ETag on PutObject", lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"two", IfNoneMatch=first["ETag"]), "NotImplemented", 501)
+    expect_error("If-Match with another ETag", lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"two", IfMatch='"0123456789abcdef0123456789abcdef"'), "PreconditionFailed", 412, PRECONDITION)
+    expect_error("If-Match on a missing key", lambda: s3.put_object(Bucket=bucket, Key="missing", Body=b"x", IfMatch=first["ETag"]), "NoSuchKey", 404)
+    second = s3.put_object(Bucket=bucket, Key="k", Body=b"two", IfMatch=first["ETag"])
+    check("If-Match with the current ETag replaces", s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"two")
+    expect_error("If-Match with the replaced ETag", lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"three", IfMatch=first["ETag"]), "PreconditionFailed", 412)
+    check("the failed writes changed nothing", s3.head_object(Bucket=bucket, Key="k")["ETag"] == second["ETag"])
+    # A delete marker is no current object.
+    versioned = "conditional-versioned"
+    s3.create_bucket(Bucket=versioned)
+    s3.put_bucket_versioning(Bucket=versioned, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=versioned, Key="k", Body=b"v1")
+    s3.delete_object(Bucket=versioned, Key="k")
+    s3.put_object(Bucket=versioned, Key="k", Body=b"v2", IfNoneMatch="*")
+    check("If-None-Match: * over a delete marker", s3.get_object(Bucket=versioned, Key="k")["Body"].read() == b"v2")
+
+    # Concurrent creators: exactly one wins, the others see 412, the object is the winner's.
+    bodies = [f"creator {i}".encode() * 100 for i in range(8)]
+    results, errors = race([lambda b=b: (b, s3.put_object(Bucket=bucket, Key="race", Body=b, IfNoneMatch="*")) for b in bodies])
+    check("one of 8 concurrent If-None-Match: * creators wins", len(results) == 1 and errors == [("PreconditionFailed", 412)] * 7, (len(results), errors))
+    check("the object is the winner's", s3.get_object(Bucket=bucket, Key="race")["Body"].read() == results[0][0])
+    # Concurrent If-Match writers of the same ETag: exactly one wins.
+    etag = s3.head_object(Bucket=bucket, Key="race")["ETag"]
+    results, errors = race([lambda b=b: (b, s3.put_object(Bucket=bucket, Key="race", Body=b + b"!", IfMatch=etag)) for b in bodies])
+    check("one of 8 concurrent If-Match writers wins", len(results) == 1 and errors == [("PreconditionFailed", 412)] * 7, (len(results), errors))
+
+    # CompleteMultipartUpload.
+    def upload(key, body):
+        uid = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        e = s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=1, Body=body)["ETag"]
+        return uid, {"Parts": [{"PartNumber": 1, "ETag": e}]}
+
+    uid, parts = upload("k", b"multipart")
+    expect_error("CompleteMultipartUpload If-None-Match: * on an existing key", lambda: s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=uid, MultipartUpload=parts, IfNoneMatch="*"), "PreconditionFailed", 412, PRECONDITION)
+    expect_error("CompleteMultipartUpload If-None-Match with an ETag", lambda: s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=uid, MultipartUpload=parts, IfNoneMatch=second["ETag"]), "NotImplemented", 501)
+    expect_error("CompleteMultipartUpload If-Match with another ETag", lambda: s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=uid, MultipartUpload=parts, IfMatch=first["ETag"]), "PreconditionFailed", 412)
+    expect_error("CompleteMultipartUpload If-Match on a missing key", lambda u=upload("k2", b"x"): s3.complete_multipart_upload(Bucket=bucket, Key="k2", UploadId=u[0], MultipartUpload=u[1], IfMatch=first["ETag"]), "NoSuchKey", 404)
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=uid, MultipartUpload=parts, IfMatch=second["ETag"])
+    check("CompleteMultipartUpload If-Match with the current ETag", s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"multipart" and done["ETag"].endswith('-1"'), done)
+    uploads = [upload("mpu-race", f"upload {i}".encode()) for i in range(4)]
+    results, errors = race([lambda u=u: s3.complete_multipart_upload(Bucket=bucket, Key="mpu-race", UploadId=u[0], MultipartUpload=u[1], IfNoneMatch="*") for u in uploads])
+    check("one of 4 concurrent If-None-Match: * completions wins", len(results) == 1 and errors == [("PreconditionFailed", 412)] * 3, (len(results), errors))
+
+    # CopyObject's conditions on the source.
+    src = s3.head_object(Bucket=bucket, Key="k")
+    copy = lambda **kw: s3.copy_object(Bucket=bucket, Key="copy", CopySource=f"{bucket}/k", **kw)
+    past = src["LastModified"] - datetime.timedelta(days=1)
+    future = src["LastModified"] + datetime.timedelta(days=1)
+    expect_error("x-amz-copy-source-if-match with another ETag", lambda: copy(CopySourceIfMatch=first["ETag"]), "PreconditionFailed", 412)
+    expect_error("x-amz-copy-source-if-none-match with the ETag", lambda: copy(CopySourceIfNoneMatch=src["ETag"]), "PreconditionFailed", 412)
+    expect_error("x-amz-copy-source-if-modified-since in the future", lambda: copy(CopySourceIfModifiedSince=future), "PreconditionFailed", 412)
+    expect_error("x-amz-copy-source-if-unmodified-since in the past", lambda: copy(CopySourceIfUnmodifiedSince=past), "PreconditionFailed", 412)
+    copy(CopySourceIfMatch=src["ETag"], CopySourceIfUnmodifiedSince=future)
+    copy(CopySourceIfNoneMatch=first["ETag"], CopySourceIfModifiedSince=past)
+    check("copies whose source conditions hold", s3.get_object(Bucket=bucket, Key="copy")["Body"].read() == b"multipart")
+
+
+# ---------------------------------------------------------------- 9. checksums on reads
+def checksum_reads():
+    bucket = "checksum-reads"
+    s3.create_bucket(Bucket=bucket)
+    body = b"checksummed body " * 300
+    # botocore validates SHA256, SHA1 and CRC32 itself (CRC32C and CRC64NVME need botocore[crt],
+    # so those are stated here and compared).
+    for alg, fn in (("SHA256", lambda d: hashlib.sha256(d).digest()), ("SHA1", lambda d: hashlib.sha1(d).digest()), ("CRC32", crc32), ("CRC64NVME", crc64nvme)):
+        member = "Checksum" + alg
+        if alg == "CRC64NVME":
+            s3.put_object(Bucket=bucket, Key=alg, Body=body, ChecksumCRC64NVME=b64(crc64nvme(body)))
+        else:
+            s3.put_object(Bucket=bucket, Key=alg, Body=body, ChecksumAlgorithm=alg)
+        got = s3.get_object(Bucket=bucket, Key=alg, ChecksumMode="ENABLED")
+        data = got["Body"].read()  # botocore validates the checksum as it reads
+        check(f"GetObject ChecksumMode=ENABLED {alg}", data == body and got.get(member) == b64(fn(body)) and got.get("ChecksumType") == "FULL_OBJECT", {k: v for k, v in got.items() if k.startswith("Checksum")})
+        head = s3.head_object(Bucket=bucket, Key=alg, ChecksumMode="ENABLED")
+        check(f"HeadObject ChecksumMode=ENABLED {alg}", head.get(member) == b64(fn(body)) and head.get("ChecksumType") == "FULL_OBJECT", head)
+        plain = client(config=Config(response_checksum_validation="when_required")).get_object(Bucket=bucket, Key=alg)
+        check(f"no checksum without ChecksumMode ({alg})", member not in plain, plain)
+        ranged = s3.get_object(Bucket=bucket, Key=alg, Range="bytes=0-9", ChecksumMode="ENABLED")
+        check(f"no whole-object checksum on a ranged GET ({alg})", member not in ranged and ranged["Body"].read() == body[:10], ranged)
+    # boto3's default: a CRC32 of every PUT.
+    s3.put_object(Bucket=bucket, Key="default", Body=body)
+    got = s3.get_object(Bucket=bucket, Key="default", ChecksumMode="ENABLED")
+    check("GetObject returns the SDK's default CRC32", got["Body"].read() == body and got.get("ChecksumCRC32") == b64(crc32(body)), got)
+    # Multipart: full object (validated by botocore) and composite (-N).
+    data1, data2 = bytes(range(256)) * (5 * 1024 * 4), b"tail" * 100
+    for ctype, key in (("FULL_OBJECT", "mpu-full"), ("COMPOSITE", "mpu-composite")):
+        uid = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32", ChecksumType=ctype)["UploadId"]
+        parts, raw = [], b""
+        for n, d in ((1, data1), (2, data2)):
+            r = s3.upload_part(Bucket=bucket, Key=key, UploadId=uid, PartNumber=n, Body=d, ChecksumCRC32=b64(crc32(d)))
+            parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumCRC32": b64(crc32(d))})
+            raw += crc32(d)
+        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=uid, MultipartUpload={"Parts": parts}, ChecksumType=ctype)
+        want = b64(crc32(data1 + data2)) if ctype == "FULL_OBJECT" else f"{b64(crc32(raw))}-2"
+        got = s3.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        check(f"GetObject ChecksumMode=ENABLED multipart {ctype}", got["Body"].read() == data1 + data2 and got.get("ChecksumCRC32") == want and got.get("ChecksumType") == ctype, {k: v for k, v in got.items() if k.startswith("Checksum")})
+
+
+# ---------------------------------------------------------------- 10. GetObjectAttributes
+ALL_ATTRIBUTES = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+
+
+def object_attributes():
+    bucket = "object-attributes"
+    s3.create_bucket(Bucket=bucket)
+    body = b"attributes" * 100
+    put = s3.put_object(Bucket=bucket, Key="single", Body=body, ChecksumAlgorithm="SHA256")
+    a = s3.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=ALL_ATTRIBUTES)
+    check(
+        "GetObjectAttributes of a single PUT",
+        a["ETag"] == put["ETag"].strip('"') == hashlib.md5(body).hexdigest()
+        and a["ObjectSize"] == len(body)
+        and a["StorageClass"] == "STANDARD"
+        and a["Checksum"] == {"ChecksumSHA256": b64(hashlib.sha256(body).digest()), "ChecksumType": "FULL_OBJECT"}
+        and "ObjectParts" not in a
+        and "LastModified" in a,
+        a,
+    )
+    only = s3.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=["ObjectSize"])
+    check("only the attributes asked for", only["ObjectSize"] == len(body) and "ETag" not in only and "Checksum" not in only, only)
+    expect_error("an unknown attribute", lambda: s3.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=["Size"]), "InvalidArgument", 400)
+    expect_error("a missing key", lambda: s3.get_object_attributes(Bucket=bucket, Key="nope", ObjectAttributes=["ETag"]), "NoSuchKey", 404)
+
+    # Multipart with part checksums: the parts, paged.
+    data = [bytes([65 + i]) * (5 * 1024 * 1024) for i in range(2)] + [b"tail"]
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="multi", ChecksumAlgorithm="CRC32", ChecksumType="COMPOSITE")["UploadId"]
+    parts = []
+    for n, d in enumerate(data, 1):
+        r = s3.upload_part(Bucket=bucket, Key="multi", UploadId=uid, PartNumber=n, Body=d, ChecksumCRC32=b64(crc32(d)))
+        parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumCRC32": b64(crc32(d))})
+    done = s3.complete_multipart_upload(Bucket=bucket, Key="multi", UploadId=uid, MultipartUpload={"Parts": parts})
+    a = s3.get_object_attributes(Bucket=bucket, Key="multi", ObjectAttributes=ALL_ATTRIBUTES, MaxParts=2)
+    op = a.get("ObjectParts", {})
+    check(
+        "GetObjectAttributes of a multipart object, first page of parts",
+        a["ETag"] == done["ETag"].strip('"')
+        and a["ObjectSize"] == sum(map(len, data))
+        and a["Checksum"]["ChecksumCRC32"] == done["ChecksumCRC32"]
+        and a["Checksum"]["ChecksumType"] == "COMPOSITE"
+        and op.get("TotalPartsCount") == 3
+        and op.get("IsTruncated") is True
+        and op.get("MaxParts") == 2
+        and str(op.get("NextPartNumberMarker")) == "2"
+        and [(p["PartNumber"], p["Size"], p["ChecksumCRC32"]) for p in op.get("Parts", [])] == [(n, len(d), b64(crc32(d))) for n, d in list(enumerate(data, 1))[:2]],
+        a,
+    )
+    a = s3.get_object_attributes(Bucket=bucket, Key="multi", ObjectAttributes=["ObjectParts"], MaxParts=2, PartNumberMarker=2)
+    op = a.get("ObjectParts", {})
+    check("the next page of parts", op.get("IsTruncated") is False and [p["PartNumber"] for p in op.get("Parts", [])] == [3], a)
+    # Multipart without part checksums: the count only, as on AWS.
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="plain")["UploadId"]
+    e = client(config=Config(request_checksum_calculation="when_required")).upload_part(Bucket=bucket, Key="plain", UploadId=uid, PartNumber=1, Body=b"x")["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="plain", UploadId=uid, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
+    a = s3.get_object_attributes(Bucket=bucket, Key="plain", ObjectAttributes=["ObjectParts"])
+    check("parts without checksums are counted, not listed", a.get("ObjectParts", {}).get("TotalPartsCount") == 1 and "Parts" not in a["ObjectParts"], a)
+
+    # Versions: the version's attributes, and x-amz-version-id.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket=bucket, Key="v", Body=b"first")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="v", Body=b"second!")
+    a = s3.get_object_attributes(Bucket=bucket, Key="v", VersionId=v1, ObjectAttributes=["ObjectSize"])
+    check("GetObjectAttributes of a version", a["ObjectSize"] == 5 and a["VersionId"] == v1, a)
+
+    # Authorization: both actions are needed (GetObject and GetObjectAttributes).
+    def allow(actions):
+        s3.put_bucket_policy(
+            Bucket=bucket,
+            Policy=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": A}, "Action": actions, "Resource": f"arn:aws:s3:::{bucket}/*"}]}),
+        )
+
+    other = client("account-a")
+    allow(["s3:GetObject"])
+    expect_error("GetObjectAttributes with s3:GetObject only", lambda: other.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=["ETag"]), "AccessDenied", 403)
+    allow(["s3:GetObjectAttributes"])
+    expect_error("GetObjectAttributes with s3:GetObjectAttributes only", lambda: other.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=["ETag"]), "AccessDenied", 403)
+    allow(["s3:GetObject", "s3:GetObjectAttributes"])
+    check("GetObjectAttributes with both actions", other.get_object_attributes(Bucket=bucket, Key="single", ObjectAttributes=["ETag"])["ETag"] == hashlib.md5(body).hexdigest())
+    expect_error("a version needs the Version actions", lambda: other.get_object_attributes(Bucket=bucket, Key="v", VersionId=v1, ObjectAttributes=["ETag"]), "AccessDenied", 403)
+    allow(["s3:GetObjectVersion", "s3:GetObjectVersionAttributes"])
+    check("a version with the Version actions", other.get_object_attributes(Bucket=bucket, Key="v", VersionId=v1, ObjectAttributes=["ObjectSize"])["ObjectSize"] == 5)
+    allow(["s3:GetObject", "s3:GetObjectAttributes"])
+    expect_error("a missing key without s3:ListBucket", lambda: other.get_object_attributes(Bucket=bucket, Key="nope", ObjectAttributes=["ETag"]), "AccessDenied", 403)
+
+
 SECTIONS = {
     "versions_paging": versions_paging,
     "complete_retry": complete_retry,
@@ -461,6 +681,9 @@ SECTIONS = {
     "encoding": encoding,
     "sse_on_read": sse_on_read,
     "max_keys_zero": max_keys_zero,
+    "conditional_writes": conditional_writes,
+    "checksum_reads": checksum_reads,
+    "object_attributes": object_attributes,
 }
 
 for name in sys.argv[2:] or list(SECTIONS):

@@ -612,6 +612,9 @@ fn check_condition(
     obj: &crate::objects::NewObject,
 ) -> Result<(), S3Error> {
     let c = &obj.condition;
+    if !c.if_none_match_star && c.if_match.is_none() {
+        return Ok(());
+    }
     let current = latest(txn, &obj.bucket, &obj.key)?.filter(|v| !v.delete_marker);
     if c.if_none_match_star && current.is_some() {
         return Err(S3Error::new(
@@ -623,7 +626,7 @@ fn check_condition(
     if let Some(m) = &c.if_match {
         match &current {
             None => return Err(S3Error::no_such_key(&obj.key)),
-            Some(v) if strip_quotes(m) != v.etag && m.trim() != "*" => {
+            Some(v) if !crate::objects::etag_matches(m, &v.etag) => {
                 return Err(S3Error::new(
                     Code::PreconditionFailed,
                     "At least one of the pre-conditions you specified did not hold",

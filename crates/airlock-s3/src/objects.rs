@@ -582,7 +582,7 @@ pub(crate) fn find_version(
     Ok(v.filter(|v| v.version_id == version_id))
 }
 
-fn etag_matches(list: &str, etag: &str) -> bool {
+pub(crate) fn etag_matches(list: &str, etag: &str) -> bool {
     list.split(',')
         .map(|t| t.trim().trim_start_matches("W/").trim_matches('"'))
         .any(|t| t == "*" || t == etag)

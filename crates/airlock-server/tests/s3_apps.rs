@@ -1,7 +1,8 @@
 //! S3 as applications use it (issue #26), through boto3 (tests/server/s3_apps_boto3.py):
 //! emptying a versioned bucket page by page, `encoding-type=url`, `max-keys=0`, Object Lock
-//! refused rather than ignored, SSE headers refused on reads, retried multipart completions
-//! and the object checksums a completion states.
+//! refused rather than ignored, SSE headers refused on reads, retried multipart completions,
+//! the object checksums a completion states and reads return, conditional writes
+//! (`If-None-Match: *`, `If-Match`) with concurrent writers, and `GetObjectAttributes`.
 
 mod common;
 
@@ -36,4 +37,19 @@ fn unsupported_object_lock_and_read_headers_are_refused() {
 #[test]
 fn multipart_completions_retry_and_carry_object_checksums() {
     run(&["complete_retry", "checksums"]);
+}
+
+#[test]
+fn conditional_writes_decide_one_winner() {
+    run(&["conditional_writes"]);
+}
+
+#[test]
+fn checksums_are_returned_on_reads_when_asked() {
+    run(&["checksum_reads"]);
+}
+
+#[test]
+fn get_object_attributes_needs_both_actions() {
+    run(&["object_attributes"]);
 }

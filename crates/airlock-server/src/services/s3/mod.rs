@@ -445,6 +445,7 @@ impl S3Service {
             | Op::DeleteObjectTagging
             | Op::GetObjectAcl
             | Op::PutObjectAcl
+            | Op::GetObjectAttributes
             | Op::ObjectLockUnconfigured(_) => self.prepare_object_op(call, op, &target, &q),
         }
     }
@@ -646,6 +647,7 @@ pub fn is_data_event(operation: &str) -> bool {
             | "DeleteObjectTagging"
             | "GetObjectAcl"
             | "PutObjectAcl"
+            | "GetObjectAttributes"
             | "GetObjectRetention"
             | "PutObjectRetention"
             | "GetObjectLegalHold"

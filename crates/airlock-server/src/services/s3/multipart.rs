@@ -14,7 +14,7 @@ use bytes::Bytes;
 use super::bucket::check_acl_headers;
 use super::object::{
     copy_conditions, copy_range, object_meta, parse_copy_source, pump, refuse_object_lock_headers,
-    sse_request,
+    sse_request, write_condition,
 };
 use super::payload::{PayloadReader, PayloadSpec};
 use super::request::{Op, Target};
@@ -349,11 +349,8 @@ impl S3Service {
                         checksum,
                     });
                 }
-                let condition = airlock_s3::objects::WriteCondition {
-                    if_none_match_star: header(call, "if-none-match")
-                        .is_some_and(|v| v.trim() == "*"),
-                    if_match: header(call, "if-match").map(str::to_string),
-                };
+                // As on PutObject: `If-None-Match` other than `*` is 501, not ignored.
+                let condition = write_condition(call)?;
                 let check = self.check(call, "s3:PutObject", arn, Some(&bucket), Context::new());
                 Ok(prepared(op, vec![check], move |call| async move {
                     let v = s3

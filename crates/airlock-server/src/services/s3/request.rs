@@ -153,6 +153,7 @@ pub enum Op {
     DeleteObjectTagging,
     GetObjectAcl,
     PutObjectAcl,
+    GetObjectAttributes,
     /// An object's retention or legal hold, read or set: airlock has no Object Lock, so every
     /// bucket answers as S3 does for a bucket without it.
     ObjectLockUnconfigured(&'static str),
@@ -229,6 +230,7 @@ const OP_NAMES: &[(Op, &str)] = &[
     (Op::PutObjectTagging, "PutObjectTagging"),
     (Op::DeleteObjectTagging, "DeleteObjectTagging"),
     (Op::GetObjectAcl, "GetObjectAcl"),
+    (Op::GetObjectAttributes, "GetObjectAttributes"),
     (Op::PutObjectAcl, "PutObjectAcl"),
     (Op::GetAccountPublicAccessBlock, "GetPublicAccessBlock"),
     (Op::PutAccountPublicAccessBlock, "PutPublicAccessBlock"),
@@ -311,7 +313,6 @@ const UNSUPPORTED_OBJECT: &[&str] = &[
     "restore",
     "select",
     "torrent",
-    "attributes",
     "renameObject",
 ];
 
@@ -471,6 +472,8 @@ pub fn operation(
                 Op::ObjectLockUnconfigured("GetObjectRetention")
             } else if q.has("legal-hold") {
                 Op::ObjectLockUnconfigured("GetObjectLegalHold")
+            } else if q.has("attributes") {
+                Op::GetObjectAttributes
             } else if let Some(s) = UNSUPPORTED_OBJECT.iter().find(|s| q.has(s)) {
                 return Err(S3Error::not_implemented(&format!("GET ?{s}")));
             } else {
