@@ -219,7 +219,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         };
         if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            crate::output::JsonOutput::Apply.print(&report)?;
         } else {
             print_summary(&report, started.elapsed());
             println!("state: {}", state.display());

@@ -127,7 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         let report = airlock_deploy::verify(&plan, &target, &instance, &state_path).await?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            crate::output::JsonOutput::Verify.print(&report)?;
         } else {
             print_table(&report);
         }
