@@ -148,7 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&rep.to_sarif(Some(&text)))?
         );
     } else {
-        print!("{}", rep.to_table());
+        print!("{}", rep.to_table_width(crate::output::terminal_width()));
     }
     Ok(if rep.failed(threshold) {
         ExitCode::from(1)

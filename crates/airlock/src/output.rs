@@ -1,4 +1,4 @@
-//! The `--json` outputs of the CLI: each is one JSON object whose first field is
+//! The terminal width tables wrap to, and the `--json` outputs of the CLI: each is one JSON object whose first field is
 //! `"format_version": "airlock.NAME/1"`, described by `schemas/NAME.schema.json` (printed by
 //! `airlock schema NAME`). The number changes only when a field changes meaning or is removed;
 //! new fields keep it (the schemas allow them).
@@ -8,6 +8,16 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+
+/// The width tables are laid out in: `COLUMNS` when it is a number of at least 40, else
+/// [`airlock_prove::report::DEFAULT_WIDTH`] (100).
+pub fn terminal_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|w| *w >= 40)
+        .unwrap_or(airlock_prove::report::DEFAULT_WIDTH)
+}
 
 /// A `--json` output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
