@@ -264,6 +264,71 @@ pub enum BlueprintError {
         /// What is wrong.
         message: String,
     },
+    /// Well-formed but inconsistent, at a known place in the file: [`BlueprintError::Invalid`]
+    /// with the line and column of the value (what [`crate::Plan::from_toml`] reports).
+    #[error("blueprint, line {line}, column {column}, `{location}`: {message}")]
+    Placed {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column (in characters).
+        column: usize,
+        /// Where (`consumer[0].endpoint[1].subnet_cidr`).
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl BlueprintError {
+    /// An [`BlueprintError::Invalid`] error placed at the line and column of its location in
+    /// `text` (the blueprint it was read from), when the location is found there; any other
+    /// error unchanged.
+    pub fn placed_in(self, text: &str) -> BlueprintError {
+        match self {
+            BlueprintError::Invalid { location, message } => match locate(text, &location) {
+                Some((line, column)) => BlueprintError::Placed {
+                    line,
+                    column,
+                    location,
+                    message,
+                },
+                None => BlueprintError::Invalid { location, message },
+            },
+            other => other,
+        }
+    }
+}
+
+/// The line and column of the value at `location` (`consumer[0].endpoint[1].name`) in TOML text.
+fn locate(text: &str, location: &str) -> Option<(usize, usize)> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    let mut span = root.span();
+    let mut here: Option<&DeValue<'_>> = None;
+    let mut table: &DeTable<'_> = root.get_ref();
+    for part in location.split('.') {
+        let (key, index) = match part.split_once('[') {
+            Some((k, rest)) => (k, Some(rest.trim_end_matches(']').parse::<usize>().ok()?)),
+            None => (part, None),
+        };
+        if let Some(v) = here {
+            match v {
+                DeValue::Table(t) => table = t,
+                _ => return None,
+            }
+        }
+        let (_, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == key)?;
+        let mut value = value;
+        if let Some(i) = index {
+            match value.get_ref() {
+                DeValue::Array(items) => value = items.get(i)?,
+                _ => return None,
+            }
+        }
+        span = value.span();
+        here = Some(value.get_ref());
+    }
+    Some(line_column(text, span.start))
 }
 
 impl Blueprint {
@@ -305,5 +370,15 @@ mod tests {
     fn line_column_counts_characters() {
         assert_eq!(line_column("ab\ncé d", 7), (2, 4));
         assert_eq!(line_column("x", 99), (1, 2));
+    }
+
+    #[test]
+    fn locations_are_found_in_the_text() {
+        let text = "a = 1\n[[c]]\nx = \"one\"\n[[c]]\n[c.e]\n  y = \"two\"\n";
+        assert_eq!(locate(text, "a"), Some((1, 5)));
+        assert_eq!(locate(text, "c[0].x"), Some((3, 5)));
+        assert_eq!(locate(text, "c[1].e.y"), Some((6, 7)));
+        assert_eq!(locate(text, "c[2].x"), None);
+        assert_eq!(locate(text, "b"), None);
     }
 }

@@ -94,18 +94,59 @@ fn check_bucket_name(name: &str, location: &str) -> Result<(), BlueprintError> {
     }
 }
 
-fn check_cidr(cidr: &str, location: &str) -> Result<(), BlueprintError> {
-    let ok = cidr.split_once('/').is_some_and(|(ip, len)| {
-        ip.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 32)
+/// An IPv4 CIDR block as EC2 takes it for a VPC or a subnet: a network address (no host bits
+/// set) and a prefix length of 16 to 28. Returns the first address and the prefix length.
+fn check_cidr(cidr: &str, what: &str, location: &str) -> Result<(u32, u8), BlueprintError> {
+    let parsed = cidr.split_once('/').and_then(|(ip, len)| {
+        let ip = ip.parse::<std::net::Ipv4Addr>().ok()?;
+        let len = len.parse::<u8>().ok().filter(|l| *l <= 32)?;
+        Some((u32::from(ip), len))
     });
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
+    let Some((base, len)) = parsed else {
+        return Err(invalid(
             location,
-            format!("`{cidr}` is not an IPv4 CIDR block"),
-        ))
+            format!(
+                "the {what} CIDR `{cidr}` is not an IPv4 CIDR block: write it as ADDRESS/LENGTH, like `10.0.0.0/16`"
+            ),
+        ));
+    };
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    if base & !mask != 0 {
+        let network = std::net::Ipv4Addr::from(base & mask);
+        return Err(invalid(
+            location,
+            format!(
+                "the {what} CIDR `{cidr}` has host bits set: write its network address, `{network}/{len}`"
+            ),
+        ));
     }
+    if !(16..=28).contains(&len) {
+        return Err(invalid(
+            location,
+            format!(
+                "the {what} CIDR `{cidr}` is a /{len}: EC2 takes blocks from /16 to /28; give a prefix length in that range"
+            ),
+        ));
+    }
+    Ok((base, len))
+}
+
+/// The VPC and subnet blocks of an endpoint: each valid, and the subnet inside the VPC.
+fn check_network(vpc: &str, subnet: &str, location: &str) -> Result<(), BlueprintError> {
+    let (vbase, vlen) = check_cidr(vpc, "VPC", &format!("{location}.vpc_cidr"))?;
+    let (sbase, slen) = check_cidr(subnet, "subnet", &format!("{location}.subnet_cidr"))?;
+    let vmask = u32::MAX << (32 - vlen);
+    if slen < vlen || sbase & vmask != vbase {
+        return Err(invalid(
+            format!("{location}.subnet_cidr"),
+            format!(
+                "the subnet CIDR `{subnet}` is not inside its VPC's CIDR `{vpc}`: give a subnet_cidr within `{vpc}` (like `{}/{}`), or widen vpc_cidr to contain `{subnet}`",
+                std::net::Ipv4Addr::from(vbase),
+                (vlen + 8).min(28)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_name(name: &str, location: &str) -> Result<(), BlueprintError> {
@@ -421,8 +462,7 @@ pub fn plan(bp: &Blueprint, profile: Option<Profile>) -> Result<Plan, BlueprintE
                     format!("endpoint `{}` is listed twice", e.name),
                 ));
             }
-            check_cidr(&e.vpc_cidr, &format!("{eloc}.vpc_cidr"))?;
-            check_cidr(&e.subnet_cidr, &format!("{eloc}.subnet_cidr"))?;
+            check_network(&e.vpc_cidr, &e.subnet_cidr, &eloc)?;
             if let Some(inst) = &e.instance {
                 if !instance_roles.contains(&inst.role) {
                     return Err(invalid(

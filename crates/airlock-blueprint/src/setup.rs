@@ -21,7 +21,7 @@ impl Plan {
         profile: Option<crate::Profile>,
     ) -> Result<Plan, crate::BlueprintError> {
         let bp = crate::Blueprint::from_toml(text)?;
-        crate::generate::plan(&bp, profile)
+        crate::generate::plan(&bp, profile).map_err(|e| e.placed_in(text))
     }
 
     /// The setup document of the plan with the given bindings: every account with its root and

@@ -27,7 +27,10 @@ fn syntax(text: &str) -> (usize, usize, String) {
 
 fn invalid(text: &str) -> (String, String) {
     match Plan::from_toml(text, None) {
-        Err(BlueprintError::Invalid { location, message }) => (location, message),
+        Err(BlueprintError::Invalid { location, message })
+        | Err(BlueprintError::Placed {
+            location, message, ..
+        }) => (location, message),
         Err(other) => panic!("expected an invalid blueprint, got {other}"),
         Ok(_) => panic!("expected an invalid blueprint, it plans"),
     }
@@ -108,6 +111,94 @@ fn inconsistent_blueprints_are_invalid_with_their_location() {
     for (text, location) in cases {
         let (l, m) = invalid(&text);
         assert_eq!(l, location, "{m}");
+    }
+}
+
+/// The line and column of the first line of `text` starting with `prefix`, at its value.
+fn value_position(text: &str, prefix: &str) -> (usize, usize) {
+    let (i, l) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.starts_with(prefix))
+        .unwrap();
+    (i + 1, l.find('"').unwrap() + 1)
+}
+
+fn placed(text: &str) -> (usize, usize, String, String) {
+    match Plan::from_toml(text, None) {
+        Err(BlueprintError::Placed {
+            line,
+            column,
+            location,
+            message,
+        }) => (line, column, location, message),
+        Err(other) => panic!("expected a placed error, got {other:?}"),
+        Ok(_) => panic!("expected an invalid blueprint, it plans"),
+    }
+}
+
+#[test]
+fn a_subnet_outside_its_vpc_is_refused_with_its_place_and_both_cidrs() {
+    let s = seed_toml();
+    let text = s.replace(
+        "subnet_cidr = \"10.0.1.0/24\"",
+        "subnet_cidr = \"10.9.1.0/24\"",
+    );
+    let (l, c, loc, m) = placed(&text);
+    assert_eq!((l, c), value_position(&text, "subnet_cidr"), "{m}");
+    assert_eq!(loc, "consumer[0].endpoint[0].subnet_cidr");
+    assert!(
+        m.contains("10.9.1.0/24") && m.contains("10.0.0.0/16"),
+        "{m}"
+    );
+    assert!(
+        m.contains("not inside") && m.contains("give a subnet_cidr within"),
+        "{m}"
+    );
+    let shown = Plan::from_toml(&text, None).unwrap_err().to_string();
+    assert!(
+        shown.starts_with(&format!("blueprint, line {l}, column {c}, `{loc}`: ")),
+        "{shown}"
+    );
+    // a subnet wider than its VPC, not a CIDR, host bits, a prefix EC2 refuses
+    let cases = [
+        (
+            "subnet_cidr = \"10.0.1.0/24\"",
+            "subnet_cidr = \"10.0.0.0/15\"",
+            "subnet_cidr",
+            "/15",
+        ),
+        (
+            "subnet_cidr = \"10.0.1.0/24\"",
+            "subnet_cidr = \"10.0.1.0/24x\"",
+            "subnet_cidr",
+            "not an IPv4 CIDR",
+        ),
+        (
+            "vpc_cidr = \"10.0.0.0/16\"",
+            "vpc_cidr = \"10.0.0.1/16\"",
+            "vpc_cidr",
+            "`10.0.0.0/16`",
+        ),
+        (
+            "vpc_cidr = \"10.0.0.0/16\"",
+            "vpc_cidr = \"10.0.0.0/8\"",
+            "vpc_cidr",
+            "/16 to /28",
+        ),
+        (
+            "subnet_cidr = \"10.0.1.0/24\"",
+            "subnet_cidr = \"10.0.1.0/30\"",
+            "subnet_cidr",
+            "/16 to /28",
+        ),
+    ];
+    for (from, to, field, says) in cases {
+        let text = s.replace(from, to);
+        let (l, c, loc, m) = placed(&text);
+        assert_eq!((l, c), value_position(&text, field), "{m}");
+        assert_eq!(loc, format!("consumer[0].endpoint[0].{field}"));
+        assert!(m.contains(says), "{to}: {m}");
     }
 }
 
@@ -432,7 +523,7 @@ proptest! {
                 prop_assert!(airlock_policy::setup::Setup::from_document(doc).is_ok());
                 prop_assert!(p.claims(&b).is_ok());
             }
-            Err(BlueprintError::Syntax { line, column, .. }) => {
+            Err(BlueprintError::Syntax { line, column, .. } | BlueprintError::Placed { line, column, .. }) => {
                 prop_assert!(line >= 1 && line <= text.lines().count() + 1);
                 prop_assert!(column >= 1);
             }

@@ -66,13 +66,13 @@ pub struct Check {
     pub status: Status,
 }
 
-/// The verify report.
-#[derive(Debug, Clone, Serialize)]
+/// The verify report. As JSON: `passed`, `failed` and `skipped` (the counts), `checks` and
+/// `elapsed` (milliseconds).
+#[derive(Debug, Clone)]
 pub struct VerifyReport {
     /// Every check, in order.
     pub checks: Vec<Check>,
     /// Wall time.
-    #[serde(serialize_with = "crate::millis")]
     pub elapsed: Duration,
 }
 
@@ -91,6 +91,22 @@ impl VerifyReport {
             .filter(|c| c.status == Status::Failed)
             .count()
     }
+    /// Checks skipped (they could not run: a missing parameter); neither passed nor failed.
+    pub fn skipped(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Skipped)
+            .count()
+    }
+    /// The summary line: `N passed, N failed, N skipped`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} passed, {} failed, {} skipped",
+            self.passed(),
+            self.failed(),
+            self.skipped()
+        )
+    }
     /// Ids of the failed checks.
     pub fn failed_ids(&self) -> Vec<&'static str> {
         self.checks
@@ -98,6 +114,28 @@ impl VerifyReport {
             .filter(|c| c.status == Status::Failed)
             .map(|c| c.id)
             .collect()
+    }
+}
+
+impl Serialize for VerifyReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            passed: usize,
+            failed: usize,
+            skipped: usize,
+            checks: &'a [Check],
+            #[serde(serialize_with = "crate::millis")]
+            elapsed: &'a Duration,
+        }
+        Json {
+            passed: self.passed(),
+            failed: self.failed(),
+            skipped: self.skipped(),
+            checks: &self.checks,
+            elapsed: &self.elapsed,
+        }
+        .serialize(s)
     }
 }
 
@@ -775,4 +813,50 @@ pub fn instance_from_imds(
         s3_http_endpoint,
         options,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(id: &'static str, status: Status) -> Check {
+        Check {
+            id,
+            check: id.into(),
+            expected: "AccessDenied".into(),
+            got: "AccessDenied".into(),
+            why: "because".into(),
+            status,
+        }
+    }
+
+    #[test]
+    fn summary_and_json_count_passed_failed_and_skipped_apart() {
+        let r = VerifyReport {
+            checks: vec![
+                check("a", Status::Passed),
+                check("b", Status::Passed),
+                check("c", Status::Failed),
+                check("d", Status::Skipped),
+            ],
+            elapsed: Duration::from_millis(12),
+        };
+        assert_eq!(r.summary(), "2 passed, 1 failed, 1 skipped");
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            (&v["passed"], &v["failed"], &v["skipped"], &v["elapsed"]),
+            (
+                &serde_json::json!(2),
+                &serde_json::json!(1),
+                &serde_json::json!(1),
+                &serde_json::json!(12)
+            )
+        );
+        assert_eq!(v["checks"][3]["status"], "skipped");
+        let none = VerifyReport {
+            checks: vec![check("a", Status::Passed)],
+            elapsed: Duration::ZERO,
+        };
+        assert_eq!(none.summary(), "1 passed, 0 failed, 0 skipped");
+    }
 }

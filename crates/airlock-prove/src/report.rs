@@ -168,6 +168,32 @@ pub fn run(setup: &Setup, name: &str, props: &[Property], lints: bool) -> Report
     }
 }
 
+/// The width of a table when the terminal's is not known.
+pub const DEFAULT_WIDTH: usize = 100;
+
+/// `text` in lines of at most `width` characters, broken at spaces. A word longer than `width`
+/// (an ARN, a long property) is never cut: it gets a line of its own. Always at least one line;
+/// every character but the spaces broken at is kept.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let n = line.chars().count();
+        if n > 0 && n + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
 impl Report {
     /// True if a property failed or was undecided, or a finding reaches `threshold`.
     pub fn failed(&self, threshold: Severity) -> bool {
@@ -182,8 +208,15 @@ impl Report {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
-    /// The human table.
+    /// The human table, 100 columns wide.
     pub fn to_table(&self) -> String {
+        self.to_table_width(DEFAULT_WIDTH)
+    }
+
+    /// The human table within `width` columns: long cells wrap onto continuation lines, at
+    /// spaces where they can; a word longer than its column (an ARN) keeps a line of its own,
+    /// whole, even past the width. No text is ever cut.
+    pub fn to_table_width(&self, width: usize) -> String {
         let mut rows: Vec<[String; 4]> = vec![[
             "PROPERTY".into(),
             "RESULT".into(),
@@ -210,24 +243,40 @@ impl Report {
                 detail,
             ]);
         }
+        let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0);
+        let w2 = rows.iter().map(|r| r[2].len()).max().unwrap_or(0);
+        // The property column takes what it needs up to 40% of the width; the reason the rest.
+        let fixed = w1 + w2 + 6;
         let w0 = rows
             .iter()
             .map(|r| r[0].chars().count())
             .max()
             .unwrap_or(0)
-            .min(70);
-        let w1 = rows.iter().map(|r| r[1].len()).max().unwrap_or(0);
-        let w2 = rows.iter().map(|r| r[2].len()).max().unwrap_or(0);
+            .min((width.saturating_sub(fixed) * 2 / 5).max(12));
+        let w3 = width.saturating_sub(fixed + w0).max(20);
         let mut out = String::new();
         for r in &rows {
-            let mut name = r[0].clone();
-            if name.chars().count() > w0 {
-                name = name.chars().take(w0 - 1).collect::<String>() + "…";
+            let mut names = wrap(&r[0], w0);
+            if names.iter().any(|n| n.chars().count() > w0) {
+                // A name too long for its column: on lines of its own, the row below it.
+                for n in names.drain(..) {
+                    out.push_str(&n);
+                    out.push('\n');
+                }
             }
-            out.push_str(&format!(
-                "{name:<w0$}  {:<w1$}  {:>w2$}  {}\n",
-                r[1], r[2], r[3]
-            ));
+            let details = wrap(&r[3], w3);
+            for i in 0..names.len().max(details.len()) {
+                let name = names.get(i).map_or("", String::as_str);
+                let detail = details.get(i).map_or("", String::as_str);
+                let (res, time) = if i == 0 {
+                    (r[1].as_str(), r[2].as_str())
+                } else {
+                    ("", "")
+                };
+                let line = format!("{name:<w0$}  {res:<w1$}  {time:>w2$}  {detail}");
+                out.push_str(line.trim_end());
+                out.push('\n');
+            }
         }
         if !self.findings.is_empty() {
             out.push_str(&format!("\nFINDINGS ({})\n", self.findings.len()));
@@ -386,4 +435,79 @@ pub fn request_line(r: &Request) -> String {
         r.action,
         r.resource.arn
     )
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    const ARN: &str =
+        "arn:aws:iam::222222222222:role/service-role/AVeryLongRoleNameThatIsLongerThanAnyColumn";
+
+    fn report() -> Report {
+        let reason = format!(
+            "the condition relates aws:PrincipalArn to ${{aws:username}} of {ARN} across two statements, which the solver cannot decide soundly; rewrite it without the policy variable"
+        );
+        Report {
+            setup: "s.json".into(),
+            properties: vec![
+                PropertyResult {
+                    property: format!("no-actions=s3:Delete*;principals={ARN}"),
+                    outcome: Outcome::Unknown { reason },
+                    millis: 1.0,
+                    queries: 1,
+                },
+                PropertyResult {
+                    property: "not-public".into(),
+                    outcome: Outcome::Proved,
+                    millis: 2.0,
+                    queries: 1,
+                },
+            ],
+            findings: vec![],
+            millis: 3.0,
+        }
+    }
+
+    #[test]
+    fn long_cells_wrap_and_nothing_is_cut() {
+        for width in [60, 80, 100, 200] {
+            let t = report().to_table_width(width);
+            assert!(!t.contains('…'), "{t}");
+            assert!(
+                t.contains(ARN),
+                "the ARN appears whole at width {width}:\n{t}"
+            );
+            assert!(
+                t.contains(&format!("principals={ARN}")),
+                "the property appears whole at width {width}:\n{t}"
+            );
+            for line in t.lines().take_while(|l| !l.is_empty()) {
+                assert!(
+                    line.chars().count() <= width
+                        || line.split(' ').any(|w| w.chars().count() > 20),
+                    "a line past {width} columns without an unbreakable word: {line:?}"
+                );
+            }
+            // every word of the reason is there, in order
+            let words: Vec<&str> = t.split_whitespace().collect();
+            let joined = words.join(" ");
+            assert!(
+                joined.contains("across two statements, which the solver cannot"),
+                "{t}"
+            );
+            assert!(
+                joined.contains("rewrite it without the policy variable"),
+                "{t}"
+            );
+        }
+        assert_eq!(report().to_table(), report().to_table_width(DEFAULT_WIDTH));
+    }
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_keeps_long_words() {
+        assert_eq!(wrap("", 10), vec![String::new()]);
+        assert_eq!(wrap("a bb ccc dddd", 6), vec!["a bb", "ccc", "dddd"]);
+        assert_eq!(wrap("x abcdefghijkl y", 5), vec!["x", "abcdefghijkl", "y"]);
+    }
 }

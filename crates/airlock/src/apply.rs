@@ -128,28 +128,43 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
-/// One progress line per step: mark, step, account, what, changes, time.
+/// One progress line per step: mark, step, account, what, changes, time; a long `what` wraps
+/// onto continuation lines within the terminal's width.
 pub fn print_step(s: &StepReport) {
+    print!("{}", step_lines(s, crate::output::terminal_width()));
+}
+
+/// The lines of [`print_step`] within `width` columns.
+fn step_lines(s: &StepReport, width: usize) -> String {
     let (mark, word) = match s.outcome {
         Outcome::Created => ("✓", "created"),
         Outcome::Corrected => ("✓", "corrected"),
         Outcome::Unchanged => ("✓", "unchanged"),
     };
-    println!(
-        "  {mark} Step {}  {:<12}  {:<58} {:>9} {:>6} ms",
-        s.number,
-        s.account,
-        truncate(&s.what, 58),
-        word,
-        s.elapsed.as_millis()
-    );
-    for c in &s.changes {
-        if s.outcome == Outcome::Corrected {
-            println!("        drift: {c}");
+    let lead = format!("  {mark} Step {}  {:<12}  ", s.number, s.account);
+    let indent = " ".repeat(lead.chars().count());
+    // after `what`: " {word:>9} {ms:>6} ms"
+    let w = width.saturating_sub(lead.chars().count() + 20).max(20);
+    let what = airlock_prove::report::wrap(&s.what, w);
+    let mut out = String::new();
+    for (i, part) in what.iter().enumerate() {
+        if i == 0 {
+            out.push_str(&format!(
+                "{lead}{part:<w$} {word:>9} {:>6} ms\n",
+                s.elapsed.as_millis()
+            ));
         } else {
-            println!("        {c}");
+            out.push_str(&format!("{indent}{part}\n"));
         }
     }
+    for c in &s.changes {
+        if s.outcome == Outcome::Corrected {
+            out.push_str(&format!("        drift: {c}\n"));
+        } else {
+            out.push_str(&format!("        {c}\n"));
+        }
+    }
+    out
 }
 
 /// The summary line of an apply.
@@ -169,16 +184,6 @@ pub fn print_summary(r: &ApplyReport, elapsed: std::time::Duration) {
             r.steps.len() - r.changed(),
             elapsed.as_millis()
         );
-    }
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
     }
 }
 
@@ -219,11 +224,43 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         };
         if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            crate::output::JsonOutput::Apply.print(&report)?;
         } else {
             print_summary(&report, started.elapsed());
             println!("state: {}", state.display());
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_step_wraps_and_keeps_every_word() {
+        let arn =
+            "arn:aws:kms:us-east-1:222222222222:key/0123456789abcdef0123456789abcdef-and-more";
+        let what = format!(
+            "key policy of {arn} with the break-glass administrator and the storage roles of both consumers"
+        );
+        let s = StepReport {
+            number: 1,
+            account: "222222222222".into(),
+            what: what.clone(),
+            outcome: Outcome::Created,
+            changes: vec![],
+            elapsed: std::time::Duration::from_millis(7),
+        };
+        for width in [60, 100, 200] {
+            let t = step_lines(&s, width);
+            assert!(!t.contains('…'), "{t}");
+            assert!(t.contains(arn), "{t}");
+            let first = t.lines().next().unwrap();
+            let body = t.replacen(&first[first.rfind(" created").unwrap()..], "", 1);
+            let words: Vec<&str> = body.split_whitespace().collect();
+            assert!(words.join(" ").contains(&what), "{t}");
+            assert!(t.lines().next().unwrap().contains("created"), "{t}");
+        }
+    }
 }

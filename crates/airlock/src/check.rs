@@ -108,7 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let (other_setup, _) = load(other)?;
         let cmp = airlock_prove::compare::compare_setups(&setup, &other_setup);
         if args.json || args.sarif {
-            println!("{}", serde_json::to_string_pretty(&cmp)?);
+            crate::output::JsonOutput::CheckCompare.print(&cmp)?;
         } else {
             print!("{}", cmp.to_text(&name, &other.display().to_string()));
         }
@@ -128,7 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let (old_t, new_t) = (read(old)?, read(new)?);
         let r = airlock_prove::compare::no_new_access(&setup, &old_t, &new_t)?;
         if args.json || args.sarif {
-            println!("{}", serde_json::to_string_pretty(&r)?);
+            crate::output::JsonOutput::CheckNoNewAccess.print(&r)?;
         } else {
             print!("{}", r.to_text(old, new));
         }
@@ -141,14 +141,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let rep = report::run(&setup, &name, &props, !args.no_lints);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rep.to_json())?);
+        crate::output::JsonOutput::Check.print(&rep.to_json())?;
     } else if args.sarif {
         println!(
             "{}",
             serde_json::to_string_pretty(&rep.to_sarif(Some(&text)))?
         );
     } else {
-        print!("{}", rep.to_table());
+        print!("{}", rep.to_table_width(crate::output::terminal_width()));
     }
     Ok(if rep.failed(threshold) {
         ExitCode::from(1)

@@ -231,11 +231,10 @@ async fn demo_body(
     failed.sort();
     let ok = failed == expected;
     let mut summary = format!(
-        "apply {} ms, verify {} ms: {} passed, {} failed.",
+        "apply {} ms, verify {} ms: {}.",
         apply_ms.as_millis(),
         verify_ms.as_millis(),
-        report.passed(),
-        report.failed()
+        report.summary()
     );
     if args.as_written {
         summary.push_str(&format!(

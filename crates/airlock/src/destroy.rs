@@ -62,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .context("destroy stopped; run it again to continue")?;
         if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            crate::output::JsonOutput::Destroy.print(&report)?;
         } else {
             let left = report.left();
             if left.is_empty() {

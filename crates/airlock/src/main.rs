@@ -19,6 +19,7 @@ mod check;
 mod demo;
 mod destroy;
 mod exec;
+mod output;
 mod plan;
 mod reset;
 mod serve;
@@ -48,8 +49,9 @@ enum Command {
     Plan(plan::Args),
     /// Prove properties of a setup over every possible request; report counterexamples and findings.
     Check(check::Args),
-    /// Print a JSON Schema: the setup document (`schemas/setup.schema.json`, the default) or
-    /// the health document of `GET /_airlock/health` (`schemas/health.schema.json`).
+    /// Print a JSON Schema: the setup document (`schemas/setup.schema.json`, the default), the
+    /// health document of `GET /_airlock/health` (`schemas/health.schema.json`), or a command's
+    /// `--json` output (`schemas/NAME.schema.json`).
     Schema {
         /// Which document.
         #[arg(value_enum, default_value_t = SchemaKind::Setup)]
@@ -106,13 +108,41 @@ enum SchemaKind {
     Setup,
     /// The health document of `GET /_airlock/health`.
     Health,
+    /// `simulate --json`.
+    Simulate,
+    /// `plan --json`.
+    Plan,
+    /// `check --json`.
+    Check,
+    /// `check --compare OTHER --json`.
+    CheckCompare,
+    /// `check --no-new-access OLD,NEW --json`.
+    CheckNoNewAccess,
+    /// `apply --json`.
+    Apply,
+    /// `verify --json`.
+    Verify,
+    /// `destroy --json`.
+    Destroy,
 }
 
 fn print_schema(which: SchemaKind) -> anyhow::Result<ExitCode> {
-    let schema = match which {
-        SchemaKind::Setup => schemars::schema_for!(airlock_policy::setup::SetupDocument),
-        SchemaKind::Health => airlock_server::health::schema(),
+    use output::JsonOutput as J;
+    let output = |o: J| serde_json::to_string_pretty(&o.schema());
+    let text = match which {
+        SchemaKind::Setup => serde_json::to_string_pretty(&schemars::schema_for!(
+            airlock_policy::setup::SetupDocument
+        ))?,
+        SchemaKind::Health => serde_json::to_string_pretty(&airlock_server::health::schema())?,
+        SchemaKind::Simulate => output(J::Simulate)?,
+        SchemaKind::Plan => output(J::Plan)?,
+        SchemaKind::Check => output(J::Check)?,
+        SchemaKind::CheckCompare => output(J::CheckCompare)?,
+        SchemaKind::CheckNoNewAccess => output(J::CheckNoNewAccess)?,
+        SchemaKind::Apply => output(J::Apply)?,
+        SchemaKind::Verify => output(J::Verify)?,
+        SchemaKind::Destroy => output(J::Destroy)?,
     };
-    println!("{}", serde_json::to_string_pretty(&schema)?);
+    println!("{text}");
     Ok(ExitCode::SUCCESS)
 }

@@ -194,14 +194,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|d| json!({"account": d.account, "title": d.title, "file": d.file, "kind": format!("{:?}", d.kind), "policy": d.policy}))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "plan": plan,
-                "documents": docs,
-                "bindings": bindings_json(&bindings),
-            }))?
-        );
+        crate::output::JsonOutput::Plan.print(&json!({
+            "plan": plan,
+            "documents": docs,
+            "bindings": bindings_json(&bindings),
+        }))?;
     } else {
         print!(
             "{}",

@@ -195,7 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcomes)?);
+        crate::output::JsonOutput::Simulate.print(&serde_json::json!({ "outcomes": outcomes }))?;
     } else {
         print_text(&outcomes);
     }

@@ -1,5 +1,6 @@
 //! `airlock verify BLUEPRINT`: the seed's Phase 3 and checklist, live, plus negative probes
-//! per layer; a table (check, expected, got, why) ending with `N passed, N failed`.
+//! per layer; a table (check, expected, got, why) ending with `N passed, N failed, N skipped`
+//! (a skipped check could not run: a parameter is missing; it neither passes nor fails).
 //!
 //! Exit codes: 0 every check passed, 1 a check failed, 2 bad usage or input.
 
@@ -90,20 +91,7 @@ pub fn print_table(r: &VerifyReport) {
         println!("      got:      {}", c.got);
         println!("      why:      {}", c.why);
     }
-    let skipped = r
-        .checks
-        .iter()
-        .filter(|c| c.status == Status::Skipped)
-        .count();
-    if skipped > 0 {
-        println!(
-            "{} passed, {} failed ({skipped} skipped)",
-            r.passed(),
-            r.failed()
-        );
-    } else {
-        println!("{} passed, {} failed", r.passed(), r.failed());
-    }
+    println!("{}", r.summary());
 }
 
 /// Runs `airlock verify`.
@@ -139,7 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         let report = airlock_deploy::verify(&plan, &target, &instance, &state_path).await?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            crate::output::JsonOutput::Verify.print(&report)?;
         } else {
             print_table(&report);
         }

@@ -113,3 +113,30 @@ fn compare_and_no_new_access() {
     assert!(out.contains("333333333333"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_table_wraps_long_properties_and_reasons_instead_of_cutting_them() {
+    let property =
+        "no-actions=s3:Delete*;principals=arn:aws:iam::222222222222:role/CrossAccountS3AccessRole";
+    for columns in ["80", "100", "not-a-number"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
+            .args([
+                "check",
+                "--setup",
+                SEED,
+                "--no-lints",
+                "--property",
+                property,
+            ])
+            .env("COLUMNS", columns)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .output()
+            .expect("run airlock");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains('…'), "COLUMNS={columns}: {text}");
+        assert!(
+            text.contains(property),
+            "COLUMNS={columns}: the property appears whole: {text}"
+        );
+    }
+}

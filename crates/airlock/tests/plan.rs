@@ -236,6 +236,50 @@ fn unknown_field_and_bad_blueprints_exit_2_with_line_and_column() {
 }
 
 #[test]
+fn a_subnet_outside_its_vpc_is_refused_by_plan_check_and_apply_with_its_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/seed.toml"
+    ))
+    .unwrap();
+    let bad = seed.replace(
+        "subnet_cidr = \"10.0.1.0/24\"",
+        "subnet_cidr = \"172.16.1.0/24\"",
+    );
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("subnet_cidr"))
+        .unwrap()
+        + 1;
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, &bad).unwrap();
+    let p = path.to_str().unwrap();
+    for cmd in [
+        vec!["plan", p],
+        vec!["check", p],
+        vec![
+            "apply",
+            p,
+            "--storage-profile",
+            "nope-b",
+            "--consumer-profile",
+            "nope-a",
+        ],
+    ] {
+        let (code, out, err) = airlock(&cmd);
+        assert_eq!(code, 2, "{cmd:?}: {out}{err}");
+        assert!(err.contains(&format!("line {line}, column 15")), "{err}");
+        assert!(
+            err.contains("172.16.1.0/24") && err.contains("10.0.0.0/16"),
+            "{err}"
+        );
+        assert!(err.contains("give a subnet_cidr within"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
 fn plan_out_with_bindings_writes_the_real_values() {
     let dir = tempfile::tempdir().expect("tempdir");
     let b = dir.path().join("b.json");

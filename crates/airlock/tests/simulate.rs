@@ -68,17 +68,17 @@ fn json_output_carries_structured_explanations() {
     // A denial exits 1.
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v[0]["decision"], "explicit-deny");
+    assert_eq!(v["outcomes"][0]["decision"], "explicit-deny");
     assert_eq!(
-        v[0]["explanation"]["deciding"][0]["sid"],
+        v["outcomes"][0]["explanation"]["deciding"][0]["sid"],
         "DenyAllExceptVPCEndpoint"
     );
     assert_eq!(
-        v[0]["explanation"]["deciding"][0]["policy"]["kind"],
+        v["outcomes"][0]["explanation"]["deciding"][0]["policy"]["kind"],
         "resource"
     );
     assert_eq!(
-        v[0]["explanation"]["missing_context_keys"][0],
+        v["outcomes"][0]["explanation"]["missing_context_keys"][0],
         "aws:SourceVpce"
     );
 }
