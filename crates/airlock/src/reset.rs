@@ -3,8 +3,11 @@
 //! keys, buckets, instances or audit trail).
 //!
 //! Only airlock's own files inside the directory are removed, by name: the state store, object
-//! data, `server.json`, `network.json`, the AWS CLI files and the secret keys that sealed what
-//! was in the store. The local CA (`tls/`) is kept, so clients that trust it keep working.
+//! data, `server.json`, `network.json`, the AWS CLI files and the STS session key (so no session
+//! issued before the reset is accepted after it). The local CA (`tls/`) is kept, so clients
+//! that trust it keep working, and so are the KMS master key and the SSE-S3 root key: a copy of
+//! the store or of the object data taken before the reset stays readable with them, and a
+//! fresh store works under the same keys.
 //! Symbolic links are removed as links, never followed. A directory with neither
 //! `state.redb` nor `server.json` is not taken for a data directory, and one a server is
 //! running from is refused: stop the server first.
@@ -29,7 +32,7 @@ pub struct Args {
 }
 
 /// What reset removes, relative to the data directory (a trailing `/`: a directory).
-pub const REMOVED: [&str; 13] = [
+pub const REMOVED: [&str; 10] = [
     "state.redb",
     "state.redb.rewrite",
     "s3/",
@@ -40,9 +43,6 @@ pub const REMOVED: [&str; 13] = [
     "aws/",
     "sts-session.key",
     "sts-session.tmp",
-    "s3-sse.key",
-    "s3-sse.tmp",
-    "kms-master.key",
 ];
 
 /// Runs `airlock reset`.
@@ -108,7 +108,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         print!(
             "Delete all state of {} (accounts and their keys, IAM, STS, KMS keys, buckets and \
-             objects, VPCs and instances, the audit trail)? The local CA in tls/ is kept. [y/N] ",
+             objects, VPCs and instances, the audit trail)? The local CA in tls/, the KMS master key and \
+             the SSE-S3 key are kept. [y/N] ",
             root.display()
         );
         std::io::stdout().flush()?;
@@ -123,7 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         remove(&root, name)?;
     }
     println!(
-        "airlock reset: emptied {} (removed: {}; kept: tls/, the local CA)",
+        "airlock reset: emptied {} (removed: {}; kept: tls/, the local CA, kms-master.key and s3-sse.key)",
         root.display(),
         if present.is_empty() {
             "nothing".to_string()
