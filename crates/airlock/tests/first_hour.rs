@@ -3,18 +3,13 @@
 //! and a port in use.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
 mod support;
 
 const A: &str = "111111111111";
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use support::{clean, workspace};
 
 fn venv_bin() -> PathBuf {
     let bin = workspace().join("target/venv/bin");
@@ -27,23 +22,7 @@ fn venv_bin() -> PathBuf {
 
 /// `airlock ARGS` with a clean environment (no AWS_*, no AIRLOCK_*), stdin closed.
 fn airlock(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
-    clean(&mut cmd, home);
-    cmd.args(args)
-        .envs(env.iter().copied())
-        .current_dir(workspace())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run airlock")
-}
-
-fn clean(cmd: &mut Command, home: &Path) {
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") || k.starts_with("AIRLOCK_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("HOME", home).env("AWS_PAGER", "");
+    support::run_airlock(home, args, env)
 }
 
 fn serve(home: &Path, data: &Path, env: &[(&str, &str)]) -> Child {

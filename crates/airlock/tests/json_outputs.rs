@@ -2,7 +2,7 @@
 //! schema (`schemas/NAME.schema.json`, which `airlock schema NAME` prints): the offline commands
 //! on the examples, and apply, verify and destroy against a real `airlock serve`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 mod support;
@@ -18,35 +18,14 @@ const OUTPUTS: [&str; 8] = [
     "destroy",
 ];
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use support::{clean, workspace};
 
 fn airlock(home: &Path, args: &[&str]) -> Output {
     airlock_env(home, args, &[])
 }
 
 fn airlock_env(home: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
-    clean(&mut cmd, home);
-    cmd.args(args)
-        .envs(env.iter().copied())
-        .current_dir(workspace())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run airlock")
-}
-
-fn clean(cmd: &mut Command, home: &Path) {
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") || k.starts_with("AIRLOCK_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("HOME", home).env("AWS_PAGER", "");
+    support::run_airlock(home, args, env)
 }
 
 const VALIDATE: &str = r#"

@@ -1,7 +1,41 @@
-//! What the CLI's end-to-end tests share: starting `airlock serve` as a child process.
+//! What the CLI's end-to-end tests share: running the built `airlock` in a clean environment,
+//! and starting `airlock serve` as a child process.
+#![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Removes every `AWS_*` and `AIRLOCK_*` variable and sets `HOME` to `home`.
+pub fn clean(cmd: &mut Command, home: &Path) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k.starts_with("AIRLOCK_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HOME", home).env("AWS_PAGER", "");
+}
+
+/// `airlock ARGS` from the workspace root with a clean environment plus `env`, stdin closed.
+pub fn run_airlock<V: AsRef<OsStr>>(home: &Path, args: &[&str], env: &[(&str, V)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
+    clean(&mut cmd, home);
+    cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k, v.as_ref())))
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run airlock")
+}
 
 /// Spawns `cmd` (an `airlock serve` command line) and returns once the server has said
 /// `airlock serve: ready`, which it prints only after its listeners are bound and

@@ -93,24 +93,7 @@ pub fn content_md5(headers: &http::HeaderMap) -> Result<Option<[u8; 16]>, S3Erro
 pub fn checksum_header(
     headers: &http::HeaderMap,
 ) -> Result<Option<(ChecksumAlgorithm, String)>, S3Error> {
-    let mut found = None;
-    for alg in ChecksumAlgorithm::ALL {
-        if let Some(v) = header(headers, alg.header()) {
-            if found.is_some() {
-                return Err(S3Error::invalid_request(
-                    "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
-                ));
-            }
-            if !airlock_s3::checksum::valid_checksum_value(alg, v.trim()) {
-                return Err(S3Error::invalid_request(format!(
-                    "Value for {} header is invalid.",
-                    alg.header()
-                )));
-            }
-            found = Some((alg, v.trim().to_string()));
-        }
-    }
-    Ok(found)
+    one_checksum_header(headers, false)
 }
 
 /// The object checksum `CompleteMultipartUpload` states in its `x-amz-checksum-*` header: a
@@ -118,6 +101,15 @@ pub fn checksum_header(
 /// object being assembled, not the request's body.
 pub fn object_checksum_header(
     headers: &http::HeaderMap,
+) -> Result<Option<(ChecksumAlgorithm, String)>, S3Error> {
+    one_checksum_header(headers, true)
+}
+
+/// The one `x-amz-checksum-*` header of a request, its value checked for the algorithm;
+/// `composite` admits a `-N` part count after the digest.
+fn one_checksum_header(
+    headers: &http::HeaderMap,
+    composite: bool,
 ) -> Result<Option<(ChecksumAlgorithm, String)>, S3Error> {
     let mut found = None;
     for alg in ChecksumAlgorithm::ALL {
@@ -129,7 +121,11 @@ pub fn object_checksum_header(
             }
             let v = v.trim();
             let digest = match v.rsplit_once('-') {
-                Some((d, n)) if n.parse::<u16>().is_ok_and(|n| (1..=10_000).contains(&n)) => d,
+                Some((d, n))
+                    if composite && n.parse::<u16>().is_ok_and(|n| (1..=10_000).contains(&n)) =>
+                {
+                    d
+                }
                 _ => v,
             };
             if !airlock_s3::checksum::valid_checksum_value(alg, digest) {
