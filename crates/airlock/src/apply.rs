@@ -26,9 +26,9 @@ pub struct Common {
     /// AWS profile of the consumer account (instance role, VPC, endpoint, instance).
     #[arg(long, env = "AIRLOCK_CONSUMER_PROFILE")]
     pub consumer_profile: String,
-    /// Policy profile: `hardened` (default) or `as-written` (the seed's JSON exactly).
-    #[arg(long, value_name = "hardened|as-written", value_parser = crate::plan::parse_profile)]
-    pub profile: Option<Profile>,
+    /// `--hardening hardened|as-written` (default: the blueprint's profile).
+    #[command(flatten)]
+    pub hardening: crate::plan::Hardening,
     /// Extra CA certificate (PEM) to trust, besides the system roots and the profiles'
     /// `ca_bundle`; repeatable.
     #[arg(long)]
@@ -189,7 +189,7 @@ pub fn print_summary(r: &ApplyReport, elapsed: std::time::Duration) {
 
 /// Runs `airlock apply`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let plan = load_plan(&args.common.blueprint, args.common.profile)?;
+    let plan = load_plan(&args.common.blueprint, args.common.hardening.get())?;
     let state = airlock_deploy::state_path(&args.common.blueprint);
     let rt = runtime()?;
     rt.block_on(async {

@@ -42,7 +42,7 @@ pub struct Args {
     pub no_check: bool,
 }
 
-/// `airlock check BLUEPRINT --profile P` on the demo's blueprint (the prover on the plan).
+/// `airlock check BLUEPRINT --hardening P` on the demo's blueprint (the prover on the plan).
 fn run_check(blueprint: &Path, profile: Profile) -> anyhow::Result<ExitCode> {
     #[derive(clap::Parser)]
     struct CheckCli {
@@ -52,7 +52,7 @@ fn run_check(blueprint: &Path, profile: Profile) -> anyhow::Result<ExitCode> {
     let cli = <CheckCli as clap::Parser>::try_parse_from([
         std::ffi::OsStr::new("check"),
         blueprint.as_os_str(),
-        std::ffi::OsStr::new("--profile"),
+        std::ffi::OsStr::new("--hardening"),
         std::ffi::OsStr::new(profile.as_str()),
     ])?;
     crate::check::run(cli.args)

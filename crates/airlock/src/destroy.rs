@@ -45,7 +45,7 @@ pub fn print_removal(r: &Removal) {
 
 /// Runs `airlock destroy`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let plan = load_plan(&args.common.blueprint, args.common.profile)?;
+    let plan = load_plan(&args.common.blueprint, args.common.hardening.get())?;
     let state = airlock_deploy::state_path(&args.common.blueprint);
     let rt = runtime()?;
     rt.block_on(async {

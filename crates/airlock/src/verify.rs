@@ -96,7 +96,7 @@ pub fn print_table(r: &VerifyReport) {
 
 /// Runs `airlock verify`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let plan = load_plan(&args.common.blueprint, args.common.profile)?;
+    let plan = load_plan(&args.common.blueprint, args.common.hardening.get())?;
     let state_path = airlock_deploy::state_path(&args.common.blueprint);
     let rt = runtime()?;
     rt.block_on(async {
