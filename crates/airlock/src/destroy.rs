@@ -54,13 +54,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let options = airlock_deploy::DestroyOptions {
             delete_adopted: args.delete_adopted,
         };
+        let progress = crate::progress::Progress::start("destroy: removing the next resource");
         let report = airlock_deploy::destroy_with(&plan, &target, &state, &options, &mut |r| {
+            progress.next("destroy: removing the next resource");
             if !json {
                 print_removal(r)
             }
         })
         .await
         .context("destroy stopped; run it again to continue")?;
+        drop(progress);
         if json {
             crate::output::JsonOutput::Destroy.print(&report)?;
         } else {

@@ -125,7 +125,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "verify needs the instance side: --data-dir of the local endpoint, or --instance-profile (and --instance-s3-endpoint) on AWS"
             ),
         };
-        let report = airlock_deploy::verify(&plan, &target, &instance, &state_path).await?;
+        let progress = crate::progress::Progress::start("verify: running the checks and probes");
+        let report = airlock_deploy::verify(&plan, &target, &instance, &state_path).await;
+        drop(progress);
+        let report = report?;
         if args.json {
             crate::output::JsonOutput::Verify.print(&report)?;
         } else {
