@@ -4,11 +4,12 @@
 //! re-checked by direct evaluation before it is returned.
 
 use std::collections::{HashSet, VecDeque};
+use std::net::Ipv4Addr;
 use std::rc::Rc;
 
 use crate::lang::{Alphabet, CharSet, Dfa, Re, intersect_witness};
 use crate::logic::{Atom, Formula, Model, Part, Problem, Sort, Value, VarId};
-use crate::sets::{IpSet, NumSet};
+use crate::sets::{Family, IpSet, NumSet};
 
 /// Why a query could not be decided.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -518,7 +519,16 @@ impl<'p> Solver<'p> {
                         parts.push((&self.dfas[*d], pos));
                     }
                 }
-                // Readable models: an empty string only when nothing else fits.
+                // Readable models: a placeholder that reads as one when it satisfies every
+                // literal (any value that does is as good a witness), else the shortest string,
+                // an empty one only when nothing else fits.
+                if self.readable.get()
+                    && let Some(c) = placeholders(&decl.name)
+                        .iter()
+                        .find(|c| self.fits(&parts, c))
+                {
+                    return Some(Value::Str((*c).to_string()));
+                }
                 let nonempty = self.nonempty.as_ref().filter(|_| self.readable.get());
                 match nonempty {
                     Some(ne) => {
@@ -548,7 +558,14 @@ impl<'p> Solver<'p> {
                 for need in needs {
                     let mut parts = universe.clone();
                     parts.push(need);
-                    let w = intersect_witness(&self.alpha, &parts)?;
+                    let readable = placeholders(&decl.name)
+                        .iter()
+                        .find(|c| self.readable.get() && self.fits(&parts, c))
+                        .map(|c| (*c).to_string());
+                    let w = match readable {
+                        Some(w) => w,
+                        None => intersect_witness(&self.alpha, &parts)?,
+                    };
                     if !elems.contains(&w) {
                         elems.push(w);
                     }
@@ -588,13 +605,38 @@ impl<'p> Solver<'p> {
                     }
                 }
                 if is_ip {
-                    s.witness().map(|x| Value::Ip(Some(x)))
+                    // documentation addresses (RFC 5737, RFC 3849) when the set allows them
+                    let readable = [
+                        (
+                            Family::V4,
+                            u128::from(u32::from(Ipv4Addr::new(203, 0, 113, 1))),
+                        ),
+                        (
+                            Family::V4,
+                            u128::from(u32::from(Ipv4Addr::new(198, 51, 100, 1))),
+                        ),
+                        (
+                            Family::V4,
+                            u128::from(u32::from(Ipv4Addr::new(192, 0, 2, 1))),
+                        ),
+                        (Family::V6, 0x2001_0db8_u128 << 96 | 1),
+                    ]
+                    .into_iter()
+                    .find(|&(f, x)| self.readable.get() && s.contains(f, x));
+                    readable.or_else(|| s.witness()).map(|x| Value::Ip(Some(x)))
                 } else {
                     Some(Value::Ip(None))
                 }
             }
         }?;
         Some(value)
+    }
+
+    /// True if `s` satisfies every part (membership or not, as each says).
+    fn fits(&self, parts: &[(&Dfa, bool)], s: &str) -> bool {
+        parts
+            .iter()
+            .all(|(d, pos)| d.accepts(&self.alpha, s) == *pos)
     }
 
     fn model(&self, st: &State) -> Result<Model, SolveError> {
@@ -664,5 +706,37 @@ impl State {
                 self.assign[a as usize] = 0;
             }
         }
+    }
+}
+
+/// Readable values to try, in order, for a string variable of a model before the shortest
+/// string its constraints allow: a counterexample then reads `someone` or `example-value`
+/// rather than `a`. Each is used only if it satisfies the variable's constraints.
+pub fn placeholders(var: &str) -> &'static [&'static str] {
+    const GENERIC: &[&str] = &["example-value", "example"];
+    let key = var.strip_prefix("ctx:").unwrap_or(var);
+    match key {
+        "object-key" => &["example-object.txt", "example-object", "example-value"],
+        "principal.session" => &["example-session", "example-value"],
+        "principal.name" => &["someone", "example-name", "example-value"],
+        "principal.path" => &["/", "/example/"],
+        "principal.id" => &["AIDAEXAMPLE000000000", "AROAEXAMPLE000000000"],
+        "principal.account" => &["999999999999", "999999999998"],
+        "principal.service" => &["example.amazonaws.com"],
+        "principal.provider" => &["arn:aws:iam::999999999999:oidc-provider/example.com"],
+        "principal.source-identity" => &["someone", "example-value"],
+        _ if key.ends_with("vpce") => &["vpce-00000000000000000", "example-value"],
+        _ if key.ends_with("vpc") => &["vpc-00000000000000000", "example-value"],
+        _ if key.ends_with("account") => &["999999999999", "999999999998", "example-value"],
+        _ if key.ends_with("arn") => &[
+            "arn:aws:iam::999999999999:user/someone",
+            "arn:aws:s3:::example-bucket",
+            "example-value",
+        ],
+        _ if key.ends_with("orgid") => &["o-exampleorgid", "example-value"],
+        _ if key.ends_with("username") => &["someone", "example-value"],
+        _ if key.ends_with("userid") => &["AIDAEXAMPLE000000000", "example-value"],
+        _ if key.ends_with("encryption") => &["AES256", "aws:kms", "example-value"],
+        _ => GENERIC,
     }
 }

@@ -313,3 +313,69 @@ fn lints_on_a_crafted_setup() {
             | Principal::Root { .. }
     ));
 }
+
+/// Counterexamples read as examples: where the solver may pick any value it picks a placeholder
+/// (`example-session`, `example-object.txt`, `999999999999`, `vpce-000…`, `203.0.113.1`) rather
+/// than the shortest string, never a control character, and still replays to its decision.
+#[test]
+fn seed_counterexamples_use_readable_placeholders() {
+    let s = seed();
+    let r = run(&s, "seed-as-written.json", &[], true);
+    let mut cxs: Vec<&airlock_prove::check::Counterexample> = r
+        .properties
+        .iter()
+        .filter_map(|p| match &p.outcome {
+            Outcome::Violated {
+                counterexample: Some(cx),
+                ..
+            } => Some(&**cx),
+            _ => None,
+        })
+        .collect();
+    cxs.extend(
+        r.findings
+            .iter()
+            .filter_map(|f| f.counterexample.as_deref()),
+    );
+    assert!(!cxs.is_empty());
+    let mut texts = Vec::new();
+    for cx in &cxs {
+        assert_eq!(cx.replayed, cx.decision, "{}", cx.summary());
+        let text = serde_json::to_string(&cx.request).expect("request serializes");
+        let decoded: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let flat = decoded.to_string();
+        assert!(
+            !flat.contains("\\u00") && !flat.chars().any(char::is_control),
+            "control character in {flat}"
+        );
+        if let Principal::RoleSession { session_name, .. } = &cx.request.principal {
+            assert_eq!(session_name, "example-session", "{flat}");
+        }
+        texts.push(flat);
+    }
+    let all = texts.join("\n");
+    assert!(all.contains("/example-object.txt\""), "{all}");
+    assert!(!all.contains("\"a\""), "a one-letter witness in {all}");
+
+    // a caller the setup does not list: its name, path and id are placeholders too
+    let open = std::fs::read_to_string(format!(
+        "{}/../../examples/seed-as-written.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("seed")
+    .replace(
+        "\"AWS\": \"arn:aws:iam::222222222222:role/CrossAccountS3AccessRole\"\n            },\n            \"Action\": [\n              \"s3:GetObject\",",
+        "\"AWS\": \"*\"\n            },\n            \"Action\": [\n              \"s3:GetObject\",",
+    );
+    let open = Setup::from_json(&open).expect("valid setup");
+    let known: Vec<String> = open.principals().iter().map(|p| p.arn.clone()).collect();
+    let o = check(
+        &open,
+        &format!("only-principals={};resources={BUCKET}/*", known.join(",")),
+    );
+    let cx = violated(&o);
+    let flat = serde_json::to_string(&cx.request).expect("json");
+    assert!(!flat.chars().any(char::is_control), "{flat}");
+    assert!(flat.contains("\"someone\""), "{flat}");
+    assert!(flat.contains("EXAMPLE"), "{flat}");
+}

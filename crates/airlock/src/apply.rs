@@ -26,9 +26,9 @@ pub struct Common {
     /// AWS profile of the consumer account (instance role, VPC, endpoint, instance).
     #[arg(long, env = "AIRLOCK_CONSUMER_PROFILE")]
     pub consumer_profile: String,
-    /// Policy profile: `hardened` (default) or `as-written` (the seed's JSON exactly).
-    #[arg(long, value_name = "hardened|as-written", value_parser = crate::plan::parse_profile)]
-    pub profile: Option<Profile>,
+    /// `--hardening hardened|as-written` (default: the blueprint's profile).
+    #[command(flatten)]
+    pub hardening: crate::plan::Hardening,
     /// Extra CA certificate (PEM) to trust, besides the system roots and the profiles'
     /// `ca_bundle`; repeatable.
     #[arg(long)]
@@ -187,9 +187,17 @@ pub fn print_summary(r: &ApplyReport, elapsed: std::time::Duration) {
     }
 }
 
+/// The progress label of the plan's step at `index` (0-based); empty past the last step.
+pub fn step_label(plan: &Plan, index: usize) -> String {
+    plan.steps
+        .get(index)
+        .map(|s| format!("apply: step {}/{}: {}", index + 1, plan.steps.len(), s.what))
+        .unwrap_or_default()
+}
+
 /// Runs `airlock apply`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let plan = load_plan(&args.common.blueprint, args.common.profile)?;
+    let plan = load_plan(&args.common.blueprint, args.common.hardening.get())?;
     let state = airlock_deploy::state_path(&args.common.blueprint);
     let rt = runtime()?;
     rt.block_on(async {
@@ -208,7 +216,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let options = airlock_deploy::ApplyOptions {
             adopt: args.adopt.clone(),
         };
+        let progress = crate::progress::Progress::start(&step_label(&plan, 0));
+        let mut done = 0;
         let report = match airlock_deploy::apply_with(&plan, &target, &state, &options, &mut |s| {
+            done += 1;
+            progress.next(&step_label(&plan, done));
             if !json {
                 print_step(s)
             }
@@ -223,6 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     .context("apply stopped; what was created so far is in the state file"));
             }
         };
+        drop(progress);
         if json {
             crate::output::JsonOutput::Apply.print(&report)?;
         } else {

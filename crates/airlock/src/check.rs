@@ -20,10 +20,9 @@ pub struct Args {
     /// properties the blueprint claims unless `--property` is given.
     #[arg(conflicts_with = "setup")]
     blueprint: Option<PathBuf>,
-    /// With a blueprint: the profile of policy generation (`hardened` or `as-written`),
-    /// overriding the blueprint's.
-    #[arg(long, requires = "blueprint", value_parser = crate::plan::parse_profile)]
-    profile: Option<airlock_blueprint::Profile>,
+    /// With a blueprint: `--hardening hardened|as-written`, overriding the blueprint's profile.
+    #[command(flatten)]
+    hardening: crate::plan::Hardening,
     /// The setup document to check (JSON; see docs/setup-document.md).
     #[arg(long)]
     setup: Option<PathBuf>,
@@ -77,7 +76,7 @@ fn load_blueprint(
 /// Runs `airlock check`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (path, blueprint) = match (&args.blueprint, &args.setup) {
-        (Some(b), _) => (b, Some(load_blueprint(b, args.profile)?)),
+        (Some(b), _) => (b, Some(load_blueprint(b, args.hardening.get())?)),
         (None, Some(s)) => (s, None),
         (None, None) => bail!("give a blueprint or the setup document to check: --setup FILE.json"),
     };

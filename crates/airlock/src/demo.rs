@@ -15,6 +15,8 @@ use airlock_blueprint::Profile;
 use airlock_deploy::connect::{AccountClients, ClientOptions, explicit_config};
 use airlock_deploy::target::Target;
 use airlock_deploy::verify::expected_failures;
+
+use crate::progress::Progress;
 use anyhow::Context as _;
 use aws_credential_types::Credentials;
 
@@ -42,7 +44,7 @@ pub struct Args {
     pub no_check: bool,
 }
 
-/// `airlock check BLUEPRINT --profile P` on the demo's blueprint (the prover on the plan).
+/// `airlock check BLUEPRINT --hardening P` on the demo's blueprint (the prover on the plan).
 fn run_check(blueprint: &Path, profile: Profile) -> anyhow::Result<ExitCode> {
     #[derive(clap::Parser)]
     struct CheckCli {
@@ -52,7 +54,7 @@ fn run_check(blueprint: &Path, profile: Profile) -> anyhow::Result<ExitCode> {
     let cli = <CheckCli as clap::Parser>::try_parse_from([
         std::ffi::OsStr::new("check"),
         blueprint.as_os_str(),
-        std::ffi::OsStr::new("--profile"),
+        std::ffi::OsStr::new("--hardening"),
         std::ffi::OsStr::new(profile.as_str()),
     ])?;
     crate::check::run(cli.args)
@@ -200,13 +202,25 @@ async fn demo_body(
         plan.steps.len()
     ));
     let started = Instant::now();
-    let applied = airlock_deploy::apply(plan, &target, state_path, &mut print_step).await?;
+    let progress = Progress::start(&crate::apply::step_label(plan, 0));
+    let mut done = 0;
+    let applied = airlock_deploy::apply(plan, &target, state_path, &mut |s| {
+        done += 1;
+        progress.next(&crate::apply::step_label(plan, done));
+        print_step(s)
+    })
+    .await;
+    drop(progress);
+    let applied = applied?;
     let apply_ms = started.elapsed();
     print_summary(&applied, apply_ms);
 
     section("apply again: idempotent");
     let started = Instant::now();
-    let again = airlock_deploy::apply(plan, &target, state_path, &mut |_| {}).await?;
+    let progress = Progress::start("apply again");
+    let again = airlock_deploy::apply(plan, &target, state_path, &mut |_| {}).await;
+    drop(progress);
+    let again = again?;
     print_summary(&again, started.elapsed());
 
     let instance_id = applied
@@ -220,7 +234,10 @@ async fn demo_body(
     ));
     let started = Instant::now();
     let instance = local_instance(data_dir, &instance_id, opts.clone())?;
-    let report = airlock_deploy::verify(plan, &target, &instance, state_path).await?;
+    let progress = Progress::start("verify: running the checks and probes");
+    let report = airlock_deploy::verify(plan, &target, &instance, state_path).await;
+    drop(progress);
+    let report = report?;
     let verify_ms = started.elapsed();
     print_table(&report);
     println!("(verify: {} ms)", verify_ms.as_millis());
@@ -256,7 +273,14 @@ async fn demo_body(
     if !args.keep {
         section("destroy: the seed's cleanup order");
         let started = Instant::now();
-        let gone = airlock_deploy::destroy(plan, &target, state_path, &mut print_removal).await?;
+        let progress = Progress::start("destroy: removing the next resource");
+        let gone = airlock_deploy::destroy(plan, &target, state_path, &mut |r| {
+            progress.next("destroy: removing the next resource");
+            print_removal(r)
+        })
+        .await;
+        drop(progress);
+        let gone = gone?;
         println!(
             "destroy: {} resources removed ({} ms)",
             gone.removed(),

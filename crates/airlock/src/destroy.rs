@@ -45,7 +45,7 @@ pub fn print_removal(r: &Removal) {
 
 /// Runs `airlock destroy`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let plan = load_plan(&args.common.blueprint, args.common.profile)?;
+    let plan = load_plan(&args.common.blueprint, args.common.hardening.get())?;
     let state = airlock_deploy::state_path(&args.common.blueprint);
     let rt = runtime()?;
     rt.block_on(async {
@@ -54,13 +54,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let options = airlock_deploy::DestroyOptions {
             delete_adopted: args.delete_adopted,
         };
+        let progress = crate::progress::Progress::start("destroy: removing the next resource");
         let report = airlock_deploy::destroy_with(&plan, &target, &state, &options, &mut |r| {
+            progress.next("destroy: removing the next resource");
             if !json {
                 print_removal(r)
             }
         })
         .await
         .context("destroy stopped; run it again to continue")?;
+        drop(progress);
         if json {
             crate::output::JsonOutput::Destroy.print(&report)?;
         } else {

@@ -21,6 +21,7 @@ mod destroy;
 mod exec;
 mod output;
 mod plan;
+mod progress;
 mod reset;
 mod serve;
 mod simulate;

@@ -18,9 +18,8 @@ use serde_json::json;
 pub struct Args {
     /// The blueprint (TOML; see docs/blueprint.md).
     blueprint: PathBuf,
-    /// The profile of policy generation, overriding the blueprint's `profile`.
-    #[arg(long, value_parser = parse_profile)]
-    profile: Option<Profile>,
+    #[command(flatten)]
+    hardening: Hardening,
     /// Write every policy document into this directory, one file per document named after the
     /// account and the resource, with the placeholders substituted (by `--bindings`, else by
     /// illustrative values); `templates/` holds them with their placeholders, `plan.json` the plan
@@ -36,9 +35,64 @@ pub struct Args {
     json: bool,
 }
 
-/// `--profile` values.
+/// `--hardening` values.
 pub fn parse_profile(s: &str) -> Result<Profile, String> {
     s.parse()
+}
+
+/// Values of the deprecated `--profile` spelling of `--hardening`: the same two, with a reminder
+/// that AWS profiles are not what it takes.
+fn parse_deprecated_profile(s: &str) -> Result<Profile, String> {
+    s.parse().map_err(|_| {
+        format!(
+            "`--profile` here is the deprecated spelling of `--hardening` and takes `hardened` or \
+             `as-written`, not `{s}`; use `--hardening hardened|as-written` (AWS profiles are \
+             given with `--storage-profile`/`--consumer-profile`)"
+        )
+    })
+}
+
+/// The hardening profile of policy generation, `--hardening hardened|as-written`, overriding the
+/// blueprint's `profile`; `--profile` is its deprecated spelling (kept for one release).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Hardening {
+    /// The hardening profile of policy generation: `hardened` or `as-written` (the seed's JSON
+    /// exactly), overriding the blueprint's `profile`.
+    #[arg(
+        long = "hardening",
+        value_name = "hardened|as-written",
+        requires = "blueprint",
+        value_parser = parse_profile
+    )]
+    hardening: Option<Profile>,
+    /// Deprecated spelling of `--hardening`.
+    #[arg(
+        long = "profile",
+        hide = true,
+        requires = "blueprint",
+        value_parser = parse_deprecated_profile,
+        conflicts_with = "hardening"
+    )]
+    deprecated_profile: Option<Profile>,
+}
+
+impl Hardening {
+    /// The profile asked for, if any; warns on stderr when it came through `--profile`.
+    pub fn get(&self) -> Option<Profile> {
+        if let Some(p) = self.deprecated_profile {
+            eprintln!("{}", deprecation_warning(p));
+            return Some(p);
+        }
+        self.hardening
+    }
+}
+
+/// The warning printed when `--profile hardened|as-written` is used.
+pub fn deprecation_warning(p: Profile) -> String {
+    format!(
+        "warning: `--profile {p}` is deprecated and will be removed in the next release: use \
+         `--hardening {p}` (`--profile` names an AWS profile elsewhere)"
+    )
 }
 
 /// Reads and plans a blueprint.
@@ -170,7 +224,7 @@ fn sanitize(s: &str) -> String {
 
 /// Runs `airlock plan`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let plan = load(&args.blueprint, args.profile)?;
+    let plan = load(&args.blueprint, args.hardening.get())?;
     let mut bindings = Bindings::illustrative(&plan);
     if let Some(path) = &args.bindings {
         let text =

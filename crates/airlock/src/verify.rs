@@ -96,7 +96,7 @@ pub fn print_table(r: &VerifyReport) {
 
 /// Runs `airlock verify`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let plan = load_plan(&args.common.blueprint, args.common.profile)?;
+    let plan = load_plan(&args.common.blueprint, args.common.hardening.get())?;
     let state_path = airlock_deploy::state_path(&args.common.blueprint);
     let rt = runtime()?;
     rt.block_on(async {
@@ -125,7 +125,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "verify needs the instance side: --data-dir of the local endpoint, or --instance-profile (and --instance-s3-endpoint) on AWS"
             ),
         };
-        let report = airlock_deploy::verify(&plan, &target, &instance, &state_path).await?;
+        let progress = crate::progress::Progress::start("verify: running the checks and probes");
+        let report = airlock_deploy::verify(&plan, &target, &instance, &state_path).await;
+        drop(progress);
+        let report = report?;
         if args.json {
             crate::output::JsonOutput::Verify.print(&report)?;
         } else {

@@ -125,7 +125,7 @@ fn offline_json_outputs_match_their_schemas() {
         ),
     );
     for profile in ["hardened", "as-written"] {
-        let args = ["examples/seed.toml", "--profile", profile, "--json"];
+        let args = ["examples/seed.toml", "--hardening", profile, "--json"];
         validate("plan", &airlock(h, &[&["plan"][..], &args].concat()));
         validate("check", &airlock(h, &[&["check"][..], &args].concat()));
     }

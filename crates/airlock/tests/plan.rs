@@ -36,7 +36,7 @@ fn plan_prints_steps_resources_and_policies_with_placeholders() {
     );
     assert!(out.contains("e.g. vpce-0a1b2c3d4e5f6g7h8"), "{out}");
     assert!(out.contains("DenyInsecureTransport"));
-    let (code, out, _) = airlock(&["plan", SEED, "--profile", "as-written"]);
+    let (code, out, _) = airlock(&["plan", SEED, "--hardening", "as-written"]);
     assert_eq!(code, 0);
     assert!(out.contains("profile as-written"));
     assert!(out.contains("DenyAllExceptVPCEndpoint"));
@@ -46,7 +46,7 @@ fn plan_prints_steps_resources_and_policies_with_placeholders() {
 
 #[test]
 fn plan_json_is_the_plan() {
-    let (code, out, err) = airlock(&["plan", SEED, "--json", "--profile", "as-written"]);
+    let (code, out, err) = airlock(&["plan", SEED, "--json", "--hardening", "as-written"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(v["plan"]["profile"], "as-written");
@@ -66,7 +66,7 @@ fn plan_out_files_parse_as_policies_of_their_kind() {
     for profile in ["hardened", "as-written"] {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().to_str().expect("utf-8 path");
-        let (code, _, err) = airlock(&["plan", SEED, "--profile", profile, "--out", d]);
+        let (code, _, err) = airlock(&["plan", SEED, "--hardening", profile, "--out", d]);
         assert_eq!(code, 0, "{err}");
         let bindings: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.path().join("bindings.json")).unwrap(),
@@ -152,7 +152,7 @@ fn finding_ids(v: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn check_as_written_blueprint_reports_the_seed_flaws_like_the_setup_document() {
-    let (code, out, err) = airlock(&["check", SEED, "--profile", "as-written", "--json"]);
+    let (code, out, err) = airlock(&["check", SEED, "--hardening", "as-written", "--json"]);
     assert_eq!(code, 1, "{err}");
     let bp: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     let (code, out, _) = airlock(&[
@@ -193,7 +193,7 @@ fn check_as_written_blueprint_reports_the_seed_flaws_like_the_setup_document() {
     let (code, out, err) = airlock(&[
         "check",
         SEED,
-        "--profile",
+        "--hardening",
         "as-written",
         "--no-lints",
         "--property",
@@ -225,7 +225,7 @@ fn unknown_field_and_bad_blueprints_exit_2_with_line_and_column() {
         assert!(err.contains(&format!("line {line}, column 1")), "{err}");
         assert!(err.contains("bucket_kye"), "{err}");
     }
-    let (code, _, err) = airlock(&["plan", SEED, "--profile", "hardend"]);
+    let (code, _, err) = airlock(&["plan", SEED, "--hardening", "hardend"]);
     assert_eq!(code, 2);
     assert!(err.contains("hardend"), "{err}");
     let (code, _, err) = airlock(&["plan", "no/such/file.toml"]);
@@ -314,4 +314,37 @@ fn plan_out_with_bindings_writes_the_real_values() {
     let (code, _, err) = airlock(&["plan", SEED, "--bindings", b.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("key_arm"), "{err}");
+}
+
+/// `--profile hardened|as-written` still works for one release, with a warning naming
+/// `--hardening`; any other value is refused with what `--profile` means here.
+#[test]
+fn deprecated_profile_flag_warns_and_still_works() {
+    let (code, out, err) = airlock(&["plan", SEED, "--profile", "as-written"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("profile as-written"), "{out}");
+    assert!(err.contains("deprecated"), "{err}");
+    assert!(err.contains("--hardening as-written"), "{err}");
+    let (code, out, err) = airlock(&["check", SEED, "--profile", "hardened", "--json"]);
+    assert!(code == 0 || code == 1, "{out}{err}");
+    assert!(err.contains("--hardening hardened"), "{err}");
+    // the new spelling prints no warning
+    let (code, _, err) = airlock(&["plan", SEED, "--hardening", "as-written"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("deprecated"), "{err}");
+    // an AWS profile name is refused, pointing at --hardening and the AWS profile flags
+    let (code, _, err) = airlock(&["plan", SEED, "--profile", "account-b"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--hardening"), "{err}");
+    assert!(err.contains("--storage-profile"), "{err}");
+    // both spellings at once conflict
+    let (code, _, _) = airlock(&[
+        "plan",
+        SEED,
+        "--profile",
+        "hardened",
+        "--hardening",
+        "as-written",
+    ]);
+    assert_eq!(code, 2);
 }
