@@ -29,7 +29,10 @@ fn demo_hardened_passes_every_check_and_cleans_up() {
     assert!(out.contains("destroy: "), "{out}");
     // stderr is a pipe here: no progress line, no carriage return or erase sequence
     assert!(!out.contains('\r') && !out.contains("\x1b[2K"), "{out:?}");
-    assert!(!out.contains("… apply: step") && !out.contains("… verify"), "{out}");
+    assert!(
+        !out.contains("… apply: step") && !out.contains("… verify"),
+        "{out}"
+    );
 }
 
 #[test]
