@@ -6,8 +6,8 @@
 //! and tagged with its deployment). Everything else it would have touched is left and listed
 //! (`left` of each step): resources of another blueprint or deployment, resources made by hand,
 //! and resources this deployment adopted (`apply --adopt`), which it gives back as it found
-//! them (the original of every setting apply changed, the adoption mark removed) unless
-//! `delete_adopted` is set.
+//! them (the original of every setting apply changed, the adoption mark removed): an adopted
+//! resource was not created by this deployment, so no option makes destroy delete it.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,13 +24,6 @@ use crate::target::Target;
 
 /// The minimum KMS deletion window.
 pub const KEY_DELETION_DAYS: i32 = 7;
-
-/// Options of a destroy.
-#[derive(Debug, Clone, Default)]
-pub struct DestroyOptions {
-    /// Delete adopted resources too, instead of giving them back as they were found.
-    pub delete_adopted: bool,
-}
 
 /// One cleanup step.
 #[derive(Debug, Clone, Serialize)]
@@ -88,39 +81,20 @@ enum Fate {
     Skip,
 }
 
-fn fate(owner: &Owner, options: &DestroyOptions) -> Fate {
+fn fate(owner: &Owner) -> Fate {
     match owner {
         Owner::Ours => Fate::Delete,
-        Owner::Adopted if options.delete_adopted => Fate::Delete,
         Owner::Adopted => Fate::GiveBack,
         Owner::Foreign(why) => Fate::Leave(why.clone()),
         Owner::Absent => Fate::Skip,
     }
 }
 
-/// Removes what this deployment owns, adopting nothing: see [`destroy_with`].
+/// Removes everything this deployment owns; see the module documentation.
 pub async fn destroy(
     plan: &Plan,
     target: &Target,
     state_path: &Path,
-    progress: &mut (dyn FnMut(&Removal) + Send),
-) -> Result<DestroyReport, DeployError> {
-    destroy_with(
-        plan,
-        target,
-        state_path,
-        &DestroyOptions::default(),
-        progress,
-    )
-    .await
-}
-
-/// Removes everything this deployment owns; see the module documentation.
-pub async fn destroy_with(
-    plan: &Plan,
-    target: &Target,
-    state_path: &Path,
-    options: &DestroyOptions,
     progress: &mut (dyn FnMut(&Removal) + Send),
 ) -> Result<DestroyReport, DeployError> {
     let blueprint = blueprint_name(state_path);
@@ -148,7 +122,7 @@ pub async fn destroy_with(
     let storage = plan.storage_account.id.clone();
     let bucket_fate = match &sv.bucket_unreachable {
         Some(why) => Fate::Leave(why.clone()),
-        None => fate(&sv.bucket, options),
+        None => fate(&sv.bucket),
     };
 
     step!(
@@ -183,7 +157,7 @@ pub async fn destroy_with(
         step!(net.account, "terminate the instance", {
             let mut done = Done::default();
             if let Some(id) = &known.instance_id {
-                match fate(&sv.ec2(id), options) {
+                match fate(&sv.ec2(id)) {
                     Fate::Delete => {
                         let sent = ec2.terminate_instances().instance_ids(id).send().await;
                         let sent = sent.map_err(aws("ec2", "TerminateInstances"));
@@ -201,7 +175,7 @@ pub async fn destroy_with(
         step!(net.account, "delete the VPC endpoint", {
             let mut done = Done::default();
             if let Some(id) = &known.vpce_id {
-                match fate(&sv.ec2(id), options) {
+                match fate(&sv.ec2(id)) {
                     Fate::Delete => {
                         let sent = ec2.delete_vpc_endpoints().vpc_endpoint_ids(id).send().await;
                         let sent = sent.map_err(aws("ec2", "DeleteVpcEndpoints"));
@@ -232,7 +206,6 @@ pub async fn destroy_with(
                     &sv,
                     &state,
                     &me,
-                    options,
                     &role.account,
                     &role.name,
                     role.instance_profile.as_deref(),
@@ -250,7 +223,7 @@ pub async fn destroy_with(
         step!(net.account, "delete the subnet and the VPC", {
             let mut done = Done::default();
             if let Some(id) = &known.subnet_id {
-                match fate(&sv.ec2(id), options) {
+                match fate(&sv.ec2(id)) {
                     Fate::Delete => {
                         let sent = ec2.delete_subnet().subnet_id(id).send().await;
                         let sent = sent.map_err(aws("ec2", "DeleteSubnet"));
@@ -263,7 +236,7 @@ pub async fn destroy_with(
                 }
             }
             if let Some(id) = &known.vpc_id {
-                match fate(&sv.ec2(id), options) {
+                match fate(&sv.ec2(id)) {
                     Fate::Delete => {
                         let sent = ec2.delete_vpc().vpc_id(id).send().await;
                         let sent = sent.map_err(aws("ec2", "DeleteVpc"));
@@ -320,7 +293,6 @@ pub async fn destroy_with(
                 &sv,
                 &state,
                 &me,
-                options,
                 &role.account,
                 &role.name,
                 role.instance_profile.as_deref(),
@@ -334,7 +306,7 @@ pub async fn destroy_with(
             "delete alias {} and schedule the key's deletion ({KEY_DELETION_DAYS} days)",
             plan.key.alias
         ),
-        { key_step(plan, target, &sv, &state, &me, options).await? }
+        { key_step(plan, target, &sv, &state, &me).await? }
     );
     state.key = None;
     State::remove(state_path)?;
@@ -355,14 +327,13 @@ async fn key_step(
     sv: &Survey,
     state: &State,
     me: &Identity,
-    options: &DestroyOptions,
 ) -> Result<Done, DeployError> {
     let kms = &target.clients(&plan.key.account)?.kms;
     let mut done = Done::default();
     let Some(k) = &sv.key else {
         return Ok(done);
     };
-    match fate(&k.owner, options) {
+    match fate(&k.owner) {
         Fate::Delete => {
             // The alias goes only when it names this key.
             if k.by_alias {
@@ -435,7 +406,6 @@ async fn role_step(
     sv: &Survey,
     state: &State,
     me: &Identity,
-    options: &DestroyOptions,
     account: &str,
     name: &str,
     instance_profile: Option<&str>,
@@ -443,7 +413,7 @@ async fn role_step(
     let iam = &target.clients(account)?.iam;
     let mut done = Done::default();
     if let Some(p) = instance_profile {
-        match fate(&sv.profile(account, p), options) {
+        match fate(&sv.profile(account, p)) {
             Fate::Delete => {
                 let sent = iam
                     .get_instance_profile()
@@ -511,7 +481,7 @@ async fn role_step(
             Fate::Skip => {}
         }
     }
-    match fate(&sv.role(account, name), options) {
+    match fate(&sv.role(account, name)) {
         Fate::Delete => done.removed.extend(delete_role(iam, name).await?),
         Fate::GiveBack => {
             let mut restored = Vec::new();

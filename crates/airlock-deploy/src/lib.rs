@@ -36,7 +36,7 @@ fn millis<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, 
 
 pub use apply::{ApplyOptions, ApplyReport, Outcome, StepReport, apply, apply_with};
 pub use connect::{AccountClients, ClientOptions};
-pub use destroy::{DestroyOptions, DestroyReport, destroy, destroy_with};
+pub use destroy::{DestroyReport, destroy};
 pub use error::DeployError;
 pub use state::{State, state_path};
 pub use target::{EndpointUrls, Target};

@@ -12,7 +12,7 @@
 //! A resource taken over with `apply --adopt NAME` keeps its owner's tags; it gets a tag
 //! `airlock:adopted:DEPLOYMENT` = blueprint, the state file records it as adopted with the
 //! original of everything apply changed on it ([`Restore`]), and `destroy` gives it back as it
-//! found it (unless `--delete-adopted`).
+//! found it; no option makes destroy delete it.
 
 use std::collections::BTreeMap;
 
@@ -172,7 +172,7 @@ pub fn refusal(conflicts: &[Conflict]) -> String {
         );
         out.push_str(
             " (apply then changes them to match the blueprint; destroy gives them back as it \
-             found them unless --delete-adopted)",
+             found them and never deletes them)",
         );
     }
     if conflicts.iter().any(|c| !c.adoptable) {

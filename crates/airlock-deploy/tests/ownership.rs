@@ -6,12 +6,9 @@ mod common;
 
 use airlock_blueprint::{Plan, Profile};
 use airlock_deploy::apply::ApplyOptions;
-use airlock_deploy::destroy::DestroyOptions;
 use airlock_deploy::ownership::{TAG_BLUEPRINT, TAG_DEPLOYMENT};
 use airlock_deploy::verify::expected_failures;
-use airlock_deploy::{
-    DeployError, State, Target, apply, apply_with, destroy, destroy_with, policy,
-};
+use airlock_deploy::{DeployError, State, Target, apply, apply_with, destroy, policy};
 use common::seed::{BUCKET, seed_plan};
 use common::*;
 
@@ -553,13 +550,7 @@ fn a_hand_made_role_and_bucket_with_the_blueprint_names_are_refused_and_left() {
     );
     let gone = local
         .rt
-        .block_on(destroy_with(
-            &plan,
-            &target,
-            &state,
-            &DestroyOptions::default(),
-            &mut |_| {},
-        ))
+        .block_on(destroy(&plan, &target, &state, &mut |_| {}))
         .unwrap();
     let left = gone.left();
     assert!(

@@ -445,12 +445,6 @@ impl Kms {
         }
     }
 
-    /// The server master key, for other components that seal secrets at rest under it
-    /// ([`MasterKey::seal_secret`]). Its bytes never leave the type.
-    pub fn master_key(&self) -> Arc<MasterKey> {
-        self.master.clone()
-    }
-
     /// The KMS service of another region over the same store, master key and clock. Each
     /// region's keys and aliases are separate, as in AWS.
     pub fn open_region(&self, region: impl Into<String>) -> Result<Kms, OpenError> {

@@ -15,10 +15,6 @@ use crate::apply::{Common, load_plan, runtime, target_from_profiles};
 pub struct Args {
     #[command(flatten)]
     pub common: Common,
-    /// Delete adopted resources (`apply --adopt`) too, instead of giving them back as they
-    /// were found.
-    #[arg(long)]
-    pub delete_adopted: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -51,11 +47,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         let target = target_from_profiles(&args.common).await?;
         let json = args.json;
-        let options = airlock_deploy::DestroyOptions {
-            delete_adopted: args.delete_adopted,
-        };
         let progress = crate::progress::Progress::start("destroy: removing the next resource");
-        let report = airlock_deploy::destroy_with(&plan, &target, &state, &options, &mut |r| {
+        let report = airlock_deploy::destroy(&plan, &target, &state, &mut |r| {
             progress.next("destroy: removing the next resource");
             if !json {
                 print_removal(r)
